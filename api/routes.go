@@ -1,0 +1,90 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+)
+
+// routes is the whole route table.
+func (s *Server) routes() http.Handler {
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, "not_found", "No such route.")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusMethodNotAllowed, "method_not_allowed", "This route does not take "+r.Method+".")
+	})
+
+	// handle registers a route; methods without OPTIONS get it too, for CORS preflight.
+	handle := func(method, path, name string, h http.Handler) {
+		r.Handle(path, s.instrument(name, h)).Methods(method)
+	}
+	public := func(h http.Handler) http.Handler { return s.cors(h) }
+	private := func(h http.Handler) http.Handler { return s.cors(s.requireSession(h)) }
+	moderator := func(h http.Handler) http.Handler { return s.cors(s.requireModerator(h)) }
+
+	// Operations.
+	handle("GET", "/healthz", "healthz", s.handleHealthz())
+	handle("GET", "/readyz", "readyz", s.handleReadyz())
+	handle("GET", "/metrics", "metrics", s.handleMetrics())
+
+	// The page a magic link opens: it confirms the sign-in with a POST (a GET never uses a token).
+	handle("GET", "/auth/verify", "verify_page", s.handleVerifyPage())
+
+	// Auth.
+	handle("POST", "/api/v1/auth/magic-link", "magic_link", public(s.handleMagicLink()))
+	handle("POST", "/api/v1/auth/verify", "verify", public(s.handleVerify()))
+	handle("POST", "/api/v1/auth/logout", "logout", private(s.handleLogout()))
+	handle("POST", "/api/v1/auth/ws-ticket", "ws_ticket", private(s.handleWSTicket()))
+
+	// Me.
+	handle("GET", "/api/v1/me", "me", private(s.handleGetMe()))
+	handle("DELETE", "/api/v1/me", "delete_me", private(s.handleDeleteMe()))
+	handle("POST", "/api/v1/me/phone", "phone", private(s.handlePhone()))
+	handle("POST", "/api/v1/me/phone/verify", "phone_verify", private(s.handlePhoneVerify()))
+	handle("POST", "/api/v1/me/contacts", "contacts", private(s.handleContacts()))
+
+	// Classes and enrollment.
+	handle("GET", "/api/v1/classes", "classes", private(s.handleListClasses()))
+	handle("GET", "/api/v1/classes/{id}", "class", private(s.handleGetClass()))
+	handle("GET", "/api/v1/me/classes", "my_classes", private(s.handleMyClasses()))
+	handle("POST", "/api/v1/me/classes", "enroll", private(s.handleEnroll()))
+	handle("DELETE", "/api/v1/me/classes/{class_id}", "drop", private(s.handleDrop()))
+	handle("GET", "/api/v1/classes/{id}/friends", "class_friends", private(s.handleClassFriends()))
+
+	// Friends.
+	handle("POST", "/api/v1/friends/requests", "friend_request", private(s.handleFriendRequest()))
+	handle("GET", "/api/v1/friends/requests", "friend_requests", private(s.handleListFriendRequests()))
+	handle("POST", "/api/v1/friends/requests/{id}/accept", "friend_accept", private(s.handleAnswerFriendRequest(true)))
+	handle("POST", "/api/v1/friends/requests/{id}/reject", "friend_reject", private(s.handleAnswerFriendRequest(false)))
+	handle("GET", "/api/v1/friends", "friends", private(s.handleListFriends()))
+	handle("GET", "/api/v1/friends/suggestions", "friend_suggestions", private(s.handleFriendSuggestions()))
+	handle("DELETE", "/api/v1/friends/{user_id}", "unfriend", private(s.handleUnfriend()))
+	handle("GET", "/api/v1/friends/{user_id}/common-classes", "common_classes", private(s.handleCommonClasses()))
+	handle("POST", "/api/v1/users/{user_id}/block", "block", private(s.handleBlock(true)))
+	handle("DELETE", "/api/v1/users/{user_id}/block", "unblock", private(s.handleBlock(false)))
+
+	// Messages.
+	handle("GET", "/api/v1/classes/{id}/messages", "messages", private(s.handleListMessages()))
+	handle("GET", "/api/v1/classes/{id}/messages/{message_id}/thread", "thread", private(s.handleThread()))
+	handle("POST", "/api/v1/classes/{id}/messages", "post_message", private(s.handlePostMessage()))
+	handle("POST", "/api/v1/messages/{id}/flag", "flag", private(s.handleFlag()))
+
+	// Moderation.
+	handle("GET", "/api/v1/mod/flagged", "mod_flagged", moderator(s.handleFlagged()))
+	handle("POST", "/api/v1/mod/messages/{id}/hide", "mod_hide", moderator(s.handleHide(true)))
+	handle("POST", "/api/v1/mod/messages/{id}/unhide", "mod_unhide", moderator(s.handleHide(false)))
+	handle("GET", "/api/v1/mod/messages/{id}/author", "mod_author", moderator(s.handleRevealAuthor()))
+
+	// The WebSocket.
+	if s.WebSocket != nil {
+		handle("GET", "/ws", "ws", s.WebSocket)
+	}
+
+	// CORS preflight for every API route.
+	r.PathPrefix("/api/v1/").Methods("OPTIONS").Handler(s.cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})))
+	return r
+}

@@ -1,0 +1,281 @@
+// Package api is the HTTP side of Common Grounds: the JSON routes of the contract, the sign-in
+// page, health and metrics, and the hand-off of /ws to the hub. Handlers decode, validate, call
+// a store or service, and encode; nothing else.
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/auth"
+	"github.com/commongrounds/commongrounds/persistence"
+)
+
+// Deps are what the server needs. Every field is required unless its comment says otherwise.
+type Deps struct {
+	Logger   *slog.Logger
+	DB       *persistence.DB
+	Users    *persistence.UserStore
+	Sessions *auth.Sessions
+	// WebSocket serves GET /ws. Optional: without it /ws answers 404.
+	WebSocket http.Handler
+	// Ready reports whether the dependencies beyond Postgres (Redis) are reachable. Optional.
+	Ready func(context.Context) error
+	// Metrics gathers /metrics. Optional: the default registry.
+	Metrics prometheus.Gatherer
+	// Registerer takes the HTTP metrics. Optional: the default registerer.
+	Registerer prometheus.Registerer
+	// AllowedOrigins are the browser origins that get CORS headers.
+	AllowedOrigins []string
+	// PublicBaseURL is where users reach the server.
+	PublicBaseURL string
+	// MaxBodyBytes bounds request bodies. Default: 1 MiB.
+	MaxBodyBytes int64
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// Server is the HTTP handler of the API.
+type Server struct {
+	Deps
+	logger  *slog.Logger
+	handler http.Handler
+	metrics *httpMetrics
+}
+
+// NewServer returns the API with every route of the contract.
+func NewServer(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.MaxBodyBytes == 0 {
+		d.MaxBodyBytes = 1 << 20
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Metrics == nil {
+		d.Metrics = prometheus.DefaultGatherer
+	}
+	if d.Registerer == nil {
+		d.Registerer = prometheus.DefaultRegisterer
+	}
+	s := &Server{Deps: d, logger: d.Logger, metrics: newHTTPMetrics(d.Registerer)}
+	s.handler = s.recoverer(s.routes())
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "commongrounds_http_requests_total", Help: "HTTP requests by route and status.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "commongrounds_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"route"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+		if err := reg.Register(c); err != nil {
+			// A second server in one process (tests) shares the first one's collectors.
+			if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+				switch c.(type) {
+				case *prometheus.CounterVec:
+					m.requests = are.ExistingCollector.(*prometheus.CounterVec)
+				case *prometheus.HistogramVec:
+					m.duration = are.ExistingCollector.(*prometheus.HistogramVec)
+				}
+			}
+		}
+	}
+	return m
+}
+
+// statusWriter records the status of a reply.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController (and the WebSocket upgrade) reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// instrument counts and times a route, and bounds the body of its requests.
+func (s *Server) instrument(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(sw, r.Body, s.MaxBodyBytes)
+		}
+		h.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		s.metrics.requests.WithLabelValues(route, fmt.Sprint(sw.status)).Inc()
+		s.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+// recoverer turns a panic in a handler into a logged 500 instead of a dropped connection.
+func (s *Server) recoverer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.logger.ErrorContext(r.Context(), "panic in handler", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				writeProblem(w, http.StatusInternalServerError, cg.EINTERNAL, "Internal error.")
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// cors adds CORS headers for allowed origins and answers preflight requests. Other origins get
+// no CORS headers at all.
+func (s *Server) cors(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && slices.Contains(s.AllowedOrigins, origin) {
+			hdr := w.Header()
+			hdr.Set("Access-Control-Allow-Origin", origin)
+			hdr.Add("Vary", "Origin")
+			hdr.Set("Access-Control-Expose-Headers", "Retry-After")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				hdr.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+				hdr.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+				hdr.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		} else if origin != "" {
+			w.Header().Add("Vary", "Origin")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type ctxKey int
+
+const sessionKey ctxKey = 0
+
+// requireSession lets a request through only with a valid, unrevoked session, which the handler
+// reads with sessionOf.
+func (s *Server) requireSession(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := bearerToken(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="commongrounds"`)
+			writeProblem(w, http.StatusUnauthorized, cg.EUNAUTHORIZED, "Sign in first: send Authorization: Bearer <token>.")
+			return
+		}
+		sess, err := s.Sessions.Authenticate(r.Context(), token)
+		if err != nil {
+			if cg.ErrorCode(err) == cg.EUNAUTHORIZED {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="commongrounds", error="invalid_token"`)
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey, sess)))
+	})
+}
+
+// requireModerator lets through only sessions of moderators; the others get 403 forbidden.
+func (s *Server) requireModerator(h http.Handler) http.Handler {
+	return s.requireSession(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sessionOf(r).Role != cg.RoleModerator {
+			writeProblem(w, http.StatusForbidden, cg.EFORBIDDEN, "Only moderators may do this.")
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+}
+
+// sessionOf returns the session of an authenticated request.
+func sessionOf(r *http.Request) *cg.Session {
+	return r.Context().Value(sessionKey).(*cg.Session)
+}
+
+// bearerToken returns the token of an Authorization: Bearer header.
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// BearerToken returns the token of an Authorization: Bearer header, for the WebSocket handler.
+func BearerToken(r *http.Request) (string, bool) { return bearerToken(r) }
+
+func (s *Server) handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+func (s *Server) handleReadyz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		checks := map[string]string{"postgres": "ok"}
+		ready := true
+		if err := s.DB.Ping(ctx); err != nil {
+			checks["postgres"] = "unreachable"
+			ready = false
+		}
+		if s.Ready != nil {
+			checks["redis"] = "ok"
+			if err := s.Ready(ctx); err != nil {
+				checks["redis"] = "unreachable"
+				ready = false
+			}
+		}
+		status := http.StatusOK
+		if !ready {
+			status = http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, map[string]any{"ready": ready, "checks": checks})
+	})
+}
+
+func (s *Server) handleMetrics() http.Handler {
+	return promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/api"
+	"github.com/commongrounds/commongrounds/auth"
+	"github.com/commongrounds/commongrounds/config"
+	"github.com/commongrounds/commongrounds/persistence"
+)
+
+// openDB opens the configured database, creating it (in development) and migrating it.
+func openDB(ctx context.Context, cfg *config.Config) (*persistence.DB, error) {
+	db, err := persistence.Open(ctx, cfg.DatabaseURL, persistence.Options{}, true, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.EnsureEmailDomain(ctx, cfg.AllowedEmailDomain); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// runServe runs the server until ctx ends, then shuts down in the reverse order of start.
+// onListen, when not nil, is told the address the server listens on.
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onListen func(addr string)) error {
+	if len(args) > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", strings.Join(args, " "))
+	}
+	logger := newLogger(stderr)
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	signer, err := auth.NewSigner(cfg.JWTKeys, nil)
+	if err != nil {
+		return err
+	}
+	users := persistence.NewUserStore(db)
+	sessions := &auth.Sessions{Store: persistence.NewSessionStore(db), Signer: signer, TTL: cfg.SessionTTL}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	srv := api.NewServer(api.Deps{
+		Logger:         logger,
+		DB:             db,
+		Users:          users,
+		Sessions:       sessions,
+		Metrics:        reg,
+		Registerer:     reg,
+		AllowedOrigins: cfg.AllowedOrigins,
+		PublicBaseURL:  cfg.PublicBaseURL,
+	})
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	httpServer := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "public_base_url", cfg.PublicBaseURL)
+	if onListen != nil {
+		onListen(ln.Addr().String())
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpServer.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// runMigrate applies the migrations and exits.
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("migrate takes no arguments")
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	db.Close()
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}
+
+// runGrantModerator gives the user with the e-mail address the moderator role.
+func runGrantModerator(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: grant-moderator EMAIL")
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	email := strings.ToLower(strings.TrimSpace(args[0]))
+	if err := persistence.NewUserStore(db).SetRole(ctx, email, cg.RoleModerator); err != nil {
+		return fmt.Errorf("%s: %s", email, cg.ErrorMessage(err))
+	}
+	fmt.Fprintf(stdout, "%s is now a moderator\n", email)
+	return nil
+}

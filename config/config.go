@@ -1,0 +1,293 @@
+// Package config reads the server's configuration from the environment. Every setting is
+// optional in development; the defaults are documented on the fields and in the README.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Key is one secret key with its identifier: a JWT kid, or a phone pepper version.
+type Key struct {
+	ID     string
+	Secret []byte
+}
+
+// MinKeyBytes is the least length of a secret key.
+const MinKeyBytes = 32
+
+// Config is the whole configuration of the server.
+type Config struct {
+	// DatabaseURL is the PostgreSQL database, created if missing (when the user may). Default:
+	// the local server, database commongrounds.
+	DatabaseURL string
+	// RedisURL is the Redis server used for fan-out across instances, presence and rate limits.
+	// Default: none (a single instance, fanning out in process).
+	RedisURL string
+	// RedisCluster makes the Redis client a cluster client and pub/sub sharded (SSUBSCRIBE).
+	RedisCluster bool
+	// HTTPAddr is the listening address. Default: 127.0.0.1:8080.
+	HTTPAddr string
+	// PublicBaseURL is the address users reach the server at, used to build links in e-mails.
+	// Default: http:// + HTTPAddr.
+	PublicBaseURL string
+	// AllowedOrigins are the browser origins that may call the API and open sockets.
+	AllowedOrigins []string
+	// AllowedEmailDomain is the e-mail domain users sign in from. Default: virginia.edu.
+	AllowedEmailDomain string
+	// SMTPURL is the mail server (smtp://user:pass@host:port?tls=none|starttls|implicit).
+	// Default: none; sign-in links are logged.
+	SMTPURL string
+	// MailFrom is the sender address. Default: no-reply@ + the e-mail domain.
+	MailFrom string
+	// RateMagicLinkPerEmail and RateMagicLinkPerIP limit sign-in requests per 15 minutes.
+	// Defaults: 5 and 30.
+	RateMagicLinkPerEmail int
+	RateMagicLinkPerIP    int
+	// SMSWebhookURL receives {"to","body"} JSON POSTs to send text messages. Default: none;
+	// codes are logged.
+	SMSWebhookURL string
+	// SISBaseURL is the university's class-search service.
+	SISBaseURL string
+	// FlagHideThreshold is the number of distinct flags that hides a message. Default: 3.
+	FlagHideThreshold int
+	// MaxSocketsPerUser bounds the sockets one user holds. Default: 10.
+	MaxSocketsPerUser int
+	// SessionTTL is the lifetime of a session. Default: 30 days.
+	SessionTTL time.Duration
+	// JWTKeys sign (the first) and verify (all) session tokens.
+	JWTKeys []Key
+	// PhonePeppers key the phone-number hashes (the first for new hashes).
+	PhonePeppers []Key
+	// SecretsFile keeps generated development secrets. Default: .commongrounds/secrets.json.
+	SecretsFile string
+	// ShutdownTimeout bounds a graceful shutdown. Default: 10 s.
+	ShutdownTimeout time.Duration
+}
+
+// Load reads the configuration through getenv. Secrets that are not set are read from, or
+// generated once into, the secrets file.
+func Load(getenv func(string) string) (*Config, error) {
+	c := &Config{
+		DatabaseURL:        getenv("DATABASE_URL"),
+		RedisURL:           getenv("REDIS_URL"),
+		HTTPAddr:           or(getenv("HTTP_ADDR"), "127.0.0.1:8080"),
+		PublicBaseURL:      getenv("PUBLIC_BASE_URL"),
+		AllowedEmailDomain: strings.ToLower(or(getenv("ALLOWED_EMAIL_DOMAIN"), "virginia.edu")),
+		SMTPURL:            getenv("SMTP_URL"),
+		MailFrom:           getenv("MAIL_FROM"),
+		SMSWebhookURL:      getenv("SMS_WEBHOOK_URL"),
+		SISBaseURL:         getenv("SIS_BASE_URL"),
+		SecretsFile:        or(getenv("SECRETS_FILE"), filepath.Join(".commongrounds", "secrets.json")),
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "postgres://postgres@127.0.0.1:5432/commongrounds?sslmode=disable"
+	}
+	if c.PublicBaseURL == "" {
+		c.PublicBaseURL = "http://" + c.HTTPAddr
+	}
+	c.PublicBaseURL = strings.TrimRight(c.PublicBaseURL, "/")
+	if u, err := url.Parse(c.PublicBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("PUBLIC_BASE_URL %q: want an absolute http(s) URL", c.PublicBaseURL)
+	}
+	if c.MailFrom == "" {
+		c.MailFrom = "no-reply@" + c.AllowedEmailDomain
+	}
+	for _, o := range strings.Split(getenv("ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimRight(o, "/"))
+		}
+	}
+	var err error
+	ints := []struct {
+		name string
+		dst  *int
+		def  int
+	}{
+		{"RATE_MAGIC_LINK_PER_EMAIL", &c.RateMagicLinkPerEmail, 5},
+		{"RATE_MAGIC_LINK_PER_IP", &c.RateMagicLinkPerIP, 30},
+		{"FLAG_HIDE_THRESHOLD", &c.FlagHideThreshold, 3},
+		{"MAX_SOCKETS_PER_USER", &c.MaxSocketsPerUser, 10},
+	}
+	for _, i := range ints {
+		if *i.dst, err = intVar(getenv, i.name, i.def); err != nil {
+			return nil, err
+		}
+	}
+	if c.RedisCluster, err = boolVar(getenv, "REDIS_CLUSTER"); err != nil {
+		return nil, err
+	}
+	if c.SessionTTL, err = durationVar(getenv, "SESSION_TTL", 30*24*time.Hour); err != nil {
+		return nil, err
+	}
+	if c.ShutdownTimeout, err = durationVar(getenv, "SHUTDOWN_TIMEOUT", 10*time.Second); err != nil {
+		return nil, err
+	}
+	if err := c.loadSecrets(getenv); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func intVar(getenv func(string) string, name string, def int) (int, error) {
+	s := getenv(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s %q: want a positive whole number", name, s)
+	}
+	return n, nil
+}
+
+func boolVar(getenv func(string) string, name string) (bool, error) {
+	s := getenv(name)
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, fmt.Errorf("%s %q: want true or false", name, s)
+	}
+	return b, nil
+}
+
+func durationVar(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	s := getenv(name)
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s %q: want a positive duration such as 720h", name, s)
+	}
+	return d, nil
+}
+
+// ParseKeys parses "id:base64key,..." and requires every key to be at least MinKeyBytes long.
+func ParseKeys(name, s string) ([]Key, error) {
+	var keys []Key
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		id, b64, ok := strings.Cut(part, ":")
+		if !ok || id == "" {
+			return nil, fmt.Errorf("%s: want id:base64key, got an entry without an id", name)
+		}
+		secret, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			if secret, err = base64.RawURLEncoding.DecodeString(b64); err != nil {
+				return nil, fmt.Errorf("%s: key %q is not base64", name, id)
+			}
+		}
+		if len(secret) < MinKeyBytes {
+			return nil, fmt.Errorf("%s: key %q has %d bytes, want at least %d", name, id, len(secret), MinKeyBytes)
+		}
+		keys = append(keys, Key{ID: id, Secret: secret})
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s: no keys", name)
+	}
+	return keys, nil
+}
+
+// secretsFile is the JSON layout of the development secrets file.
+type secretsFile struct {
+	JWTKeys      string `json:"jwt_keys"`
+	PhonePeppers string `json:"phone_peppers"`
+}
+
+// loadSecrets fills JWTKeys and PhonePeppers from the environment, or from the secrets file,
+// which is created with fresh random keys when it does not exist. Instances started in one
+// directory so share their development secrets.
+func (c *Config) loadSecrets(getenv func(string) string) error {
+	jwtKeys, peppers := getenv("JWT_KEYS"), getenv("PHONE_PEPPERS")
+	if jwtKeys == "" || peppers == "" {
+		f, err := readOrCreateSecrets(c.SecretsFile)
+		if err != nil {
+			return err
+		}
+		jwtKeys, peppers = or(jwtKeys, f.JWTKeys), or(peppers, f.PhonePeppers)
+	}
+	var err error
+	if c.JWTKeys, err = ParseKeys("JWT_KEYS", jwtKeys); err != nil {
+		return err
+	}
+	if c.PhonePeppers, err = ParseKeys("PHONE_PEPPERS", peppers); err != nil {
+		return err
+	}
+	for _, p := range c.PhonePeppers {
+		if _, err := strconv.Atoi(p.ID); err != nil {
+			return fmt.Errorf("PHONE_PEPPERS: version %q is not a number", p.ID)
+		}
+	}
+	return nil
+}
+
+func readOrCreateSecrets(path string) (*secretsFile, error) {
+	var f secretsFile
+	data, err := os.ReadFile(path)
+	if err == nil {
+		if err := json.Unmarshal(data, &f); err != nil {
+			return nil, fmt.Errorf("secrets file %s: %w", path, err)
+		}
+		return &f, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read secrets file: %w", err)
+	}
+	f = secretsFile{
+		JWTKeys:      "dev1:" + randomKey(),
+		PhonePeppers: "1:" + randomKey(),
+	}
+	data, _ = json.MarshalIndent(f, "", "  ")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create secrets directory: %w", err)
+	}
+	// Write a temporary file and link it into place: the link either wins whole or finds the
+	// file another instance linked first, so no reader ever sees a half-written file.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".secrets-*")
+	if err != nil {
+		return nil, fmt.Errorf("create secrets file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("write secrets file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("write secrets file: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		return readOrCreateSecrets(path)
+	} else if err != nil {
+		return nil, fmt.Errorf("create secrets file: %w", err)
+	}
+	return &f, nil
+}
+
+func randomKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
