@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
 )
@@ -16,9 +17,13 @@ func (s *Server) routes() http.Handler {
 		writeProblem(w, http.StatusMethodNotAllowed, "method_not_allowed", "This route does not take "+r.Method+".")
 	})
 
-	// handle registers a route; methods without OPTIONS get it too, for CORS preflight.
+	// handle registers a route; API routes take OPTIONS too, for CORS preflight.
 	handle := func(method, path, name string, h http.Handler) {
-		r.Handle(path, s.instrument(name, h)).Methods(method)
+		methods := []string{method}
+		if strings.HasPrefix(path, "/api/v1/") {
+			methods = append(methods, http.MethodOptions)
+		}
+		r.Handle(path, s.instrument(name, h)).Methods(methods...)
 	}
 	public := func(h http.Handler) http.Handler { return s.cors(h) }
 	private := func(h http.Handler) http.Handler { return s.cors(s.requireSession(h)) }
@@ -82,9 +87,5 @@ func (s *Server) routes() http.Handler {
 		handle("GET", "/ws", "ws", s.WebSocket)
 	}
 
-	// CORS preflight for every API route.
-	r.PathPrefix("/api/v1/").Methods("OPTIONS").Handler(s.cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusNoContent)
-	})))
 	return r
 }
