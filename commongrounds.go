@@ -5,6 +5,7 @@
 package commongrounds
 
 import (
+	"context"
 	"regexp"
 	"time"
 )
@@ -104,4 +105,85 @@ type Session struct {
 	Role      Role
 	ExpiresAt time.Time
 	LastUsed  time.Time
+}
+
+// NewMessage is a message to be published.
+type NewMessage struct {
+	Class       ClassID
+	User        UserID
+	Content     string
+	ParentID    *MessageID
+	ClientMsgID string
+}
+
+// MessageFilter selects a page of a room's history: with AfterSeq the Limit messages after it,
+// with BeforeSeq the Limit messages before it, with neither the newest Limit. Messages come in
+// ascending seq.
+type MessageFilter struct {
+	AfterSeq  *int64
+	BeforeSeq *int64
+	Limit     int
+}
+
+// FlaggedMessage is a message with the number of users who flagged it, for moderators.
+type FlaggedMessage struct {
+	Message
+	FlagCount int `json:"flag_count"`
+}
+
+// MessageStore keeps the messages of class rooms, their pseudonyms and their moderation.
+type MessageStore interface {
+	// RoomAccess returns the user's pseudonym in the class's room, creating it on first use.
+	// Errors: not_found (no such class), not_enrolled.
+	RoomAccess(ctx context.Context, user UserID, class ClassID) (AnonID, error)
+	// CreateMessage stores a message under the room's next seq and returns it; created is false
+	// when the user's earlier message with the same client_msg_id is returned instead.
+	// Errors: not_found, not_enrolled, invalid_parent, unavailable.
+	CreateMessage(ctx context.Context, m NewMessage) (msg *Message, created bool, err error)
+	// ListMessages returns a page of the room's history. Errors: none beyond internal ones.
+	ListMessages(ctx context.Context, class ClassID, f MessageFilter) ([]*Message, error)
+	// LastSeqs returns the seq of the newest message of each room (0 for an empty one).
+	LastSeqs(ctx context.Context, classes []ClassID) (map[ClassID]int64, error)
+	// Thread returns a root message and its replies. Errors: not_found.
+	Thread(ctx context.Context, class ClassID, id MessageID) (*Message, []*Message, error)
+	// FlagMessage records user's flag of a message once and hides it when threshold distinct
+	// users flagged it. autoHidden reports that this flag hid it.
+	// Errors: not_found, not_enrolled, own_message.
+	FlagMessage(ctx context.Context, id MessageID, user UserID, reason string, threshold int) (msg *Message, autoHidden bool, err error)
+	// SetHidden hides or restores a message on a moderator's behalf and audits it; changed is
+	// false when it already was so. Errors: not_found.
+	SetHidden(ctx context.Context, id MessageID, moderator UserID, hidden bool) (msg *Message, changed bool, err error)
+	// RevealAuthor returns a message's author and writes the reveal to the audit log.
+	// Errors: not_found (also for a deleted author).
+	RevealAuthor(ctx context.Context, id MessageID, moderator UserID, reason string) (*PublicUser, error)
+	// ListFlagged returns flagged messages, most flagged first, after the cursor.
+	ListFlagged(ctx context.Context, limit int, cursor string) ([]*FlaggedMessage, string, error)
+}
+
+// Broker carries room events between the instances of the server. Events of a room reach every
+// instance subscribed to that room, including the publishing one; control events reach every
+// instance. Delivery is at most once and may reorder: Postgres is the source of truth, and
+// subscribers repair gaps from it.
+type Broker interface {
+	// Publish sends an event to the room's subscribers.
+	Publish(ctx context.Context, room ClassID, payload []byte) error
+	// PublishControl sends an event to every instance.
+	PublishControl(ctx context.Context, payload []byte) error
+	// Subscribe starts delivering the room's events to the handler.
+	Subscribe(ctx context.Context, room ClassID) error
+	// Unsubscribe stops delivering the room's events.
+	Unsubscribe(ctx context.Context, room ClassID) error
+	// SetHandler sets the receiver of events. It is called once, before any subscription.
+	SetHandler(h BrokerHandler)
+}
+
+// BrokerHandler receives what a broker delivers. Its methods must not block.
+type BrokerHandler interface {
+	// HandleRoomEvent receives an event of a subscribed room.
+	HandleRoomEvent(room ClassID, payload []byte)
+	// HandleControl receives a control event.
+	HandleControl(payload []byte)
+	// HandleResync is called when events may have been lost (the broker reconnected): every
+	// subscribed room must catch up from the store.
+	HandleResync()
 }

@@ -1,12 +1,58 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
 
-// TODO(stub): replaced by the real handler.
-func (s *Server) handleFlagged() http.Handler { return notImplemented() }
+	"github.com/gorilla/mux"
 
-// TODO(stub): replaced by the real handler.
-func (s *Server) handleHide(hide bool) http.Handler { return notImplemented() }
+	cg "github.com/commongrounds/commongrounds"
+)
 
-// TODO(stub): replaced by the real handler.
-func (s *Server) handleRevealAuthor() http.Handler { return notImplemented() }
+func (s *Server) handleFlagged() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit, err := listLimit(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		msgs, next, err := s.Rooms.ListFlagged(r.Context(), limit, r.URL.Query().Get("cursor"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if msgs == nil {
+			msgs = []*cg.FlaggedMessage{}
+		}
+		var nextCursor *string
+		if next != "" {
+			nextCursor = &next
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"messages": msgs, "next_cursor": nextCursor})
+	})
+}
+
+func (s *Server) handleHide(hide bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Rooms.SetHidden(r.Context(), sessionOf(r).UserID, cg.MessageID(mux.Vars(r)["id"]), hide); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (s *Server) handleRevealAuthor() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reason := r.URL.Query().Get("reason")
+		if len([]rune(reason)) > 500 {
+			s.writeError(w, r, cg.Errorf(cg.EINVALID, "reason has at most 500 characters."))
+			return
+		}
+		u, err := s.Rooms.RevealAuthor(r.Context(), sessionOf(r).UserID, cg.MessageID(mux.Vars(r)["id"]), reason)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"user": u})
+	})
+}

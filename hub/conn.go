@@ -1,0 +1,380 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/rooms"
+)
+
+// conn is one client socket.
+type conn struct {
+	hub     *Hub
+	ws      *websocket.Conn
+	session *cg.Session
+	ctx     context.Context // ends when the connection closes
+	cancel  context.CancelFunc
+
+	mu       sync.Mutex
+	queue    [][]byte      // guarded by mu
+	queued   int           // guarded by mu: bytes in queue
+	writing  bool          // guarded by mu: a writer goroutine runs
+	closed   bool          // guarded by mu: no more frames are accepted
+	drained  chan struct{} // guarded by mu: closed when the queue empties, if someone waits
+	pingT    *time.Timer   // guarded by mu
+	expiry   *time.Timer   // guarded by mu
+	closeErr error         // guarded by mu
+
+	// Owned by the reader goroutine.
+	rooms map[cg.ClassID]*membership
+}
+
+// membership is what the reader knows of a room it joined.
+type membership struct {
+	room       *room
+	member     *member
+	lastTyping time.Time
+}
+
+// enqueue queues a frame for the client without blocking. A queue past MaxQueueBytes closes
+// the socket as a slow consumer.
+func (c *conn) enqueue(frame []byte) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.queued+len(frame) > c.hub.opts.MaxQueueBytes {
+		c.mu.Unlock()
+		c.hub.metrics.slow.Inc()
+		go c.closeWith(CloseSlowConsumer, "slow consumer: reconnect and resume with since_seq")
+		return
+	}
+	c.queue = append(c.queue, frame)
+	c.queued += len(frame)
+	if !c.writing {
+		c.writing = true
+		go c.write()
+	}
+	c.mu.Unlock()
+}
+
+// write is the connection's writer: it drains the queue, then exits.
+func (c *conn) write() {
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.closeErr != nil {
+			c.writing = false
+			c.queue, c.queued = nil, 0
+			if c.drained != nil {
+				close(c.drained)
+				c.drained = nil
+			}
+			c.mu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue, c.queued = nil, 0
+		c.mu.Unlock()
+		for _, frame := range batch {
+			ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.WriteTimeout)
+			err := c.ws.Write(ctx, websocket.MessageText, frame)
+			cancel()
+			if err != nil {
+				c.fail(fmt.Errorf("write: %w", err))
+				break
+			}
+		}
+	}
+}
+
+// waitQueueBelow blocks until the queue holds fewer than n bytes or the connection ends.
+func (c *conn) waitQueueBelow(n int) error {
+	for {
+		c.mu.Lock()
+		if c.closeErr != nil || c.closed {
+			c.mu.Unlock()
+			return errors.New("connection closed")
+		}
+		if c.queued < n {
+			c.mu.Unlock()
+			return nil
+		}
+		if c.drained == nil {
+			c.drained = make(chan struct{})
+		}
+		ch := c.drained
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		}
+	}
+}
+
+// fail records a broken connection and ends it without a close handshake.
+func (c *conn) fail(err error) {
+	c.mu.Lock()
+	if c.closeErr == nil {
+		c.closeErr = err
+	}
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	_ = c.ws.CloseNow()
+}
+
+// closeWith stops accepting frames and closes the socket with code, dropping what is queued.
+func (c *conn) closeWith(code websocket.StatusCode, reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.mu.Unlock()
+	_ = c.ws.Close(code, reason)
+	c.cancel()
+}
+
+// shutdown flushes the queue (until ctx ends), then closes with 1012 and a suggested random
+// reconnect delay, so that a deploy does not turn into a reconnect storm.
+func (c *conn) shutdown(ctx context.Context) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true // nothing new is queued; what is queued is still written
+	var ch chan struct{}
+	if c.writing {
+		if c.drained == nil {
+			c.drained = make(chan struct{})
+		}
+		ch = c.drained
+	}
+	c.mu.Unlock()
+	if ch != nil {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+	}
+	delay := rand.N(c.hub.opts.RestartJitter) + 500*time.Millisecond
+	_ = c.ws.Close(CloseServiceRestart, fmt.Sprintf("server restart; reconnect_after_ms=%d", delay.Milliseconds()))
+	c.cancel()
+}
+
+// schedulePing arms the keepalive: a peer that does not answer a ping in time is dropped.
+func (c *conn) schedulePing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.pingT = time.AfterFunc(c.hub.opts.PingInterval, func() {
+		ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.PingTimeout)
+		defer cancel()
+		if err := c.ws.Ping(ctx); err != nil {
+			c.fail(fmt.Errorf("ping: %w", err))
+			return
+		}
+		c.schedulePing()
+	})
+}
+
+// serve runs the reader until the connection ends, then leaves every room.
+func (c *conn) serve() {
+	defer c.cleanup()
+	c.ws.SetReadLimit(c.hub.opts.ReadLimit)
+	c.schedulePing()
+	c.mu.Lock()
+	c.expiry = time.AfterFunc(time.Until(c.session.ExpiresAt), func() {
+		c.closeWith(CloseSessionEnded, "session expired")
+	})
+	c.mu.Unlock()
+	for {
+		typ, data, err := c.ws.Read(c.ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageText {
+			c.enqueue(rooms.ErrorFrame("", rooms.EINVALIDFRAME, "Frames must be JSON text.", 0))
+			continue
+		}
+		if !utf8.Valid(data) {
+			c.closeWith(websocket.StatusInvalidFramePayloadData, "text frame is not valid UTF-8")
+			return
+		}
+		c.handle(data)
+	}
+}
+
+func (c *conn) cleanup() {
+	c.mu.Lock()
+	c.closed = true
+	if c.pingT != nil {
+		c.pingT.Stop()
+	}
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.mu.Unlock()
+	c.cancel()
+	for id, ms := range c.rooms {
+		ms.room.detach(c)
+		c.hub.release(ms.room)
+		delete(c.rooms, id)
+	}
+	c.hub.remove(c)
+	_ = c.ws.CloseNow()
+}
+
+// handle answers one client frame.
+func (c *conn) handle(data []byte) {
+	f, ferr := rooms.DecodeFrame(data)
+	if ferr != nil {
+		c.enqueue(rooms.ErrorFrame(ferr.Ref, ferr.Code, ferr.Message, 0))
+		return
+	}
+	var err error
+	switch f.Type {
+	case rooms.TypePing:
+		c.enqueue(rooms.PongFrame(f.Ref))
+	case rooms.TypeSubscribe:
+		err = c.subscribe(f)
+	case rooms.TypeUnsubscribe:
+		c.unsubscribe(f.Room)
+		c.enqueue(rooms.UnsubscribedFrame(f.Ref, f.Room))
+	case rooms.TypePublish:
+		err = c.publish(f)
+	case rooms.TypeTyping:
+		err = c.typing(f)
+	}
+	if err != nil {
+		c.replyError(f.Ref, err)
+	}
+}
+
+// wsCodes are the error codes a socket reports as they are; others become internal or
+// invalid_frame.
+var wsCodes = map[string]bool{
+	cg.ENOTENROLLED: true, cg.ENOTFOUND: true, cg.EINVALIDCONTENT: true, cg.EINVALIDPARENT: true,
+	cg.ERATELIMITED: true, cg.EUNAVAILABLE: true,
+}
+
+func (c *conn) replyError(ref string, err error) {
+	code := cg.ErrorCode(err)
+	var appErr *cg.Error
+	var retry int64
+	if errors.As(err, &appErr) {
+		retry = appErr.RetryAfterMs
+	}
+	switch {
+	case code == cg.ECLASSNOTFOUND:
+		code = cg.ENOTFOUND
+	case code == cg.EINTERNAL:
+		if !errors.Is(err, context.Canceled) {
+			c.hub.opts.Logger.Error("socket frame", "err", err)
+		}
+	case !wsCodes[code]:
+		code = rooms.EINVALIDFRAME
+	}
+	c.enqueue(rooms.ErrorFrame(ref, code, cg.ErrorMessage(err), retry))
+}
+
+// subscribe joins a room: the subscribed reply, then every message after since_seq, then live
+// ones, with no gap and no duplicate.
+func (c *conn) subscribe(f *rooms.ClientFrame) error {
+	anon, err := c.hub.service.Join(c.ctx, c.session.UserID, f.Room)
+	if err != nil {
+		return err
+	}
+	c.unsubscribe(f.Room) // a repeated subscribe starts over
+	r := c.hub.acquire(f.Room)
+	if err := r.ready(c.ctx); err != nil {
+		c.hub.release(r)
+		return err
+	}
+	m := &member{user: c.session.UserID, anon: anon}
+	since := f.SinceSeq
+	for first := true; ; first = false {
+		done, upTo := r.attach(c, m, since, first, func(lastSeq int64, online int) {
+			c.enqueue(rooms.SubscribedFrame(f.Ref, f.Room, anon, lastSeq, online))
+		})
+		if done {
+			break
+		}
+		// Read the missed messages from the store, a page at a time, never letting the
+		// queue grow past half its bound.
+		for *since < upTo {
+			if err := c.waitQueueBelow(c.hub.opts.MaxQueueBytes / 2); err != nil {
+				c.hub.release(r)
+				return err
+			}
+			msgs, err := c.hub.store.ListMessages(c.ctx, f.Room, cg.MessageFilter{AfterSeq: since, Limit: c.hub.opts.BackfillPage})
+			if err != nil {
+				c.hub.release(r)
+				return err
+			}
+			if len(msgs) == 0 {
+				break
+			}
+			for _, msg := range msgs {
+				c.enqueue(rooms.MessageFrame(msg))
+			}
+			s := msgs[len(msgs)-1].Seq
+			since = &s
+		}
+	}
+	c.rooms[f.Room] = &membership{room: r, member: m}
+	return nil
+}
+
+// unsubscribe leaves a room, if joined.
+func (c *conn) unsubscribe(id cg.ClassID) {
+	ms, ok := c.rooms[id]
+	if !ok {
+		return
+	}
+	delete(c.rooms, id)
+	ms.room.detach(c)
+	c.hub.release(ms.room)
+}
+
+// publish stores a message; the ack is queued before the message fans out.
+func (c *conn) publish(f *rooms.ClientFrame) error {
+	_, err := c.hub.service.Publish(c.ctx, c.session.UserID, f.Room, f.Content, f.ParentID, f.ClientMsgID, func(m *cg.Message) {
+		c.enqueue(rooms.AckFrame(f.Ref, m))
+	})
+	return err
+}
+
+// typing tells the others in the room, at most once per TypingInterval per socket and room.
+func (c *conn) typing(f *rooms.ClientFrame) error {
+	ms, ok := c.rooms[f.Room]
+	if !ok {
+		// Not joined on this socket: check enrollment and find the pseudonym.
+		anon, err := c.hub.service.Join(c.ctx, c.session.UserID, f.Room)
+		if err != nil {
+			return err
+		}
+		ms = &membership{member: &member{anon: anon}}
+	}
+	now := time.Now()
+	if now.Sub(ms.lastTyping) < c.hub.opts.TypingInterval {
+		return nil
+	}
+	ms.lastTyping = now
+	c.hub.service.Typing(f.Room, ms.member.anon)
+	return nil
+}

@@ -1,0 +1,24 @@
+// Package hub serves the class rooms over WebSockets: it multiplexes any number of rooms on one
+// socket, fans each message out to every local member exactly once and in seq order, and
+// repairs from Postgres whatever the broker did not deliver.
+//
+// # Concurrency rules
+//
+//   - Each connection has one reader: the goroutine of its HTTP handler, which handles the
+//     client's frames one after another. Data frames are written only by the connection's writer
+//     goroutine, which exists only while the connection's queue has something in it: an idle
+//     socket holds no writer goroutine and no write buffer of ours. Enqueueing never blocks;
+//     a queue past Options.MaxQueueBytes closes the socket with CloseSlowConsumer (the client
+//     resumes with since_seq and loses nothing).
+//   - Each room is a lock and a member set. Events from the broker go into the room's inbox
+//     without blocking; a worker goroutine, which exists only while the inbox is not empty,
+//     delivers them in seq order, holding the room lock only for the non-blocking enqueues.
+//     A message frame is encoded once by its publisher, and the same bytes go to every member.
+//   - A seq that arrives ahead of its predecessor waits in the room's reorder buffer for
+//     GapWait; then the missing messages are read from the store (outside the room lock) and
+//     delivered first. Seqs at or below the room's last delivered seq are dropped.
+//   - Lock order: hub.mu, then a shard lock, then a room lock, then a connection lock. No lock is
+//     held across I/O except the connection lock's own queue operations.
+//   - Every goroutine has an owner that stops it: Shutdown closes every socket with 1012 after
+//     its queue is flushed and waits for the readers and room workers to end.
+package hub

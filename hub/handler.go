@@ -1,0 +1,85 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/coder/websocket"
+
+	cg "github.com/commongrounds/commongrounds"
+)
+
+// ServeHTTP upgrades GET /ws to a socket after checking, before the upgrade, the origin, the
+// session and the user's socket count; refusals are problem+json replies.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if origin != "" && !slices.Contains(h.opts.AllowedOrigins, strings.TrimRight(origin, "/")) {
+		problem(w, http.StatusForbidden, cg.EFORBIDDEN, "This origin may not open sockets.", 0)
+		return
+	}
+	sess, err := h.auth(r)
+	if err != nil {
+		status := http.StatusUnauthorized
+		code := cg.ErrorCode(err)
+		if code == cg.EUNAVAILABLE {
+			status = http.StatusServiceUnavailable
+		} else if code == cg.EINTERNAL {
+			h.opts.Logger.Error("authenticate socket", "err", err)
+			status = http.StatusInternalServerError
+		} else {
+			code = cg.EUNAUTHORIZED
+		}
+		problem(w, status, code, cg.ErrorMessage(err), 0)
+		return
+	}
+	if err := h.reserve(sess); err != nil {
+		status := http.StatusTooManyRequests
+		if cg.ErrorCode(err) == cg.EUNAVAILABLE {
+			status = http.StatusServiceUnavailable
+		}
+		var appErr *cg.Error
+		errors.As(err, &appErr)
+		problem(w, status, appErr.Code, appErr.Message, appErr.RetryAfterMs)
+		return
+	}
+	patterns := make([]string, len(h.opts.AllowedOrigins))
+	for i, o := range h.opts.AllowedOrigins {
+		patterns[i] = o // scheme://host: matched exactly by the library
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		OriginPatterns:  patterns,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		h.unreserve(sess.UserID)
+		return // Accept has answered the request
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	c := &conn{hub: h, ws: ws, session: sess, ctx: ctx, cancel: cancel, rooms: make(map[cg.ClassID]*membership)}
+	if !h.add(c) {
+		cancel()
+		_ = ws.Close(CloseServiceRestart, "server restart")
+		return
+	}
+	h.wg.Add(1)
+	defer h.wg.Done()
+	h.metrics.connects.Inc()
+	c.serve()
+}
+
+// problem writes an RFC 9457 problem reply.
+func problem(w http.ResponseWriter, status int, code, detail string, retryAfterMs int64) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	if retryAfterMs > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt((retryAfterMs+999)/1000, 10))
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"type": "about:blank", "title": http.StatusText(status), "status": status, "code": code, "detail": detail,
+	})
+}

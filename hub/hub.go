@@ -1,0 +1,424 @@
+package hub
+
+import (
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/rooms"
+)
+
+// Close codes of our own (4000–4999), and the standard ones we use.
+const (
+	// CloseSessionEnded: the session was revoked or expired; sign in again.
+	CloseSessionEnded websocket.StatusCode = 4001
+	// CloseSlowConsumer: the client did not read its frames fast enough; reconnect and resume
+	// with since_seq.
+	CloseSlowConsumer websocket.StatusCode = 4008
+	// CloseServiceRestart: the server is shutting down; reconnect after the delay in the reason.
+	CloseServiceRestart = websocket.StatusServiceRestart
+)
+
+// Authenticator returns the session of an upgrade request (bearer token or ticket), or an
+// unauthorized error.
+type Authenticator func(r *http.Request) (*cg.Session, error)
+
+// Options configure a Hub. Zero values give the documented defaults.
+type Options struct {
+	// AllowedOrigins are the browser origins that may open sockets, such as https://app.example.
+	// Requests without an Origin header (non-browser clients) are allowed.
+	AllowedOrigins []string
+	// MaxSocketsPerUser bounds the sockets one user holds on this instance. Default: 10.
+	MaxSocketsPerUser int
+	// MaxQueueBytes bounds the frames queued for one socket. Default: 1 MiB.
+	MaxQueueBytes int
+	// ReadLimit bounds one client frame; a larger one closes the socket with 1009. Default: 16 KiB.
+	ReadLimit int64
+	// WriteTimeout bounds one write. Default: 10 s.
+	WriteTimeout time.Duration
+	// PingInterval is the keepalive period; a peer that does not answer a ping within
+	// PingTimeout is disconnected. Defaults: 25 s and 10 s.
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+	// GapWait is how long an out-of-order message waits for its predecessors before they are
+	// read from the store. Default: 100 ms.
+	GapWait time.Duration
+	// ReconcileInterval is how often the hub compares the seq it delivered in each active room
+	// with the store's, to repair announcements the broker lost. Default: 2 s.
+	ReconcileInterval time.Duration
+	// TypingInterval is the least time between two typing frames of one socket in one room;
+	// faster ones are dropped. Default: 1 s.
+	TypingInterval time.Duration
+	// PresenceInterval is the least time between two presence frames of a room. Default: 1 s.
+	PresenceInterval time.Duration
+	// RestartJitter is the range of the random reconnect delay suggested on shutdown.
+	// Default: 5 s.
+	RestartJitter time.Duration
+	// BackfillPage is the number of messages read from the store at once on resume. Default: 500.
+	BackfillPage int
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+}
+
+func (o *Options) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if o.MaxSocketsPerUser == 0 {
+		o.MaxSocketsPerUser = 10
+	}
+	if o.MaxQueueBytes == 0 {
+		o.MaxQueueBytes = 1 << 20
+	}
+	if o.ReadLimit == 0 {
+		o.ReadLimit = 16 << 10
+	}
+	if o.BackfillPage == 0 {
+		o.BackfillPage = 500
+	}
+	def(&o.WriteTimeout, 10*time.Second)
+	def(&o.PingInterval, 25*time.Second)
+	def(&o.PingTimeout, 10*time.Second)
+	def(&o.GapWait, 100*time.Millisecond)
+	def(&o.ReconcileInterval, 2*time.Second)
+	def(&o.TypingInterval, time.Second)
+	def(&o.PresenceInterval, time.Second)
+	def(&o.RestartJitter, 5*time.Second)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.DefaultRegisterer
+	}
+}
+
+const numShards = 32
+
+type shard struct {
+	mu    sync.RWMutex
+	rooms map[cg.ClassID]*room // guarded by mu
+}
+
+// Hub holds the sockets and active rooms of this instance.
+type Hub struct {
+	opts    Options
+	store   cg.MessageStore
+	broker  cg.Broker
+	service *rooms.Service
+	auth    Authenticator
+	metrics *metrics
+	seed    maphash.Seed
+
+	shards [numShards]shard
+
+	mu        sync.Mutex
+	closing   bool                                // guarded by mu
+	conns     map[*conn]struct{}                  // guarded by mu
+	bySession map[cg.SessionID]map[*conn]struct{} // guarded by mu
+	byUser    map[cg.UserID]int                   // guarded by mu: sockets and reservations per user
+
+	wg      sync.WaitGroup // readers and room workers
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+// New returns a hub delivering the rooms of store through broker, and starts its reconciler.
+// Call Shutdown to stop it.
+func New(store cg.MessageStore, broker cg.Broker, service *rooms.Service, auth Authenticator, opts Options) *Hub {
+	opts.setDefaults()
+	h := &Hub{
+		opts:      opts,
+		store:     store,
+		broker:    broker,
+		service:   service,
+		auth:      auth,
+		seed:      maphash.MakeSeed(),
+		conns:     make(map[*conn]struct{}),
+		bySession: make(map[cg.SessionID]map[*conn]struct{}),
+		byUser:    make(map[cg.UserID]int),
+		stop:      make(chan struct{}),
+		stopped:   make(chan struct{}),
+	}
+	h.metrics = newMetrics(opts.Registerer, h)
+	for i := range h.shards {
+		h.shards[i].rooms = make(map[cg.ClassID]*room)
+	}
+	broker.SetHandler(h)
+	go h.reconcileLoop()
+	return h
+}
+
+func (h *Hub) shard(id cg.ClassID) *shard {
+	return &h.shards[maphash.String(h.seed, string(id))%numShards]
+}
+
+// acquire returns the room id with one more reference, creating it when missing. The caller
+// must call ready on it before use and release it when done.
+func (h *Hub) acquire(id cg.ClassID) *room {
+	s := h.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[id]
+	if !ok {
+		r = newRoom(h, id)
+		s.rooms[id] = r
+	}
+	r.refs++ // guarded by the shard lock
+	return r
+}
+
+// release drops a reference; the last one removes the room and unsubscribes the broker.
+func (h *Hub) release(r *room) {
+	s := h.shard(r.id)
+	s.mu.Lock()
+	r.refs--
+	last := r.refs == 0
+	if last {
+		delete(s.rooms, r.id)
+	}
+	s.mu.Unlock()
+	if last {
+		r.close()
+	}
+}
+
+// lookup returns the active room id, or nil.
+func (h *Hub) lookup(id cg.ClassID) *room {
+	s := h.shard(id)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rooms[id]
+}
+
+// activeRooms returns every active room.
+func (h *Hub) activeRooms() []*room {
+	var out []*room
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.mu.RLock()
+		for _, r := range s.rooms {
+			out = append(out, r)
+		}
+		s.mu.RUnlock()
+	}
+	return out
+}
+
+// HandleRoomEvent implements cg.BrokerHandler: it queues the event for the room's worker.
+func (h *Hub) HandleRoomEvent(id cg.ClassID, payload []byte) {
+	e, err := rooms.DecodeEvent(payload)
+	if err != nil {
+		h.opts.Logger.Warn("drop malformed room event", "room", id, "err", err)
+		return
+	}
+	if r := h.lookup(id); r != nil {
+		r.push(e)
+	}
+}
+
+// HandleControl implements cg.BrokerHandler: it closes the sockets of a revoked session or user.
+func (h *Hub) HandleControl(payload []byte) {
+	kind, id, err := rooms.DecodeControl(payload)
+	if err != nil {
+		h.opts.Logger.Warn("drop malformed control event", "err", err)
+		return
+	}
+	var victims []*conn
+	h.mu.Lock()
+	switch kind {
+	case rooms.ControlRevokeSession:
+		for c := range h.bySession[cg.SessionID(id)] {
+			victims = append(victims, c)
+		}
+	case rooms.ControlRevokeUser:
+		for c := range h.conns {
+			if c.session.UserID == cg.UserID(id) {
+				victims = append(victims, c)
+			}
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range victims {
+		c.closeWith(CloseSessionEnded, "session ended")
+	}
+}
+
+// HandleResync implements cg.BrokerHandler: every active room catches up from the store.
+func (h *Hub) HandleResync() { h.reconcile() }
+
+// RevokeSession closes the session's sockets on every instance.
+func (h *Hub) RevokeSession(ctx context.Context, sid cg.SessionID) error {
+	return h.control(ctx, rooms.ControlRevokeSession, string(sid))
+}
+
+// RevokeUser closes every socket of the user on every instance.
+func (h *Hub) RevokeUser(ctx context.Context, user cg.UserID) error {
+	return h.control(ctx, rooms.ControlRevokeUser, string(user))
+}
+
+func (h *Hub) control(ctx context.Context, kind rooms.ControlKind, id string) error {
+	payload := rooms.EncodeControl(kind, id)
+	if err := h.broker.PublishControl(ctx, payload); err != nil {
+		// Other instances will not hear of it now; this one still acts.
+		h.HandleControl(payload)
+		return err
+	}
+	return nil
+}
+
+// reconcileLoop periodically repairs rooms whose announcements the broker lost.
+func (h *Hub) reconcileLoop() {
+	defer close(h.stopped)
+	t := time.NewTicker(h.opts.ReconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+			h.reconcile()
+		}
+	}
+}
+
+// reconcile reads the newest seq of every active room in one query and has every room that is
+// behind catch up.
+func (h *Hub) reconcile() {
+	active := h.activeRooms()
+	if len(active) == 0 {
+		return
+	}
+	ids := make([]cg.ClassID, len(active))
+	for i, r := range active {
+		ids[i] = r.id
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	seqs, err := h.store.LastSeqs(ctx, ids)
+	if err != nil {
+		h.opts.Logger.Warn("reconcile rooms", "err", err)
+		return
+	}
+	for _, r := range active {
+		r.catchUp(seqs[r.id])
+	}
+}
+
+// register admits a socket of the session, or refuses it when the user holds too many or the
+// hub is shutting down.
+func (h *Hub) reserve(sess *cg.Session) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return &cg.Error{Code: cg.EUNAVAILABLE, Message: "The server is restarting; reconnect shortly.", RetryAfterMs: 1000}
+	}
+	if h.byUser[sess.UserID] >= h.opts.MaxSocketsPerUser {
+		return &cg.Error{Code: cg.ERATELIMITED, Message: "Too many open sockets for this user.", RetryAfterMs: 1000}
+	}
+	h.byUser[sess.UserID]++
+	return nil
+}
+
+// unreserve gives back a reservation whose upgrade failed.
+func (h *Hub) unreserve(user cg.UserID) {
+	h.mu.Lock()
+	h.decUserLocked(user)
+	h.mu.Unlock()
+}
+
+func (h *Hub) decUserLocked(user cg.UserID) {
+	if h.byUser[user]--; h.byUser[user] <= 0 {
+		delete(h.byUser, user)
+	}
+}
+
+// add registers an upgraded connection; false when the hub began shutting down meanwhile.
+func (h *Hub) add(c *conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		h.decUserLocked(c.session.UserID)
+		return false
+	}
+	h.conns[c] = struct{}{}
+	m := h.bySession[c.session.ID]
+	if m == nil {
+		m = make(map[*conn]struct{})
+		h.bySession[c.session.ID] = m
+	}
+	m[c] = struct{}{}
+	return true
+}
+
+func (h *Hub) remove(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.conns[c]; !ok {
+		return
+	}
+	delete(h.conns, c)
+	if m := h.bySession[c.session.ID]; m != nil {
+		delete(m, c)
+		if len(m) == 0 {
+			delete(h.bySession, c.session.ID)
+		}
+	}
+	h.decUserLocked(c.session.UserID)
+}
+
+// Conns returns the number of open sockets.
+func (h *Hub) Conns() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+// Shutdown refuses new sockets, closes every socket with 1012 after flushing its queue (or when
+// ctx ends), stops the reconciler and waits for every goroutine of the hub to end.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	already := h.closing
+	h.closing = true
+	conns := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	if !already {
+		close(h.stop)
+	}
+	<-h.stopped
+	// Let the rooms hand what they hold to the sockets' queues; then flush the queues.
+	for _, r := range h.activeRooms() {
+		r.drain(ctx)
+	}
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

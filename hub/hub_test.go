@@ -1,0 +1,622 @@
+package hub_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/hub"
+	"github.com/commongrounds/commongrounds/rooms"
+)
+
+// checkSeqs verifies that msgs are exactly seq 1..n in order.
+func checkSeqs(t *testing.T, who string, seqs []int64, n int) {
+	t.Helper()
+	if len(seqs) != n {
+		t.Fatalf("%s got %d messages, want %d", who, len(seqs), n)
+	}
+	for i, s := range seqs {
+		if s != int64(i+1) {
+			t.Fatalf("%s: message %d has seq %d, want %d (a gap or duplicate)", who, i, s, i+1)
+		}
+	}
+}
+
+// TestFanOut has 20 clients publish 50 messages each into one room at once: every client
+// receives all 1000 exactly once, in seq order, and the history agrees.
+func TestFanOut(t *testing.T) {
+	t.Parallel()
+	const clients, each = 20, 50
+	e := newEnv(t)
+	class := e.newClass()
+	cs := make([]*client, clients)
+	for i := range cs {
+		u := e.newUser()
+		e.enroll(class, u)
+		cs[i] = e.dial(u)
+		cs[i].subscribe(class, nil)
+	}
+	var wg sync.WaitGroup
+	seqs := make([][]int64, clients)
+	acks := make([]int, clients)
+	for i, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range each {
+				c.send(map[string]any{"type": "publish", "ref": fmt.Sprint(j), "room": class, "content": fmt.Sprintf("hello %d from %d", j, i)})
+			}
+		}()
+	}
+	wg.Wait()
+	for i, c := range cs {
+		for len(seqs[i]) < clients*each || acks[i] < each {
+			f := c.expect("message", "ack", "error")
+			switch f.Type {
+			case "message":
+				seqs[i] = append(seqs[i], f.Message.Seq)
+			case "ack":
+				acks[i]++
+			default:
+				t.Fatalf("client %d: %s", i, f.raw)
+			}
+		}
+		checkSeqs(t, fmt.Sprintf("client %d", i), seqs[i], clients*each)
+	}
+	history, err := e.store.ListMessages(context.Background(), class, cg.MessageFilter{AfterSeq: ptr[int64](0), Limit: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := make([]int64, len(history))
+	for i, m := range history {
+		hs[i] = m.Seq
+	}
+	checkSeqs(t, "history", hs, clients*each)
+}
+
+// TestSlowReader stops reading one client: it is disconnected as a slow consumer while the others
+// receive everything; it then resumes with since_seq and has everything.
+func TestSlowReader(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) { o.MaxQueueBytes = 1 << 20 })
+	class := e.newClass()
+	slowUser, fastUser, author := e.newUser(), e.newUser(), e.newUser()
+	e.enroll(class, slowUser, fastUser, author)
+
+	// The slow client reads nothing after subscribing: a raw socket whose frames we never read.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A small receive buffer keeps the kernel from absorbing what the client does not read.
+	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	slow, _, err := websocket.Dial(ctx, e.wsURL, &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + slowUser.token}},
+		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.CloseNow()
+	if err := slow.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","room":"`+string(class)+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	fast := e.dial(fastUser)
+	fast.subscribe(class, nil)
+	// The slow client's subscription is in place once a message published after it reaches it;
+	// it is, because subscriptions are handled in order and the fast client subscribed after.
+	big := strings.Repeat("x", 3990)
+	const n = 1500
+	for i := range n {
+		if _, err := e.svc.Publish(ctx, author.id, class, fmt.Sprintf("%d %s", i, big), nil, "", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []int64
+	for len(got) < n {
+		got = append(got, fast.expect("message").Message.Seq)
+	}
+	checkSeqs(t, "fast client", got, n)
+
+	// Now read the slow socket: some messages, then the close for slow consumers.
+	var slowSeqs []int64
+	var closeErr error
+	for {
+		_, data, err := slow.Read(ctx)
+		if err != nil {
+			closeErr = err
+			break
+		}
+		if strings.Contains(string(data), `"type":"message"`) {
+			var f struct {
+				Message cg.Message `json:"message"`
+			}
+			if err := jsonUnmarshal(data, &f); err != nil {
+				t.Fatal(err)
+			}
+			slowSeqs = append(slowSeqs, f.Message.Seq)
+		}
+	}
+	// The close frame sits behind everything the client did not read; if the client does not
+	// read it within the close handshake's time, the server drops the connection.
+	if code := websocket.CloseStatus(closeErr); code != hub.CloseSlowConsumer && code != -1 {
+		t.Fatalf("slow client closed with %v (%v), want %d or a dropped connection", code, closeErr, hub.CloseSlowConsumer)
+	}
+	if got := counterValue(t, e.reg, "commongrounds_ws_slow_consumers_total"); got != 1 {
+		t.Fatalf("slow consumers counted = %v, want 1", got)
+	}
+	if len(slowSeqs) >= n {
+		t.Fatalf("slow client got all %d messages; it was never slow", len(slowSeqs))
+	}
+	checkSeqs(t, "slow client before the close", slowSeqs, len(slowSeqs))
+
+	// It resumes and has everything.
+	again := e.dial(slowUser)
+	since := int64(len(slowSeqs))
+	again.subscribe(class, &since)
+	for len(slowSeqs) < n {
+		slowSeqs = append(slowSeqs, again.expect("message").Message.Seq)
+	}
+	checkSeqs(t, "slow client after resuming", slowSeqs, n)
+}
+
+// TestResume disconnects a client while others publish, past what the room keeps in memory, and
+// resumes it while publishing goes on: no gap and no duplicate.
+func TestResume(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	class := e.newClass()
+	reader, author, watcher := e.newUser(), e.newUser(), e.newUser()
+	e.enroll(class, reader, author, watcher)
+	w := e.dial(watcher) // keeps the room active on this instance throughout
+	w.subscribe(class, nil)
+	ctx := context.Background()
+	publish := func(n int) {
+		for range n {
+			if _, err := e.svc.Publish(ctx, author.id, class, "m", nil, "", nil); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}
+	c := e.dial(reader)
+	c.subscribe(class, nil)
+	publish(10)
+	var seqs []int64
+	for len(seqs) < 10 {
+		seqs = append(seqs, c.expect("message").Message.Seq)
+	}
+	_ = c.ws.Close(websocket.StatusNormalClosure, "")
+	publish(600) // more than the room's in-memory ring
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); publish(300) }() // while resuming
+	c2 := e.dial(reader)
+	since := seqs[len(seqs)-1]
+	sub := c2.subscribe(class, &since)
+	if sub.LastSeq < 610 {
+		t.Fatalf("last_seq=%d, want at least 610", sub.LastSeq)
+	}
+	wg.Wait()
+	for len(seqs) < 910 {
+		seqs = append(seqs, c2.expect("message").Message.Seq)
+	}
+	checkSeqs(t, "resumed client", seqs, 910)
+
+	t.Run("FromRing", func(t *testing.T) {
+		// A client a few messages behind is served from memory, and also gets nothing twice.
+		c3 := e.dial(reader)
+		since := int64(900)
+		c3.subscribe(class, &since)
+		publish(5)
+		var got []int64
+		for len(got) < 15 {
+			got = append(got, c3.expect("message").Message.Seq)
+		}
+		for i, s := range got {
+			if s != int64(901+i) {
+				t.Fatalf("message %d has seq %d, want %d", i, s, 901+i)
+			}
+		}
+	})
+}
+
+// TestNotEnrolled refuses subscribe and publish in a class the user is not in, and stores
+// nothing.
+func TestNotEnrolled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	class := e.newClass()
+	u := e.newUser()
+	c := e.dial(u)
+	c.send(map[string]any{"type": "subscribe", "ref": "s", "room": class})
+	if f := c.expect("error"); f.Code != "not_enrolled" || f.Ref != "s" {
+		t.Fatalf("subscribe: %s, want not_enrolled with ref s", f.raw)
+	}
+	c.send(map[string]any{"type": "publish", "ref": "p", "room": class, "content": "hi"})
+	if f := c.expect("error"); f.Code != "not_enrolled" || f.Ref != "p" {
+		t.Fatalf("publish: %s, want not_enrolled with ref p", f.raw)
+	}
+	c.send(map[string]any{"type": "typing", "ref": "t", "room": class})
+	if f := c.expect("error"); f.Code != "not_enrolled" {
+		t.Fatalf("typing: %s, want not_enrolled", f.raw)
+	}
+	var n int
+	if err := e.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM class_messages`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("messages stored = %d (%v), want 0", n, err)
+	}
+}
+
+// TestBadInput answers each malformed frame with the documented error, and the socket stays
+// usable; invalid UTF-8 and oversized frames close it with 1007 and 1009.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	class, other := e.newClass(), e.newClass()
+	u := e.newUser()
+	e.enroll(class, u)
+	e.enroll(other, u)
+	ctx := context.Background()
+	foreign, err := e.svc.Publish(ctx, u.id, other, "in the other room", nil, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := e.svc.Publish(ctx, u.id, class, "root", nil, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := e.svc.Publish(ctx, u.id, class, "reply", &root.ID, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.dial(u)
+	room := string(class)
+	tests := []struct {
+		name, frame, code string
+	}{
+		{"ErrNotJSON", `hello`, "invalid_frame"},
+		{"ErrNotObject", `[1,2]`, "invalid_frame"},
+		{"ErrNoType", `{"ref":"x"}`, "invalid_frame"},
+		{"ErrUnknownType", `{"type":"dance","ref":"x"}`, "unknown_type"},
+		{"ErrRefNotString", `{"type":"ping","ref":5}`, "invalid_frame"},
+		{"ErrNoRoom", `{"type":"subscribe","ref":"x"}`, "invalid_frame"},
+		{"ErrRoomNotUUID", `{"type":"subscribe","ref":"x","room":"abc"}`, "not_found"},
+		{"ErrUnknownRoom", `{"type":"subscribe","ref":"x","room":"00000000-0000-4000-8000-000000000000"}`, "not_found"},
+		{"ErrNegativeSince", `{"type":"subscribe","ref":"x","room":"` + room + `","since_seq":-1}`, "invalid_frame"},
+		{"ErrEmpty", `{"type":"publish","ref":"x","room":"` + room + `","content":"   "}`, "invalid_content"},
+		{"ErrNoContent", `{"type":"publish","ref":"x","room":"` + room + `"}`, "invalid_content"},
+		{"ErrTooLong", `{"type":"publish","ref":"x","room":"` + room + `","content":"` + strings.Repeat("é", 4001) + `"}`, "invalid_content"},
+		{"ErrControlChar", `{"type":"publish","ref":"x","room":"` + room + `","content":"a\u0007b"}`, "invalid_content"},
+		{"ErrParentOtherRoom", `{"type":"publish","ref":"x","room":"` + room + `","content":"a","parent_id":"` + string(foreign.ID) + `"}`, "invalid_parent"},
+		{"ErrParentIsReply", `{"type":"publish","ref":"x","room":"` + room + `","content":"a","parent_id":"` + string(reply.ID) + `"}`, "invalid_parent"},
+		{"ErrParentUnknown", `{"type":"publish","ref":"x","room":"` + room + `","content":"a","parent_id":"00000000-0000-4000-8000-000000000000"}`, "invalid_parent"},
+		{"ErrParentNotUUID", `{"type":"publish","ref":"x","room":"` + room + `","content":"a","parent_id":"zzz"}`, "invalid_parent"},
+	}
+	for _, tt := range tests {
+		c.send(tt.frame)
+		f := c.expect("error")
+		if f.Code != tt.code {
+			t.Errorf("%s: code=%s (%s), want %s", tt.name, f.Code, f.raw, tt.code)
+		}
+		if strings.Contains(tt.frame, `"ref":"x"`) && f.Ref != "x" {
+			t.Errorf("%s: ref=%q, want x", tt.name, f.Ref)
+		}
+	}
+	// Still usable.
+	c.send(`{"type":"ping","ref":"still"}`)
+	if f := c.expect("pong"); f.Ref != "still" {
+		t.Fatalf("pong ref=%q", f.Ref)
+	}
+	// The 4000-character limit counts characters, not bytes.
+	c.send(`{"type":"publish","ref":"ok","room":"` + room + `","content":"` + strings.Repeat("é", 4000) + `"}`)
+	if f := c.expect("ack"); f.Ref != "ok" || f.Message.Seq != 3 {
+		t.Fatalf("publish of 4000 characters: %s", f.raw)
+	}
+
+	t.Run("ErrInvalidUTF8", func(t *testing.T) {
+		c := e.dial(u)
+		if err := c.ws.Write(ctx, websocket.MessageText, []byte("{\"type\":\"publish\",\"room\":\""+room+"\",\"content\":\"\xff\xfe\"}")); err != nil {
+			t.Fatal(err)
+		}
+		if code := c.closeStatus(); code != websocket.StatusInvalidFramePayloadData {
+			t.Fatalf("close=%v, want 1007", code)
+		}
+	})
+	t.Run("ErrTooLarge", func(t *testing.T) {
+		c := e.dial(u)
+		_ = c.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"publish","room":"`+room+`","content":"`+strings.Repeat("a", 17<<10)+`"}`))
+		if code := c.closeStatus(); code != websocket.StatusMessageTooBig {
+			t.Fatalf("close=%v, want 1009", code)
+		}
+	})
+	var n int
+	if err := e.db.Pool.QueryRow(ctx, `SELECT count(*) FROM class_messages WHERE class_id = $1`, class).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("messages in room = %d (%v), want 3: bad frames stored nothing", n, err)
+	}
+}
+
+// TestAnonymity checks pseudonyms: stable for a user in a class across sessions, different
+// across classes and users. (Every frame of every test is also checked for author identities.)
+func TestAnonymity(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c1, c2 := e.newClass(), e.newClass()
+	a, b := e.newUser(), e.newUser()
+	e.enroll(c1, a, b)
+	e.enroll(c2, a)
+	s1 := e.dial(a).subscribe(c1, nil)
+	s2 := e.dial(a).subscribe(c1, nil) // another socket, another session below
+	token, _, _, err := e.sessions.Create(context.Background(), a.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3 := e.dial(&user{id: a.id, token: token}).subscribe(c1, nil)
+	other := e.dial(a).subscribe(c2, nil)
+	bs := e.dial(b).subscribe(c1, nil)
+	if s1.AnonID != s2.AnonID || s1.AnonID != s3.AnonID {
+		t.Fatalf("anon ids in one class differ: %s %s %s", s1.AnonID, s2.AnonID, s3.AnonID)
+	}
+	if s1.AnonID == other.AnonID || s1.AnonID == bs.AnonID {
+		t.Fatalf("anon id reused: class1 %s, class2 %s, other user %s", s1.AnonID, other.AnonID, bs.AnonID)
+	}
+	if !strings.HasPrefix(string(s1.AnonID), "Anon_") || len(s1.AnonID) != 11 {
+		t.Fatalf("anon id %q does not look like Anon_a3f2e1", s1.AnonID)
+	}
+	// Leaving and re-joining the class keeps the pseudonym.
+	ctx := context.Background()
+	if _, err := e.db.Pool.Exec(ctx, `DELETE FROM user_classes WHERE user_id = $1 AND class_id = $2`, a.id, c1); err != nil {
+		t.Fatal(err)
+	}
+	e.enroll(c1, a)
+	if again := e.dial(a).subscribe(c1, nil); again.AnonID != s1.AnonID {
+		t.Fatalf("after re-joining anon id %s, want %s", again.AnonID, s1.AnonID)
+	}
+}
+
+// TestClientMsgID publishes the same client_msg_id twice: one message, the same both times.
+func TestClientMsgID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	class := e.newClass()
+	u := e.newUser()
+	e.enroll(class, u)
+	c := e.dial(u)
+	for i := range 3 {
+		c.send(map[string]any{"type": "publish", "ref": fmt.Sprint(i), "room": class, "content": "once", "client_msg_id": "abc-1"})
+	}
+	var ids []cg.MessageID
+	for range 3 {
+		ids = append(ids, c.expect("ack").Message.ID)
+	}
+	if ids[0] != ids[1] || ids[1] != ids[2] {
+		t.Fatalf("acks carry different messages: %v", ids)
+	}
+	var n int
+	if err := e.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM class_messages`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("messages stored = %d (%v), want 1", n, err)
+	}
+}
+
+// TestAckBeforeMessage checks that a publisher subscribed to its room gets the ack first.
+func TestAckBeforeMessage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	class := e.newClass()
+	u := e.newUser()
+	e.enroll(class, u)
+	c := e.dial(u)
+	c.subscribe(class, nil)
+	c.send(map[string]any{"type": "publish", "ref": "p", "room": class, "content": "hi"})
+	if f := c.expect("ack", "message"); f.Type != "ack" || f.Message.Seq != 1 || *f.Message.Content != "hi" {
+		t.Fatalf("first frame %s, want the ack of seq 1", f.raw)
+	}
+	if f := c.expect("message"); f.Message.Seq != 1 {
+		t.Fatalf("then %s, want message seq 1", f.raw)
+	}
+}
+
+// TestTypingAndPresence: typing reaches the others only; presence counts distinct users.
+func TestTypingAndPresence(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) { o.PresenceInterval = 10 * time.Millisecond })
+	class := e.newClass()
+	a, b := e.newUser(), e.newUser()
+	e.enroll(class, a, b)
+	ca := e.dial(a)
+	ca.subscribe(class, nil)
+	ca2 := e.dial(a) // a second socket of the same user does not count twice
+	ca2.subscribe(class, nil)
+	cb := e.dial(b)
+	sb := cb.subscribe(class, nil)
+	if sb.Online != 2 {
+		t.Fatalf("online in subscribed = %d, want 2", sb.Online)
+	}
+	for {
+		if f := ca.expect("presence"); f.Online == 2 {
+			break
+		}
+	}
+	cb.send(map[string]any{"type": "typing", "room": class})
+	if f := ca.expect("typing"); f.AnonID != sb.AnonID {
+		t.Fatalf("typing anon=%s, want %s", f.AnonID, sb.AnonID)
+	}
+	// b gets no typing of its own: its next non-presence frame is the pong.
+	cb.send(map[string]any{"type": "ping", "ref": "p"})
+	for {
+		f := cb.next()
+		if f.Type == "typing" {
+			t.Fatalf("b got its own typing: %s", f.raw)
+		}
+		if f.Type == "pong" {
+			break
+		}
+	}
+	_ = cb.ws.Close(websocket.StatusNormalClosure, "")
+	for {
+		if f := ca.expect("presence"); f.Online == 1 {
+			break
+		}
+	}
+}
+
+// TestModeration: hiding and restoring reach the room; hidden messages stay in history as
+// tombstones.
+func TestModeration(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	class := e.newClass()
+	a, mod := e.newUser(), e.newUser()
+	e.enroll(class, a)
+	c := e.dial(a)
+	c.subscribe(class, nil)
+	ctx := context.Background()
+	m, err := e.svc.Publish(ctx, a.id, class, "rude", nil, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.expect("message")
+	if err := e.svc.SetHidden(ctx, mod.id, m.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if f := c.expect("message_hidden"); f.MessageID != string(m.ID) || f.Room != class {
+		t.Fatalf("got %s", f.raw)
+	}
+	hist, err := e.svc.History(ctx, a.id, class, cg.MessageFilter{Limit: 10})
+	if err != nil || len(hist) != 1 || !hist[0].Hidden || hist[0].Content != nil || hist[0].Seq != 1 {
+		t.Fatalf("history %+v (%v), want one hidden tombstone", hist, err)
+	}
+	if err := e.svc.SetHidden(ctx, mod.id, m.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if f := c.expect("message_restored"); f.Message.ID != m.ID || f.Message.Content == nil || *f.Message.Content != "rude" {
+		t.Fatalf("got %s", f.raw)
+	}
+}
+
+// TestSessionEnds closes the socket of a revoked session with 4001, and refuses the upgrade of a
+// revoked token.
+func TestSessionEnds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	u := e.newUser()
+	c := e.dial(u)
+	other := e.dial(e.newUser())
+	sid, _, _, err := e.sessions.Signer.Verify(u.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sessions.Revoke(context.Background(), cg.SessionID(sid)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.hub.RevokeSession(context.Background(), cg.SessionID(sid)); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.closeStatus(); code != hub.CloseSessionEnded {
+		t.Fatalf("close=%v, want 4001", code)
+	}
+	other.send(`{"type":"ping","ref":"alive"}`)
+	other.expect("pong")
+	if _, err := e.tryDial(u.token, nil); err == nil {
+		t.Fatal("a revoked token opened a socket")
+	}
+}
+
+// TestUpgradeRefusals: a foreign origin and too many sockets are refused before the upgrade.
+func TestUpgradeRefusals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) { o.MaxSocketsPerUser = 2 })
+	u := e.newUser()
+	if _, err := e.tryDial(u.token, http.Header{"Origin": {"https://evil.example"}}); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("foreign origin: err=%v, want a 403 refusal", err)
+	}
+	if _, err := e.tryDial(u.token, http.Header{"Origin": {"https://app.example"}}); err != nil {
+		t.Fatalf("allowed origin: %v", err)
+	}
+	e.dial(u)
+	if _, err := e.tryDial(u.token, nil); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("third socket: err=%v, want a 429 refusal", err)
+	}
+	if _, err := e.tryDial("nope", nil); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("bad token: err=%v, want a 401 refusal", err)
+	}
+}
+
+// TestShutdown closes every socket with 1012 after flushing what it was owed.
+func TestShutdown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	class := e.newClass()
+	u := e.newUser()
+	e.enroll(class, u)
+	c := e.dial(u)
+	c.subscribe(class, nil)
+	for range 50 {
+		if _, err := e.svc.Publish(context.Background(), u.id, class, "bye", nil, "", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every message was queued before the shutdown begins, once the last one arrived... which
+	// we do not wait for: what is queued when Shutdown starts must still be written.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.hub.Shutdown(ctx) }()
+	var seqs []int64
+	for {
+		f := c.next()
+		if f.Type == "message" {
+			seqs = append(seqs, f.Message.Seq)
+		}
+		if len(seqs) == 50 {
+			break
+		}
+	}
+	if code := c.closeStatus(); code != websocket.StatusServiceRestart {
+		t.Fatalf("close=%v, want 1012", code)
+	}
+	checkSeqs(t, "client", seqs, 50)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConnectCycles opens and closes 1000 sockets that join a room; the goroutines return to
+// the baseline.
+func TestConnectCycles(t *testing.T) {
+	e := newEnv(t)
+	class := e.newClass()
+	u := e.newUser()
+	e.enroll(class, u)
+	base := runtime.NumGoroutine()
+	for i := range 1000 {
+		c := e.dial(u)
+		if i%10 == 0 {
+			c.subscribe(class, nil)
+		}
+		_ = c.ws.Close(websocket.StatusNormalClosure, "")
+		<-c.done
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.hub.Conns() > 0 || runtime.NumGoroutine() > base+5 {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("after 1000 cycles: %d sockets, %d goroutines (baseline %d)\n%s", e.hub.Conns(), runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+}

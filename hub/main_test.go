@@ -1,0 +1,322 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/auth"
+	"github.com/commongrounds/commongrounds/broker"
+	"github.com/commongrounds/commongrounds/config"
+	"github.com/commongrounds/commongrounds/hub"
+	"github.com/commongrounds/commongrounds/internal/testenv"
+	"github.com/commongrounds/commongrounds/persistence"
+	"github.com/commongrounds/commongrounds/rooms"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// env is a hub on a fresh database, served over real HTTP.
+type env struct {
+	t        testing.TB
+	db       *persistence.DB
+	store    *persistence.MessageStore
+	sessions *auth.Sessions
+	svc      *rooms.Service
+	hub      *hub.Hub
+	srv      *httptest.Server
+	wsURL    string
+	reg      *prometheus.Registry
+
+	mu     sync.Mutex
+	secret []string // guarded by mu: strings no frame may contain (author identities)
+}
+
+type envOption func(*rooms.Service, *hub.Options)
+
+func newEnv(t testing.TB, opts ...envOption) *env {
+	t.Helper()
+	db := testenv.MustOpenDB(t)
+	signer, err := auth.NewSigner([]config.Key{{ID: "t", Secret: []byte("0123456789abcdef0123456789abcdef")}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, db: db, store: persistence.NewMessageStore(db)}
+	e.sessions = &auth.Sessions{Store: persistence.NewSessionStore(db), Signer: signer}
+	b := broker.NewMemory()
+	e.svc = &rooms.Service{Store: e.store, Broker: b}
+	e.reg = prometheus.NewRegistry()
+	hopts := hub.Options{Registerer: e.reg, AllowedOrigins: []string{"https://app.example"}}
+	for _, o := range opts {
+		o(e.svc, &hopts)
+	}
+	authn := func(r *http.Request) (*cg.Session, error) {
+		token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		return e.sessions.Authenticate(r.Context(), token)
+	}
+	e.hub = hub.New(e.store, b, e.svc, authn, hopts)
+	e.srv = httptest.NewServer(e.hub)
+	e.wsURL = "ws" + strings.TrimPrefix(e.srv.URL, "http")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.hub.Shutdown(ctx); err != nil {
+			t.Errorf("hub shutdown: %v", err)
+		}
+		e.srv.Close()
+	})
+	return e
+}
+
+type user struct {
+	id    cg.UserID
+	email string
+	token string
+}
+
+var userSeq struct {
+	sync.Mutex
+	n int
+}
+
+// newUser creates a user with a session.
+func (e *env) newUser() *user {
+	e.t.Helper()
+	userSeq.Lock()
+	userSeq.n++
+	n := userSeq.n
+	userSeq.Unlock()
+	email := fmt.Sprintf("hub%dx@virginia.edu", n)
+	u, err := persistence.NewUserStore(e.db).UpsertVerifiedUser(context.Background(), email, fmt.Sprintf("hub%dx", n))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	token, _, _, err := e.sessions.Create(context.Background(), u.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.mu.Lock()
+	e.secret = append(e.secret, string(u.ID), email)
+	e.mu.Unlock()
+	return &user{id: u.ID, email: email, token: token}
+}
+
+// newClass creates a class.
+func (e *env) newClass() cg.ClassID {
+	e.t.Helper()
+	var id cg.ClassID
+	err := e.db.Pool.QueryRow(context.Background(),
+		`INSERT INTO classes (subject, catalog_number, term, sis_class_number) VALUES ('CS', '3120', '1262', gen_random_uuid()::text) RETURNING id`).Scan(&id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+// enroll enrolls users in a class.
+func (e *env) enroll(class cg.ClassID, users ...*user) {
+	e.t.Helper()
+	for _, u := range users {
+		if _, err := e.db.Pool.Exec(context.Background(), `INSERT INTO user_classes (user_id, class_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, u.id, class); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// frame is a decoded server frame with its raw bytes.
+type frame struct {
+	Type         string          `json:"type"`
+	Ref          string          `json:"ref"`
+	Room         cg.ClassID      `json:"room"`
+	AnonID       cg.AnonID       `json:"anon_id"`
+	LastSeq      int64           `json:"last_seq"`
+	Online       int             `json:"online"`
+	Message      *cg.Message     `json:"-"`
+	Text         string          `json:"-"` // the message of an error frame
+	RawMessage   json.RawMessage `json:"message"`
+	MessageID    string          `json:"message_id"`
+	Code         string          `json:"code"`
+	RetryAfterMs int64           `json:"retry_after_ms"`
+	raw          string
+}
+
+// client is a test socket whose frames are read by a goroutine into a channel.
+type client struct {
+	t      testing.TB
+	e      *env
+	ws     *websocket.Conn
+	frames chan frame
+	done   chan struct{}
+	err    error // set before done closes: why reading ended
+}
+
+// dial opens a socket as u and starts reading it.
+func (e *env) dial(u *user) *client {
+	e.t.Helper()
+	c, err := e.tryDial(u.token, nil)
+	if err != nil {
+		e.t.Fatalf("dial: %v", err)
+	}
+	return c
+}
+
+func (e *env) tryDial(token string, hdr http.Header) (*client, error) {
+	if hdr == nil {
+		hdr = http.Header{}
+	}
+	hdr.Set("Authorization", "Bearer "+token)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, e.wsURL, &websocket.DialOptions{HTTPHeader: hdr})
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(1 << 20)
+	c := &client{t: e.t, e: e, ws: ws, frames: make(chan frame, 100000), done: make(chan struct{})}
+	go c.read()
+	e.t.Cleanup(func() { _ = c.ws.CloseNow(); <-c.done })
+	return c, nil
+}
+
+func (c *client) read() {
+	defer close(c.done)
+	for {
+		_, data, err := c.ws.Read(context.Background())
+		if err != nil {
+			c.err = err
+			return
+		}
+		var f frame
+		if err := json.Unmarshal(data, &f); err != nil {
+			c.err = fmt.Errorf("server sent non-JSON %q: %w", data, err)
+			return
+		}
+		f.raw = string(data)
+		if f.Type == "error" {
+			_ = json.Unmarshal(f.RawMessage, &f.Text)
+		} else if len(f.RawMessage) > 0 {
+			if err := json.Unmarshal(f.RawMessage, &f.Message); err != nil {
+				c.err = fmt.Errorf("frame %s: %w", data, err)
+				return
+			}
+		}
+		c.e.mu.Lock()
+		for _, s := range c.e.secret {
+			if strings.Contains(f.raw, s) {
+				c.e.mu.Unlock()
+				c.err = fmt.Errorf("frame %s reveals an author identity %q", f.raw, s)
+				return
+			}
+		}
+		c.e.mu.Unlock()
+		c.frames <- f
+	}
+}
+
+// send writes a frame (a string is sent as it is).
+func (c *client) send(v any) {
+	c.t.Helper()
+	var data []byte
+	if s, ok := v.(string); ok {
+		data = []byte(s)
+	} else {
+		data, _ = json.Marshal(v)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, data); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+// next returns the next frame, failing the test if none comes within the deadline.
+func (c *client) next() frame {
+	c.t.Helper()
+	select {
+	case f := <-c.frames:
+		return f
+	case <-c.done:
+		// Frames read before the end are still in the channel.
+		select {
+		case f := <-c.frames:
+			return f
+		default:
+		}
+		c.t.Fatalf("socket ended: %v", c.err)
+	case <-time.After(15 * time.Second):
+		c.t.Fatalf("no frame within 15 s")
+	}
+	return frame{}
+}
+
+// expect returns the next frame of one of the types, skipping presence and typing frames
+// unless asked for.
+func (c *client) expect(types ...string) frame {
+	c.t.Helper()
+	for {
+		f := c.next()
+		for _, t := range types {
+			if f.Type == t {
+				return f
+			}
+		}
+		if f.Type == "presence" || f.Type == "typing" {
+			continue
+		}
+		c.t.Fatalf("got frame %s, want one of %v", f.raw, types)
+	}
+}
+
+// subscribe joins a room and returns the subscribed reply.
+func (c *client) subscribe(room cg.ClassID, since *int64) frame {
+	c.t.Helper()
+	m := map[string]any{"type": "subscribe", "ref": "sub-" + string(room), "room": room}
+	if since != nil {
+		m["since_seq"] = *since
+	}
+	c.send(m)
+	f := c.expect("subscribed", "error")
+	if f.Type != "subscribed" {
+		c.t.Fatalf("subscribe: %s", f.raw)
+	}
+	return f
+}
+
+// closeStatus waits for the socket to end and returns its close code.
+func (c *client) closeStatus() websocket.StatusCode {
+	c.t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(15 * time.Second):
+		c.t.Fatalf("socket still open after 15 s")
+	}
+	return websocket.CloseStatus(c.err)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// counterValue returns the value of a counter in reg.
+func counterValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}

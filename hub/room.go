@@ -1,0 +1,384 @@
+package hub
+
+import (
+	"context"
+	"time"
+
+	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/rooms"
+	"sync"
+)
+
+// ringSize is the number of recent message frames a room keeps, so that a client resuming a
+// little behind is served without a query.
+const ringSize = 256
+
+type ringEntry struct {
+	seq   int64
+	frame []byte
+}
+
+// member is a connection's membership in a room.
+type member struct {
+	user cg.UserID
+	anon cg.AnonID
+	next int64 // the least seq this member still needs; guarded by the room lock
+}
+
+// room is a class room active on this instance: the local members and the delivery state.
+type room struct {
+	id  cg.ClassID
+	hub *Hub
+
+	refs int // guarded by the hub's shard lock
+
+	initOnce sync.Once
+	initErr  error
+	initDone chan struct{}
+
+	mu        sync.Mutex
+	closed    bool                // guarded by mu
+	members   map[*conn]*member   // guarded by mu
+	users     map[cg.UserID]int   // guarded by mu: local sockets per user
+	lastSeq   int64               // guarded by mu: the last seq delivered
+	inbox     []rooms.Event       // guarded by mu
+	pending   map[int64][]byte    // guarded by mu: frames that arrived ahead of their turn
+	target    int64               // guarded by mu: a seq known to be committed
+	fetchNow  bool                // guarded by mu: read the gap from the store now
+	gapTimer  *time.Timer         // guarded by mu
+	running   bool                // guarded by mu: a worker is draining
+	ring      [ringSize]ringEntry // guarded by mu
+	presence  *time.Timer         // guarded by mu
+	lastPres  time.Time           // guarded by mu
+	sentCount int                 // guarded by mu: the online count last announced
+}
+
+func newRoom(h *Hub, id cg.ClassID) *room {
+	return &room{
+		id:       id,
+		hub:      h,
+		initDone: make(chan struct{}),
+		members:  make(map[*conn]*member),
+		users:    make(map[cg.UserID]int),
+		pending:  make(map[int64][]byte),
+	}
+}
+
+// ready subscribes the broker to the room and reads its newest seq, once; later callers wait
+// for the first. The subscription comes first, so no announcement after the read is missed.
+func (r *room) ready(ctx context.Context) error {
+	r.initOnce.Do(func() {
+		defer close(r.initDone)
+		if err := r.hub.broker.Subscribe(ctx, r.id); err != nil {
+			// The reconciler still repairs the room from the store; announcements resume
+			// when the broker does.
+			r.hub.opts.Logger.Warn("subscribe room", "room", r.id, "err", err)
+		}
+		seqs, err := r.hub.store.LastSeqs(ctx, []cg.ClassID{r.id})
+		if err != nil {
+			r.initErr = err
+			return
+		}
+		r.mu.Lock()
+		if seqs[r.id] > r.lastSeq {
+			r.lastSeq = seqs[r.id]
+		}
+		r.mu.Unlock()
+	})
+	select {
+	case <-r.initDone:
+		return r.initErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// drain waits until the room's inbox is delivered, or ctx ends.
+func (r *room) drain(ctx context.Context) {
+	for {
+		r.mu.Lock()
+		idle := !r.running && len(r.inbox) == 0
+		r.mu.Unlock()
+		if idle {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// close stops the room after its last member left.
+func (r *room) close() {
+	r.mu.Lock()
+	r.closed = true
+	if r.gapTimer != nil {
+		r.gapTimer.Stop()
+	}
+	if r.presence != nil {
+		r.presence.Stop()
+	}
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// A new room object for the same id may subscribe again before this unsubscribes; the
+	// reconciler repairs what such a race could lose, and the next acquire resubscribes.
+	if r.hub.lookup(r.id) == nil {
+		if err := r.hub.broker.Unsubscribe(ctx, r.id); err != nil {
+			r.hub.opts.Logger.Warn("unsubscribe room", "room", r.id, "err", err)
+		}
+	}
+}
+
+// push queues an event for delivery; it never blocks.
+func (r *room) push(e rooms.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.inbox = append(r.inbox, e)
+	r.wakeLocked()
+}
+
+// catchUp tells the room that seq is committed: if it has not delivered it, it reads what it
+// lacks from the store now.
+func (r *room) catchUp(seq int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || seq <= r.lastSeq {
+		return
+	}
+	r.target = max(r.target, seq)
+	r.fetchNow = true
+	r.wakeLocked()
+}
+
+// wakeLocked starts a worker unless one runs.
+func (r *room) wakeLocked() {
+	if r.running {
+		return
+	}
+	r.running = true
+	r.hub.wg.Add(1)
+	go r.work()
+}
+
+// work drains the inbox and repairs gaps, then exits.
+func (r *room) work() {
+	defer r.hub.wg.Done()
+	r.mu.Lock()
+	for {
+		for len(r.inbox) > 0 {
+			e := r.inbox[0]
+			r.inbox[0] = rooms.Event{}
+			r.inbox = r.inbox[1:]
+			r.handleLocked(e)
+		}
+		r.inbox = nil
+		if r.fetchNow && r.target > r.lastSeq && !r.closed {
+			r.fetchNow = false
+			r.fetchLocked()
+			continue
+		}
+		r.running = false
+		r.mu.Unlock()
+		return
+	}
+}
+
+func (r *room) handleLocked(e rooms.Event) {
+	switch e.Kind {
+	case rooms.EventMessage:
+		switch {
+		case e.Seq <= r.lastSeq:
+			r.hub.metrics.duplicates.Inc()
+		case e.Seq == r.lastSeq+1:
+			r.deliverLocked(e.Seq, e.Frame)
+			r.drainPendingLocked()
+		default:
+			r.pending[e.Seq] = e.Frame
+			r.target = max(r.target, e.Seq-1)
+			if r.gapTimer == nil {
+				r.gapTimer = time.AfterFunc(r.hub.opts.GapWait, r.gapExpired)
+			}
+		}
+	case rooms.EventHidden, rooms.EventRestored:
+		for c := range r.members {
+			c.enqueue(e.Frame)
+		}
+	case rooms.EventTyping:
+		for c, m := range r.members {
+			if m.anon != e.Anon {
+				c.enqueue(e.Frame)
+			}
+		}
+	}
+}
+
+// gapExpired runs when a gap did not close by itself in time.
+func (r *room) gapExpired() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gapTimer = nil
+	if r.closed || r.target <= r.lastSeq {
+		return
+	}
+	r.hub.metrics.gaps.Inc()
+	r.fetchNow = true
+	r.wakeLocked()
+}
+
+// fetchLocked reads the messages after lastSeq up to target from the store, with the lock
+// released during the query, and delivers them. Only the worker advances lastSeq, so nothing
+// else delivers meanwhile; members attached meanwhile get what they need by their next seq.
+func (r *room) fetchLocked() {
+	for r.target > r.lastSeq && !r.closed {
+		after := r.lastSeq
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		msgs, err := r.hub.store.ListMessages(ctx, r.id, cg.MessageFilter{AfterSeq: &after, Limit: r.hub.opts.BackfillPage})
+		cancel()
+		r.mu.Lock()
+		if err != nil {
+			r.hub.opts.Logger.Warn("repair room from store", "room", r.id, "err", err)
+			if r.gapTimer == nil && !r.closed {
+				r.gapTimer = time.AfterFunc(time.Second, r.gapExpired)
+			}
+			return
+		}
+		if len(msgs) == 0 {
+			return
+		}
+		for _, m := range msgs {
+			if m.Seq == r.lastSeq+1 {
+				r.deliverLocked(m.Seq, rooms.MessageFrame(m))
+			}
+		}
+		r.drainPendingLocked()
+	}
+}
+
+// drainPendingLocked delivers buffered frames that are now in turn.
+func (r *room) drainPendingLocked() {
+	for {
+		f, ok := r.pending[r.lastSeq+1]
+		if !ok {
+			break
+		}
+		delete(r.pending, r.lastSeq+1)
+		r.deliverLocked(r.lastSeq+1, f)
+	}
+	for seq := range r.pending {
+		if seq <= r.lastSeq {
+			delete(r.pending, seq)
+		}
+	}
+	if len(r.pending) == 0 && r.target <= r.lastSeq && r.gapTimer != nil {
+		r.gapTimer.Stop()
+		r.gapTimer = nil
+	}
+}
+
+// deliverLocked hands the frame of seq to every member that needs it.
+func (r *room) deliverLocked(seq int64, frame []byte) {
+	r.lastSeq = seq
+	r.ring[seq%ringSize] = ringEntry{seq: seq, frame: frame}
+	n := 0
+	for c, m := range r.members {
+		if seq >= m.next {
+			m.next = seq + 1
+			c.enqueue(frame)
+			n++
+		}
+	}
+	r.hub.metrics.deliveries.Add(float64(n))
+}
+
+// attach makes c a member once it has every message after since. On the first call it also
+// enqueues the subscribed reply (through subscribed, with the room's last seq and presence),
+// before any message of the room. If messages after since are neither delivered live nor in the
+// ring, it returns done=false and the seq up to which the caller must read the store, enqueue,
+// and call attach again with that seq.
+func (r *room) attach(c *conn, m *member, since *int64, first bool, subscribed func(lastSeq int64, online int)) (done bool, upTo int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	last := r.lastSeq
+	if first {
+		online := len(r.users)
+		if r.users[m.user] == 0 {
+			online++
+		}
+		subscribed(last, online)
+	}
+	from := last
+	if since != nil {
+		from = *since
+	}
+	if from < last {
+		// Serve from the ring when it holds every message after from.
+		if last-from > ringSize || r.ring[(from+1)%ringSize].seq != from+1 {
+			return false, last
+		}
+		for seq := from + 1; seq <= last; seq++ {
+			e := r.ring[seq%ringSize]
+			if e.seq != seq {
+				return false, last
+			}
+			c.enqueue(e.frame)
+		}
+		from = last
+	}
+	m.next = from + 1
+	r.members[c] = m
+	r.users[m.user]++
+	if r.users[m.user] == 1 {
+		r.presenceChangedLocked()
+	}
+	return true, 0
+}
+
+// detach removes c from the room.
+func (r *room) detach(c *conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.members[c]
+	if !ok {
+		return
+	}
+	delete(r.members, c)
+	if r.users[m.user]--; r.users[m.user] <= 0 {
+		delete(r.users, m.user)
+		r.presenceChangedLocked()
+	}
+}
+
+// presenceChangedLocked announces the room's online count, at most once per PresenceInterval.
+func (r *room) presenceChangedLocked() {
+	if r.presence != nil || r.closed {
+		return
+	}
+	wait := time.Until(r.lastPres.Add(r.hub.opts.PresenceInterval))
+	r.presence = time.AfterFunc(max(wait, 0), r.sendPresence)
+}
+
+func (r *room) sendPresence() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.presence = nil
+	if r.closed {
+		return
+	}
+	r.lastPres = time.Now()
+	online := len(r.users)
+	if online == r.sentCount {
+		return
+	}
+	r.sentCount = online
+	frame := rooms.PresenceFrame(r.id, online)
+	for c := range r.members {
+		c.enqueue(frame)
+	}
+}

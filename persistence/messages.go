@@ -1,0 +1,442 @@
+package persistence
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	cg "github.com/commongrounds/commongrounds"
+)
+
+// MessageStore stores the messages of class rooms. It implements cg.MessageStore.
+type MessageStore struct{ db *DB }
+
+var _ cg.MessageStore = (*MessageStore)(nil)
+
+// NewMessageStore returns the message store of db.
+func NewMessageStore(db *DB) *MessageStore { return &MessageStore{db: db} }
+
+// messageColumns are read by scanMessage, in this order.
+const messageColumns = `id, class_id, seq, anon_id, content, parent_id, reply_count, created_at, hidden, deleted_at IS NOT NULL`
+
+func scanMessage(row pgx.Row) (*cg.Message, error) {
+	var m cg.Message
+	if err := row.Scan(&m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted); err != nil {
+		return nil, err
+	}
+	if m.Hidden || m.Deleted {
+		m.Content = nil
+	}
+	m.CreatedAt = m.CreatedAt.UTC()
+	return &m, nil
+}
+
+func collectMessages(rows pgx.Rows) ([]*cg.Message, error) {
+	defer rows.Close()
+	var out []*cg.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+var (
+	errClassNotFound = cg.Errorf(cg.ENOTFOUND, "No such class.")
+	errNotEnrolled   = cg.Errorf(cg.ENOTENROLLED, "Enroll in the class first.")
+	errMsgNotFound   = cg.Errorf(cg.ENOTFOUND, "No such message.")
+)
+
+// newAnonID returns a random pseudonym such as Anon_a3f2e1.
+func newAnonID() cg.AnonID {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return cg.AnonID("Anon_" + hex.EncodeToString(b))
+}
+
+// RoomAccess returns the user's pseudonym in the class, creating a random one on first use.
+func (s *MessageStore) RoomAccess(ctx context.Context, user cg.UserID, class cg.ClassID) (cg.AnonID, error) {
+	if !cg.ValidUUID(string(class)) {
+		return "", errClassNotFound
+	}
+	var exists, enrolled bool
+	var anon *cg.AnonID
+	err := s.db.Pool.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM classes WHERE id = $2),
+		       EXISTS (SELECT 1 FROM user_classes WHERE user_id = $1 AND class_id = $2),
+		       (SELECT anon_id FROM class_pseudonyms WHERE class_id = $2 AND user_id = $1)`,
+		user, class).Scan(&exists, &enrolled, &anon)
+	switch {
+	case err != nil:
+		return "", wrap("room access", err)
+	case !exists:
+		return "", errClassNotFound
+	case !enrolled:
+		return "", errNotEnrolled
+	case anon != nil:
+		return *anon, nil
+	}
+	// First use: draw a pseudonym no one in the class has. A collision (one in 16.7 million
+	// per member) only makes us draw again.
+	for range 8 {
+		var got cg.AnonID
+		err := s.db.Pool.QueryRow(ctx, `
+			WITH ins AS (
+				INSERT INTO class_pseudonyms (class_id, user_id, anon_id) VALUES ($1, $2, $3)
+				ON CONFLICT (class_id, user_id) DO NOTHING
+				RETURNING anon_id)
+			SELECT anon_id FROM ins
+			UNION ALL
+			SELECT anon_id FROM class_pseudonyms WHERE class_id = $1 AND user_id = $2
+			LIMIT 1`, class, user, newAnonID()).Scan(&got)
+		if isUniqueViolation(err) {
+			continue
+		}
+		if err != nil {
+			return "", wrap("create pseudonym", err)
+		}
+		return got, nil
+	}
+	return "", fmt.Errorf("create pseudonym: no free pseudonym after 8 draws")
+}
+
+// CreateMessage stores a message in one statement: it takes the room's next seq (the row lock on
+// the room orders commits, so seq is contiguous and in commit order), inserts the message, and
+// raises its parent's reply count. Enrollment is checked by the same statement.
+func (s *MessageStore) CreateMessage(ctx context.Context, nm cg.NewMessage) (*cg.Message, bool, error) {
+	if !cg.ValidUUID(string(nm.Class)) {
+		return nil, false, errClassNotFound
+	}
+	if nm.ClientMsgID != "" {
+		if m, err := s.findByClientMsgID(ctx, nm); err == nil {
+			return m, false, nil
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return nil, false, wrap("find message by client_msg_id", err)
+		}
+	}
+	if nm.ParentID != nil {
+		if err := s.checkParent(ctx, nm.Class, *nm.ParentID); err != nil {
+			return nil, false, err
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		m, err := s.insertMessage(ctx, nm)
+		switch {
+		case err == nil:
+			return m, true, nil
+		case errors.Is(err, pgx.ErrNoRows) && attempt == 0:
+			// Not enrolled, no such class, or no pseudonym yet: RoomAccess tells which, and
+			// creates the pseudonym, after which the insert is tried once more.
+			if _, err := s.RoomAccess(ctx, nm.User, nm.Class); err != nil {
+				return nil, false, err
+			}
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil, false, errNotEnrolled
+		case isUniqueViolation(err) && constraintOf(err) == "class_messages_class_id_user_id_client_msg_id_key":
+			// A concurrent publish with the same client_msg_id won.
+			m, err := s.findByClientMsgID(ctx, nm)
+			if err != nil {
+				return nil, false, wrap("find message by client_msg_id", err)
+			}
+			return m, false, nil
+		default:
+			return nil, false, wrap("insert message", err)
+		}
+	}
+}
+
+func (s *MessageStore) insertMessage(ctx context.Context, nm cg.NewMessage) (*cg.Message, error) {
+	var clientMsgID *string
+	if nm.ClientMsgID != "" {
+		clientMsgID = &nm.ClientMsgID
+	}
+	return scanMessage(s.db.Pool.QueryRow(ctx, `
+		WITH author AS (
+			SELECT p.anon_id
+			  FROM user_classes uc
+			  JOIN class_pseudonyms p ON p.class_id = uc.class_id AND p.user_id = uc.user_id
+			 WHERE uc.user_id = $2 AND uc.class_id = $1),
+		room AS (
+			INSERT INTO rooms (class_id, last_seq)
+			SELECT $1, 1 FROM author
+			ON CONFLICT (class_id) DO UPDATE SET last_seq = rooms.last_seq + 1
+			RETURNING last_seq),
+		msg AS (
+			INSERT INTO class_messages (class_id, seq, user_id, anon_id, content, parent_id, client_msg_id)
+			SELECT $1, room.last_seq, $2, author.anon_id, $3, $4, $5 FROM room, author
+			RETURNING `+messageColumns+`),
+		parent AS (
+			UPDATE class_messages SET reply_count = reply_count + 1
+			 WHERE id = $4 AND EXISTS (SELECT 1 FROM msg))
+		SELECT * FROM msg`,
+		nm.Class, nm.User, nm.Content, nm.ParentID, clientMsgID))
+}
+
+func (s *MessageStore) findByClientMsgID(ctx context.Context, nm cg.NewMessage) (*cg.Message, error) {
+	return scanMessage(s.db.Pool.QueryRow(ctx, `SELECT `+messageColumns+` FROM class_messages
+		WHERE class_id = $1 AND user_id = $2 AND client_msg_id = $3`, nm.Class, nm.User, nm.ClientMsgID))
+}
+
+// checkParent requires parent to be a root message of the class (threads are one level deep).
+func (s *MessageStore) checkParent(ctx context.Context, class cg.ClassID, parent cg.MessageID) error {
+	invalid := cg.Errorf(cg.EINVALIDPARENT, "parent_id must be a message of this room that is not itself a reply.")
+	if !cg.ValidUUID(string(parent)) {
+		return invalid
+	}
+	var ok bool
+	err := s.db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM class_messages WHERE id = $1 AND class_id = $2 AND parent_id IS NULL)`,
+		parent, class).Scan(&ok)
+	if err != nil {
+		return wrap("check parent", err)
+	}
+	if !ok {
+		return invalid
+	}
+	return nil
+}
+
+// ListMessages returns a page of the room's history in ascending seq.
+func (s *MessageStore) ListMessages(ctx context.Context, class cg.ClassID, f cg.MessageFilter) ([]*cg.Message, error) {
+	var rows pgx.Rows
+	var err error
+	switch {
+	case f.AfterSeq != nil:
+		rows, err = s.db.Pool.Query(ctx, `SELECT `+messageColumns+` FROM class_messages
+			WHERE class_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, class, *f.AfterSeq, f.Limit)
+	case f.BeforeSeq != nil:
+		rows, err = s.db.Pool.Query(ctx, `SELECT `+messageColumns+` FROM class_messages
+			WHERE class_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, class, *f.BeforeSeq, f.Limit)
+	default:
+		rows, err = s.db.Pool.Query(ctx, `SELECT `+messageColumns+` FROM class_messages
+			WHERE class_id = $1 ORDER BY seq DESC LIMIT $2`, class, f.Limit)
+	}
+	if err != nil {
+		return nil, wrap("list messages", err)
+	}
+	msgs, err := collectMessages(rows)
+	if err != nil {
+		return nil, wrap("list messages", err)
+	}
+	if f.AfterSeq == nil {
+		slices.Reverse(msgs)
+	}
+	return msgs, nil
+}
+
+// LastSeqs returns the newest seq of each room; rooms without messages are 0.
+func (s *MessageStore) LastSeqs(ctx context.Context, classes []cg.ClassID) (map[cg.ClassID]int64, error) {
+	out := make(map[cg.ClassID]int64, len(classes))
+	for _, c := range classes {
+		out[c] = 0
+	}
+	rows, err := s.db.Pool.Query(ctx, `SELECT class_id, last_seq FROM rooms WHERE class_id = ANY($1)`, classes)
+	if err != nil {
+		return nil, wrap("last seqs", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c cg.ClassID
+		var seq int64
+		if err := rows.Scan(&c, &seq); err != nil {
+			return nil, wrap("last seqs", err)
+		}
+		out[c] = seq
+	}
+	return out, wrap("last seqs", rows.Err())
+}
+
+// Thread returns the root of the thread that id belongs to and the root's replies in seq order.
+func (s *MessageStore) Thread(ctx context.Context, class cg.ClassID, id cg.MessageID) (*cg.Message, []*cg.Message, error) {
+	if !cg.ValidUUID(string(id)) {
+		return nil, nil, errMsgNotFound
+	}
+	root, err := scanMessage(s.db.Pool.QueryRow(ctx, `SELECT `+messageColumns+` FROM class_messages
+		WHERE class_id = $1 AND id = (SELECT coalesce(parent_id, id) FROM class_messages WHERE id = $2 AND class_id = $1)`, class, id))
+	if err != nil {
+		return nil, nil, notFound("thread root", err, cg.ENOTFOUND, "No such message.")
+	}
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+messageColumns+` FROM class_messages
+		WHERE parent_id = $1 ORDER BY seq`, root.ID)
+	if err != nil {
+		return nil, nil, wrap("thread replies", err)
+	}
+	replies, err := collectMessages(rows)
+	if err != nil {
+		return nil, nil, wrap("thread replies", err)
+	}
+	return root, replies, nil
+}
+
+// FlagMessage records a flag once per user and hides the message at the threshold.
+func (s *MessageStore) FlagMessage(ctx context.Context, id cg.MessageID, user cg.UserID, reason string, threshold int) (*cg.Message, bool, error) {
+	if !cg.ValidUUID(string(id)) {
+		return nil, false, errMsgNotFound
+	}
+	var msg *cg.Message
+	var autoHidden bool
+	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		var author *cg.UserID
+		var class cg.ClassID
+		var flags int
+		var hidden, enrolled bool
+		err := tx.QueryRow(ctx, `
+			SELECT m.class_id, m.user_id, m.flag_count, m.hidden,
+			       EXISTS (SELECT 1 FROM user_classes WHERE user_id = $2 AND class_id = m.class_id)
+			  FROM class_messages m WHERE m.id = $1 FOR UPDATE`, id, user).Scan(&class, &author, &flags, &hidden, &enrolled)
+		if err != nil {
+			return notFound("flag message", err, cg.ENOTFOUND, "No such message.")
+		}
+		if !enrolled {
+			return errNotEnrolled
+		}
+		if author != nil && *author == user {
+			return cg.Errorf(cg.EOWNMESSAGE, "You cannot flag your own message.")
+		}
+		var r *string
+		if reason != "" {
+			r = &reason
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO message_flags (message_id, user_id, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, id, user, r)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 1 {
+			flags++
+			autoHidden = !hidden && flags >= threshold
+			if _, err := tx.Exec(ctx, `UPDATE class_messages SET flag_count = flag_count + 1,
+				hidden = hidden OR $2, hidden_at = CASE WHEN $2 AND NOT hidden THEN now() ELSE hidden_at END WHERE id = $1`, id, autoHidden); err != nil {
+				return err
+			}
+			if autoHidden {
+				if _, err := tx.Exec(ctx, `INSERT INTO moderation_audit (message_id, action, reason) VALUES ($1, 'auto_hide', $2)`,
+					id, fmt.Sprintf("%d distinct users flagged it", flags)); err != nil {
+					return err
+				}
+			}
+		}
+		msg, err = scanMessage(tx.QueryRow(ctx, `SELECT `+messageColumns+` FROM class_messages WHERE id = $1`, id))
+		return err
+	})
+	if err != nil {
+		return nil, false, wrap("flag message", err)
+	}
+	return msg, autoHidden, nil
+}
+
+// SetHidden hides or restores a message and writes the action to the audit log.
+func (s *MessageStore) SetHidden(ctx context.Context, id cg.MessageID, moderator cg.UserID, hidden bool) (*cg.Message, bool, error) {
+	if !cg.ValidUUID(string(id)) {
+		return nil, false, errMsgNotFound
+	}
+	var msg *cg.Message
+	var changed bool
+	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE class_messages SET hidden = $2, hidden_at = CASE WHEN $2 THEN now() END
+			WHERE id = $1 AND hidden <> $2`, id, hidden)
+		if err != nil {
+			return err
+		}
+		changed = tag.RowsAffected() == 1
+		if changed {
+			action := "unhide"
+			if hidden {
+				action = "hide"
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO moderation_audit (moderator_id, message_id, action) VALUES ($1, $2, $3)`, moderator, id, action); err != nil {
+				return err
+			}
+		}
+		msg, err = scanMessage(tx.QueryRow(ctx, `SELECT `+messageColumns+` FROM class_messages WHERE id = $1`, id))
+		return notFound("set hidden", err, cg.ENOTFOUND, "No such message.")
+	})
+	if err != nil {
+		return nil, false, wrap("set hidden", err)
+	}
+	return msg, changed, nil
+}
+
+// RevealAuthor returns the author of a message and audits the reveal in the same transaction:
+// there is no reveal without its audit row.
+func (s *MessageStore) RevealAuthor(ctx context.Context, id cg.MessageID, moderator cg.UserID, reason string) (*cg.PublicUser, error) {
+	if !cg.ValidUUID(string(id)) {
+		return nil, errMsgNotFound
+	}
+	var u cg.PublicUser
+	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT u.id, u.email, u.computing_id FROM class_messages m JOIN users u ON u.id = m.user_id WHERE m.id = $1`, id).
+			Scan(&u.ID, &u.Email, &u.ComputingID)
+		if err != nil {
+			return notFound("reveal author", err, cg.ENOTFOUND, "No such message, or its author deleted the account.")
+		}
+		var r *string
+		if reason != "" {
+			r = &reason
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO moderation_audit (moderator_id, message_id, action, reason) VALUES ($1, $2, 'reveal_author', $3)`, moderator, id, r)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("reveal author", err)
+	}
+	return &u, nil
+}
+
+// flaggedCursor is the position after the last message of a page of flagged messages.
+type flaggedCursor struct {
+	FlagCount int       `json:"f"`
+	CreatedAt time.Time `json:"c"`
+	ID        string    `json:"i"`
+}
+
+// ListFlagged returns flagged messages, most flagged first, then newest first.
+func (s *MessageStore) ListFlagged(ctx context.Context, limit int, cursor string) ([]*cg.FlaggedMessage, string, error) {
+	cur := flaggedCursor{FlagCount: 1 << 30, CreatedAt: time.Now().Add(time.Hour), ID: "ffffffff-ffff-ffff-ffff-ffffffffffff"}
+	if cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || json.Unmarshal(raw, &cur) != nil || !cg.ValidUUID(cur.ID) {
+			return nil, "", cg.Errorf(cg.EINVALID, "The cursor is not one this server gave out.")
+		}
+	}
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+messageColumns+`, flag_count FROM class_messages
+		WHERE flag_count > 0 AND (flag_count, created_at, id) < ($1, $2, $3)
+		ORDER BY flag_count DESC, created_at DESC, id DESC LIMIT $4`, cur.FlagCount, cur.CreatedAt, cur.ID, limit+1)
+	if err != nil {
+		return nil, "", wrap("list flagged", err)
+	}
+	defer rows.Close()
+	var out []*cg.FlaggedMessage
+	for rows.Next() {
+		var fm cg.FlaggedMessage
+		m := &fm.Message
+		if err := rows.Scan(&m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted, &fm.FlagCount); err != nil {
+			return nil, "", wrap("list flagged", err)
+		}
+		if m.Hidden || m.Deleted {
+			m.Content = nil
+		}
+		m.CreatedAt = m.CreatedAt.UTC()
+		out = append(out, &fm)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", wrap("list flagged", err)
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		raw, _ := json.Marshal(flaggedCursor{FlagCount: last.FlagCount, CreatedAt: last.CreatedAt, ID: string(last.ID)})
+		next = base64.RawURLEncoding.EncodeToString(raw)
+	}
+	return out, next, nil
+}

@@ -1,0 +1,249 @@
+// Package rooms is the logic of class rooms, shared by the WebSocket hub and the HTTP API: the
+// frames of the protocol, the rules for content, the events rooms exchange through the broker,
+// and the Service that publishes, reads and moderates messages.
+package rooms
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+
+	cg "github.com/commongrounds/commongrounds"
+)
+
+// Client frame types.
+const (
+	TypeSubscribe   = "subscribe"
+	TypeUnsubscribe = "unsubscribe"
+	TypePublish     = "publish"
+	TypeTyping      = "typing"
+	TypePing        = "ping"
+)
+
+// Error codes of error frames that are not domain codes.
+const (
+	EINVALIDFRAME = "invalid_frame"
+	EUNKNOWNTYPE  = "unknown_type"
+)
+
+// MaxRefLen is the longest ref accepted, in bytes.
+const MaxRefLen = 128
+
+// ClientFrame is a decoded, validated frame from a client.
+type ClientFrame struct {
+	Type        string
+	Ref         string
+	Room        cg.ClassID
+	SinceSeq    *int64
+	Content     string
+	ParentID    *cg.MessageID
+	ClientMsgID string
+}
+
+// rawFrame is the wire shape of a client frame. Fields are raw so that a wrong type is reported
+// as invalid_frame with the frame's ref still echoed.
+type rawFrame struct {
+	Type        json.RawMessage `json:"type"`
+	Ref         json.RawMessage `json:"ref"`
+	Room        json.RawMessage `json:"room"`
+	SinceSeq    json.RawMessage `json:"since_seq"`
+	Content     json.RawMessage `json:"content"`
+	ParentID    json.RawMessage `json:"parent_id"`
+	ClientMsgID json.RawMessage `json:"client_msg_id"`
+}
+
+// FrameError is a frame that could not be accepted: its error frame has Code and Message, and
+// echoes Ref when the frame had a readable one.
+type FrameError struct {
+	Ref     string
+	Code    string
+	Message string
+}
+
+func (e *FrameError) Error() string { return e.Code + ": " + e.Message }
+
+// optString decodes a JSON string or null/absent into s; ok is false for any other JSON value.
+func optString(raw json.RawMessage, s *string) (present, ok bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return false, true
+	}
+	if err := json.Unmarshal(raw, s); err != nil {
+		return true, false
+	}
+	return true, true
+}
+
+// DecodeFrame decodes and validates one client frame. It does not check that the text is valid
+// UTF-8: the caller closes the socket with 1007 for that before decoding.
+func DecodeFrame(data []byte) (*ClientFrame, *FrameError) {
+	var raw rawFrame
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, &FrameError{Code: EINVALIDFRAME, Message: "A frame must be one JSON object."}
+	}
+	f := &ClientFrame{}
+	if _, ok := optString(raw.Ref, &f.Ref); !ok || len(f.Ref) > MaxRefLen {
+		return nil, &FrameError{Code: EINVALIDFRAME, Message: "ref must be a string of at most 128 bytes."}
+	}
+	bad := func(msg string) (*ClientFrame, *FrameError) {
+		return nil, &FrameError{Ref: f.Ref, Code: EINVALIDFRAME, Message: msg}
+	}
+	if present, ok := optString(raw.Type, &f.Type); !present || !ok || f.Type == "" {
+		return bad("type must be a non-empty string.")
+	}
+	switch f.Type {
+	case TypePing:
+		return f, nil
+	case TypeSubscribe, TypeUnsubscribe, TypePublish, TypeTyping:
+	default:
+		return nil, &FrameError{Ref: f.Ref, Code: EUNKNOWNTYPE, Message: "Unknown frame type."}
+	}
+	var room string
+	if present, ok := optString(raw.Room, &room); !present || !ok || room == "" {
+		return bad("room must be a class id.")
+	}
+	if !cg.ValidUUID(room) {
+		return nil, &FrameError{Ref: f.Ref, Code: cg.ENOTFOUND, Message: "No such class."}
+	}
+	f.Room = cg.ClassID(room)
+	switch f.Type {
+	case TypeSubscribe:
+		if len(raw.SinceSeq) > 0 && string(raw.SinceSeq) != "null" {
+			var seq int64
+			if err := json.Unmarshal(raw.SinceSeq, &seq); err != nil || seq < 0 {
+				return bad("since_seq must be a whole number of at least 0.")
+			}
+			f.SinceSeq = &seq
+		}
+	case TypePublish:
+		present, ok := optString(raw.Content, &f.Content)
+		if !ok {
+			return nil, &FrameError{Ref: f.Ref, Code: cg.EINVALIDCONTENT, Message: "content must be a string."}
+		}
+		if !present {
+			return nil, &FrameError{Ref: f.Ref, Code: cg.EINVALIDCONTENT, Message: "content is required."}
+		}
+		var parent string
+		if present, ok := optString(raw.ParentID, &parent); !ok {
+			return nil, &FrameError{Ref: f.Ref, Code: cg.EINVALIDPARENT, Message: "parent_id must be a message id."}
+		} else if present {
+			p := cg.MessageID(parent)
+			f.ParentID = &p
+		}
+		if present, ok := optString(raw.ClientMsgID, &f.ClientMsgID); !ok || (present && !ValidClientMsgID(f.ClientMsgID)) {
+			return bad("client_msg_id must be 1 to 128 printable ASCII characters.")
+		}
+	}
+	return f, nil
+}
+
+// Server frames. Each is encoded once and the same bytes go to every receiver.
+
+type subscribedFrame struct {
+	Type    string     `json:"type"`
+	Ref     string     `json:"ref,omitempty"`
+	Room    cg.ClassID `json:"room"`
+	AnonID  cg.AnonID  `json:"anon_id"`
+	LastSeq int64      `json:"last_seq"`
+	Online  int        `json:"online"`
+}
+
+type roomFrame struct {
+	Type string     `json:"type"`
+	Ref  string     `json:"ref,omitempty"`
+	Room cg.ClassID `json:"room"`
+}
+
+type messageFrame struct {
+	Type    string      `json:"type"`
+	Room    cg.ClassID  `json:"room"`
+	Message *cg.Message `json:"message"`
+}
+
+type ackFrame struct {
+	Type    string      `json:"type"`
+	Ref     string      `json:"ref,omitempty"`
+	Message *cg.Message `json:"message"`
+}
+
+type hiddenFrame struct {
+	Type      string       `json:"type"`
+	Room      cg.ClassID   `json:"room"`
+	MessageID cg.MessageID `json:"message_id"`
+}
+
+type typingFrame struct {
+	Type   string     `json:"type"`
+	Room   cg.ClassID `json:"room"`
+	AnonID cg.AnonID  `json:"anon_id"`
+}
+
+type presenceFrame struct {
+	Type   string     `json:"type"`
+	Room   cg.ClassID `json:"room"`
+	Online int        `json:"online"`
+}
+
+type pongFrame struct {
+	Type string `json:"type"`
+	Ref  string `json:"ref,omitempty"`
+}
+
+type errorFrame struct {
+	Type         string `json:"type"`
+	Ref          string `json:"ref,omitempty"`
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	RetryAfterMs int64  `json:"retry_after_ms,omitempty"`
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("rooms: encode frame: " + err.Error()) // only our own plain structs are encoded
+	}
+	return b
+}
+
+// SubscribedFrame encodes the reply to a subscribe.
+func SubscribedFrame(ref string, room cg.ClassID, anon cg.AnonID, lastSeq int64, online int) []byte {
+	return mustJSON(subscribedFrame{"subscribed", ref, room, anon, lastSeq, online})
+}
+
+// UnsubscribedFrame encodes the reply to an unsubscribe.
+func UnsubscribedFrame(ref string, room cg.ClassID) []byte {
+	return mustJSON(roomFrame{"unsubscribed", ref, room})
+}
+
+// MessageFrame encodes a message of a room.
+func MessageFrame(m *cg.Message) []byte { return mustJSON(messageFrame{"message", m.Room, m}) }
+
+// AckFrame encodes the reply to a publish.
+func AckFrame(ref string, m *cg.Message) []byte { return mustJSON(ackFrame{"ack", ref, m}) }
+
+// HiddenFrame encodes the news that a moderator hid a message.
+func HiddenFrame(room cg.ClassID, id cg.MessageID) []byte {
+	return mustJSON(hiddenFrame{"message_hidden", room, id})
+}
+
+// RestoredFrame encodes a message a moderator restored.
+func RestoredFrame(m *cg.Message) []byte { return mustJSON(messageFrame{"message_restored", m.Room, m}) }
+
+// TypingFrame encodes that someone is typing in a room.
+func TypingFrame(room cg.ClassID, anon cg.AnonID) []byte {
+	return mustJSON(typingFrame{"typing", room, anon})
+}
+
+// PresenceFrame encodes the number of distinct users online in a room.
+func PresenceFrame(room cg.ClassID, online int) []byte {
+	return mustJSON(presenceFrame{"presence", room, online})
+}
+
+// PongFrame encodes the reply to a ping.
+func PongFrame(ref string) []byte { return mustJSON(pongFrame{"pong", ref}) }
+
+// ErrorFrame encodes an error reply.
+func ErrorFrame(ref, code, message string, retryAfterMs int64) []byte {
+	if !utf8.ValidString(ref) {
+		ref = ""
+	}
+	return mustJSON(errorFrame{"error", ref, code, message, retryAfterMs})
+}
