@@ -32,6 +32,8 @@ const (
 	EINVALIDPARENT  = "invalid_parent"
 	EOWNMESSAGE     = "own_message"
 	ETOOLARGE       = "too_large"
+	EINVALIDCURSOR  = "invalid_cursor" // a list cursor this server did not give out
+	EINVALIDLIMIT   = "invalid_limit"  // a list limit out of range
 )
 
 // Error is an application error: a code from the list above and a message safe to show to the

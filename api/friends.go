@@ -1,27 +1,211 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+	"time"
 
-// TODO(stub): replaced by the real handler.
-func (s *Server) handleFriendRequest() http.Handler { return notImplemented() }
+	"github.com/gorilla/mux"
 
-// TODO(stub): replaced by the real handler.
-func (s *Server) handleListFriendRequests() http.Handler { return notImplemented() }
+	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/persistence"
+)
 
-// TODO(stub): replaced by the real handler.
-func (s *Server) handleAnswerFriendRequest(accept bool) http.Handler { return notImplemented() }
+// friendRequestJSON is a friend request as the API shows it: User is the other user.
+type friendRequestJSON struct {
+	ID        string        `json:"id"`
+	User      cg.PublicUser `json:"user"`
+	Status    string        `json:"status"`
+	CreatedAt time.Time     `json:"created_at"`
+}
 
-// TODO(stub): replaced by the real handler.
-func (s *Server) handleListFriends() http.Handler { return notImplemented() }
+func toRequestJSON(r *persistence.FriendRequest) friendRequestJSON {
+	return friendRequestJSON{ID: r.ID, User: r.User, Status: r.Status, CreatedAt: r.CreatedAt.UTC()}
+}
 
-// TODO(stub): replaced by the real handler.
-func (s *Server) handleFriendSuggestions() http.Handler { return notImplemented() }
+// friendJSON is a friend: the user as others see it, and since when the two are friends.
+type friendJSON struct {
+	cg.PublicUser
+	Since time.Time `json:"since"`
+}
 
-// TODO(stub): replaced by the real handler.
-func (s *Server) handleUnfriend() http.Handler { return notImplemented() }
+// suggestionJSON is a user the caller may know.
+type suggestionJSON struct {
+	User          cg.PublicUser `json:"user"`
+	SharedClasses int           `json:"shared_classes"`
+	InContacts    bool          `json:"in_contacts"`
+}
 
-// TODO(stub): replaced by the real handler.
-func (s *Server) handleCommonClasses() http.Handler { return notImplemented() }
+// handleFriendRequest sends a friend request to the user named by exactly one of email,
+// computing_id or user_id: 201 with the pending request, or 200 with status ACCEPTED when that
+// user had already asked the caller.
+func (s *Server) handleFriendRequest() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Email       *string `json:"email"`
+			ComputingID *string `json:"computing_id"`
+			UserID      *string `json:"user_id"`
+		}
+		if err := decode(r, &body); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		given := 0
+		for _, p := range []*string{body.Email, body.ComputingID, body.UserID} {
+			if p != nil && strings.TrimSpace(*p) != "" {
+				given++
+			}
+		}
+		if given != 1 {
+			s.writeError(w, r, cg.Errorf(cg.EINVALID, "Name the user with exactly one of email, computing_id or user_id."))
+			return
+		}
+		ctx := r.Context()
+		var target cg.UserID
+		switch {
+		case body.UserID != nil && strings.TrimSpace(*body.UserID) != "":
+			target = cg.UserID(strings.ToLower(strings.TrimSpace(*body.UserID)))
+		default:
+			var u *cg.User
+			var err error
+			if body.Email != nil && strings.TrimSpace(*body.Email) != "" {
+				u, err = s.Users.FindUserByEmail(ctx, strings.ToLower(strings.TrimSpace(*body.Email)))
+			} else {
+				u, err = s.Users.FindUserByComputingID(ctx, strings.ToLower(strings.TrimSpace(*body.ComputingID)))
+			}
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			target = u.ID
+		}
+		req, accepted, err := s.Friends.RequestFriend(ctx, sessionOf(r).UserID, target)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		status := http.StatusCreated
+		if accepted {
+			status = http.StatusOK
+		}
+		writeJSON(w, status, toRequestJSON(req))
+	})
+}
 
-// TODO(stub): replaced by the real handler.
-func (s *Server) handleBlock(block bool) http.Handler { return notImplemented() }
+// handleListFriendRequests lists the caller's incoming (default) or outgoing friend requests.
+func (s *Server) handleListFriendRequests() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var incoming bool
+		switch r.URL.Query().Get("direction") {
+		case "", "incoming":
+			incoming = true
+		case "outgoing":
+		default:
+			s.writeError(w, r, cg.Errorf(cg.EINVALID, "direction must be incoming or outgoing."))
+			return
+		}
+		reqs, err := s.Friends.ListFriendRequests(r.Context(), sessionOf(r).UserID, incoming)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out := make([]friendRequestJSON, len(reqs))
+		for i, req := range reqs {
+			out[i] = toRequestJSON(req)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"requests": out})
+	})
+}
+
+// handleAnswerFriendRequest accepts or rejects a friend request addressed to the caller.
+func (s *Server) handleAnswerFriendRequest(accept bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := s.Friends.AnswerFriendRequest(r.Context(), sessionOf(r).UserID, mux.Vars(r)["id"], accept)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, toRequestJSON(req))
+	})
+}
+
+// handleListFriends lists the caller's friends.
+func (s *Server) handleListFriends() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		friends, err := s.Friends.ListFriends(r.Context(), sessionOf(r).UserID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out := make([]friendJSON, len(friends))
+		for i, f := range friends {
+			out[i] = friendJSON{PublicUser: f.PublicUser, Since: f.Since.UTC()}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"friends": out})
+	})
+}
+
+// handleFriendSuggestions lists users the caller may know, most shared classes first.
+func (s *Server) handleFriendSuggestions() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit, err := parseLimit(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if limit == 0 {
+			limit = persistence.DefaultLimit
+		}
+		sugs, err := s.Friends.Suggestions(r.Context(), sessionOf(r).UserID, limit)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out := make([]suggestionJSON, len(sugs))
+		for i, sg := range sugs {
+			out[i] = suggestionJSON{User: sg.User, SharedClasses: sg.SharedClasses, InContacts: sg.InContacts}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"suggestions": out})
+	})
+}
+
+// handleUnfriend ends a friendship, or withdraws the caller's pending request.
+func (s *Server) handleUnfriend() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Friends.Unfriend(r.Context(), sessionOf(r).UserID, cg.UserID(mux.Vars(r)["user_id"])); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// handleCommonClasses lists the classes the caller shares with a friend.
+func (s *Server) handleCommonClasses() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		classes, err := s.Friends.CommonClasses(r.Context(), sessionOf(r).UserID, cg.UserID(mux.Vars(r)["user_id"]))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"classes": classes})
+	})
+}
+
+// handleBlock blocks or unblocks a user.
+func (s *Server) handleBlock(block bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		me, other := sessionOf(r).UserID, cg.UserID(mux.Vars(r)["user_id"])
+		var err error
+		if block {
+			err = s.Friends.Block(r.Context(), me, other)
+		} else {
+			err = s.Friends.Unblock(r.Context(), me, other)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}

@@ -59,6 +59,7 @@ func newTestServer(t *testing.T, opts ...func(*api.Deps)) *testServer {
 		AllowedOrigins: []string{"https://app.example"},
 		PublicBaseURL:  "https://commongrounds.example",
 	}
+	setAuthDeps(t, &deps)
 	for _, o := range opts {
 		o(&deps)
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/gorilla/mux"
+
+	"github.com/commongrounds/commongrounds/web"
 )
 
 // routes is the whole route table.
@@ -86,6 +88,10 @@ func (s *Server) routes() http.Handler {
 	if s.WebSocket != nil {
 		handle("GET", "/ws", "ws", s.WebSocket)
 	}
+
+	// The browser client: its page at "/", its files under "/static/".
+	handle("GET", "/", "web", web.Handler())
+	r.PathPrefix("/static/").Methods("GET").Handler(s.instrument("web_static", web.Handler()))
 
 	return r
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	cg "github.com/commongrounds/commongrounds"
 	"github.com/commongrounds/commongrounds/auth"
 	"github.com/commongrounds/commongrounds/persistence"
+	"github.com/commongrounds/commongrounds/rooms"
 )
 
 // Deps are what the server needs. Every field is required unless its comment says otherwise.
@@ -27,6 +29,27 @@ type Deps struct {
 	DB       *persistence.DB
 	Users    *persistence.UserStore
 	Sessions *auth.Sessions
+	// Rooms publishes, reads and moderates messages.
+	Rooms *rooms.Service
+	// MagicLinks signs users in by e-mail.
+	MagicLinks *auth.MagicLinks
+	// Tickets issues single-use WebSocket tickets.
+	Tickets *auth.Tickets
+	// Phones verifies phone numbers and hashes contact lists.
+	Phones *auth.Phones
+	// PhoneStore stores contact lists and finds the users in them.
+	PhoneStore *persistence.PhoneStore
+	// Revoker is told of ended sessions and deleted accounts, so that their sockets close on
+	// every instance. Optional: without it there is nobody to tell.
+	Revoker Revoker
+	// Classes, Enrollments and Friends store classes, enrollments and friendships. Optional:
+	// each is built on DB when nil.
+	Classes     *persistence.ClassStore
+	Enrollments *persistence.EnrollmentStore
+	Friends     *persistence.FriendStore
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed when finding a
+	// client's address for rate limits. Optional: without them the peer address is the client.
+	TrustedProxies []netip.Prefix
 	// WebSocket serves GET /ws. Optional: without it /ws answers 404.
 	WebSocket http.Handler
 	// Ready reports whether the dependencies beyond Postgres (Redis) are reachable. Optional.
@@ -45,6 +68,15 @@ type Deps struct {
 	Now func() time.Time
 }
 
+// Revoker ends the live connections of sessions that end: the hub closes their sockets, on
+// every instance, with code 4001.
+type Revoker interface {
+	// RevokeSession closes the sockets of the session sid.
+	RevokeSession(ctx context.Context, sid cg.SessionID) error
+	// RevokeUser closes the sockets of every session of user.
+	RevokeUser(ctx context.Context, user cg.UserID) error
+}
+
 // Server is the HTTP handler of the API.
 type Server struct {
 	Deps
@@ -57,6 +89,15 @@ type Server struct {
 func NewServer(d Deps) *Server {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
+	}
+	if d.Classes == nil {
+		d.Classes = persistence.NewClassStore(d.DB)
+	}
+	if d.Enrollments == nil {
+		d.Enrollments = persistence.NewEnrollmentStore(d.DB)
+	}
+	if d.Friends == nil {
+		d.Friends = persistence.NewFriendStore(d.DB)
 	}
 	if d.MaxBodyBytes == 0 {
 		d.MaxBodyBytes = 1 << 20

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -57,10 +58,24 @@ type Config struct {
 	// SMSWebhookURL receives {"to","body"} JSON POSTs to send text messages. Default: none;
 	// codes are logged.
 	SMSWebhookURL string
+	// TrustedProxies are the addresses (CIDR prefixes or single addresses) of reverse proxies
+	// whose X-Forwarded-For header is believed when rate limits look for the client's address.
+	// Default: none; the address the connection comes from is the client's.
+	TrustedProxies []netip.Prefix
 	// SISBaseURL is the university's class-search service.
 	SISBaseURL string
+	// SISSyncInterval makes the server sync SISSyncTerms from the SIS every interval, one
+	// instance at a time (SIS_SYNC_INTERVAL, such as 6h). Default: 0, no periodic sync.
+	SISSyncInterval time.Duration
+	// SISSyncTerms are the terms the periodic sync copies (SIS_SYNC_TERMS, comma-separated
+	// four-digit terms such as 1262,1268).
+	SISSyncTerms []string
 	// FlagHideThreshold is the number of distinct flags that hides a message. Default: 3.
 	FlagHideThreshold int
+	// PublishRate and PublishBurst bound how fast one user publishes: PublishRate messages a
+	// second on average, PublishBurst at once. Defaults: 5 and 20.
+	PublishRate  float64
+	PublishBurst int
 	// MaxSocketsPerUser bounds the sockets one user holds. Default: 10.
 	MaxSocketsPerUser int
 	// SessionTTL is the lifetime of a session. Default: 30 days.
@@ -118,11 +133,15 @@ func Load(getenv func(string) string) (*Config, error) {
 		{"RATE_MAGIC_LINK_PER_IP", &c.RateMagicLinkPerIP, 30},
 		{"FLAG_HIDE_THRESHOLD", &c.FlagHideThreshold, 3},
 		{"MAX_SOCKETS_PER_USER", &c.MaxSocketsPerUser, 10},
+		{"PUBLISH_BURST", &c.PublishBurst, 20},
 	}
 	for _, i := range ints {
 		if *i.dst, err = intVar(getenv, i.name, i.def); err != nil {
 			return nil, err
 		}
+	}
+	if c.PublishRate, err = floatVar(getenv, "PUBLISH_RATE", 5); err != nil {
+		return nil, err
 	}
 	if c.RedisCluster, err = boolVar(getenv, "REDIS_CLUSTER"); err != nil {
 		return nil, err
@@ -131,6 +150,23 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	if c.ShutdownTimeout, err = durationVar(getenv, "SHUTDOWN_TIMEOUT", 10*time.Second); err != nil {
+		return nil, err
+	}
+	if c.SISSyncInterval, err = durationVar(getenv, "SIS_SYNC_INTERVAL", 0); err != nil {
+		return nil, err
+	}
+	for _, t := range strings.Split(getenv("SIS_SYNC_TERMS"), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			if len(t) != 4 || strings.Trim(t, "0123456789") != "" {
+				return nil, fmt.Errorf("SIS_SYNC_TERMS: term %q: want four digits such as 1262", t)
+			}
+			c.SISSyncTerms = append(c.SISSyncTerms, t)
+		}
+	}
+	if c.SISSyncInterval > 0 && (c.SISBaseURL == "" || len(c.SISSyncTerms) == 0) {
+		return nil, errors.New("SIS_SYNC_INTERVAL needs SIS_BASE_URL and SIS_SYNC_TERMS")
+	}
+	if c.TrustedProxies, err = prefixesVar(getenv, "TRUSTED_PROXIES"); err != nil {
 		return nil, err
 	}
 	if err := c.loadSecrets(getenv); err != nil {
@@ -158,6 +194,18 @@ func intVar(getenv func(string) string, name string, def int) (int, error) {
 	return n, nil
 }
 
+func floatVar(getenv func(string) string, name string, def float64) (float64, error) {
+	s := getenv(name)
+	if s == "" {
+		return def, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f <= 0 {
+		return 0, fmt.Errorf("%s %q: want a positive number", name, s)
+	}
+	return f, nil
+}
+
 func boolVar(getenv func(string) string, name string) (bool, error) {
 	s := getenv(name)
 	if s == "" {
@@ -180,6 +228,30 @@ func durationVar(getenv func(string) string, name string, def time.Duration) (ti
 		return 0, fmt.Errorf("%s %q: want a positive duration such as 720h", name, s)
 	}
 	return d, nil
+}
+
+// prefixesVar parses a comma-separated list of CIDR prefixes or single addresses.
+func prefixesVar(getenv func(string) string, name string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(getenv(name), ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		if strings.Contains(part, "/") {
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				return nil, fmt.Errorf("%s %q: want CIDR prefixes such as 10.0.0.0/8", name, part)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: want CIDR prefixes such as 10.0.0.0/8", name, part)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // ParseKeys parses "id:base64key,..." and requires every key to be at least MinKeyBytes long.

@@ -61,6 +61,9 @@ type Options struct {
 	// RestartJitter is the range of the random reconnect delay suggested on shutdown.
 	// Default: 5 s.
 	RestartJitter time.Duration
+	// Presence counts users across instances. Optional: without it a room counts its local
+	// users (a single instance).
+	Presence PresenceStore
 	// BackfillPage is the number of messages read from the store at once on resume. Default: 500.
 	BackfillPage int
 	Logger       *slog.Logger
@@ -99,6 +102,13 @@ func (o *Options) setDefaults() {
 	if o.Registerer == nil {
 		o.Registerer = prometheus.DefaultRegisterer
 	}
+}
+
+// PresenceStore counts the distinct users online in rooms across instances.
+type PresenceStore interface {
+	// Sync records the local users of each room and returns the distinct users online in each
+	// of those rooms across every instance.
+	Sync(ctx context.Context, local map[cg.ClassID][]cg.UserID) (map[cg.ClassID]int, error)
 }
 
 const numShards = 32
@@ -280,13 +290,47 @@ func (h *Hub) reconcileLoop() {
 	defer close(h.stopped)
 	t := time.NewTicker(h.opts.ReconcileInterval)
 	defer t.Stop()
+	var presence <-chan time.Time
+	if h.opts.Presence != nil {
+		pt := time.NewTicker(h.opts.PresenceInterval)
+		defer pt.Stop()
+		presence = pt.C
+	}
 	for {
 		select {
 		case <-h.stop:
+			if h.opts.Presence != nil {
+				h.syncPresence(true)
+			}
 			return
 		case <-t.C:
 			h.reconcile()
+		case <-presence:
+			h.syncPresence(false)
 		}
+	}
+}
+
+// syncPresence publishes this instance's users of each active room and announces the counts
+// that changed. With final, it withdraws them all (shutdown).
+func (h *Hub) syncPresence(final bool) {
+	local := make(map[cg.ClassID][]cg.UserID)
+	var active []*room
+	if !final {
+		active = h.activeRooms()
+		for _, r := range active {
+			local[r.id] = r.localUsers()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.PresenceInterval)
+	defer cancel()
+	counts, err := h.opts.Presence.Sync(ctx, local)
+	if err != nil {
+		h.opts.Logger.Warn("sync presence", "err", err)
+		return
+	}
+	for _, r := range active {
+		r.setOnline(counts[r.id])
 	}
 }
 

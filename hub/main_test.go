@@ -46,14 +46,18 @@ type envOption func(*rooms.Service, *hub.Options)
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
-	db := testenv.MustOpenDB(t)
+	return newNode(t, testenv.MustOpenDB(t), broker.NewMemory(), opts...)
+}
+
+// newNode is one server instance on db with broker b; several nodes may share a database.
+func newNode(t testing.TB, db *persistence.DB, b cg.Broker, opts ...envOption) *env {
+	t.Helper()
 	signer, err := auth.NewSigner([]config.Key{{ID: "t", Secret: []byte("0123456789abcdef0123456789abcdef")}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, db: db, store: persistence.NewMessageStore(db)}
 	e.sessions = &auth.Sessions{Store: persistence.NewSessionStore(db), Signer: signer}
-	b := broker.NewMemory()
 	e.svc = &rooms.Service{Store: e.store, Broker: b}
 	e.reg = prometheus.NewRegistry()
 	hopts := hub.Options{Registerer: e.reg, AllowedOrigins: []string{"https://app.example"}}

@@ -51,6 +51,7 @@ type room struct {
 	presence  *time.Timer         // guarded by mu
 	lastPres  time.Time           // guarded by mu
 	sentCount int                 // guarded by mu: the online count last announced
+	online    int                 // guarded by mu: the count across instances, with Options.Presence
 }
 
 func newRoom(h *Hub, id cg.ClassID) *room {
@@ -311,6 +312,9 @@ func (r *room) attach(c *conn, m *member, since *int64, first bool, subscribed f
 		if r.users[m.user] == 0 {
 			online++
 		}
+		if r.hub.opts.Presence != nil {
+			online = max(online, r.online)
+		}
 		subscribed(last, online)
 	}
 	from := last
@@ -357,7 +361,7 @@ func (r *room) detach(c *conn) {
 
 // presenceChangedLocked announces the room's online count, at most once per PresenceInterval.
 func (r *room) presenceChangedLocked() {
-	if r.presence != nil || r.closed {
+	if r.presence != nil || r.closed || r.hub.opts.Presence != nil {
 		return
 	}
 	wait := time.Until(r.lastPres.Add(r.hub.opts.PresenceInterval))
@@ -378,6 +382,32 @@ func (r *room) sendPresence() {
 	}
 	r.sentCount = online
 	frame := rooms.PresenceFrame(r.id, online)
+	for c := range r.members {
+		c.enqueue(frame)
+	}
+}
+
+// localUsers returns the users with a socket in the room on this instance.
+func (r *room) localUsers() []cg.UserID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	users := make([]cg.UserID, 0, len(r.users))
+	for u := range r.users {
+		users = append(users, u)
+	}
+	return users
+}
+
+// setOnline records the room's count across instances and announces it when it changed.
+func (r *room) setOnline(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.online = n
+	if r.closed || n == r.sentCount {
+		return
+	}
+	r.sentCount = n
+	frame := rooms.PresenceFrame(r.id, n)
 	for c := range r.members {
 		c.enqueue(frame)
 	}

@@ -78,10 +78,15 @@ func (s *UserStore) SetRole(ctx context.Context, email string, role cg.Role) err
 	return nil
 }
 
-// DeleteUser deletes the user and everything it owns; its messages stay as tombstones (see the
-// migration's trigger).
+// DeleteUser deletes the user and everything it owns, the sign-in links of its address
+// included; its messages stay as tombstones (see the migration's trigger).
 func (s *UserStore) DeleteUser(ctx context.Context, id cg.UserID) error {
-	_, err := s.db.Pool.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+	if !cg.ValidUUID(string(id)) {
+		return nil
+	}
+	_, err := s.db.Pool.Exec(ctx, `
+		WITH gone AS (DELETE FROM users WHERE id = $1 RETURNING email)
+		DELETE FROM magic_links WHERE email IN (SELECT email FROM gone)`, id)
 	return wrap("delete user", err)
 }
 

@@ -225,7 +225,9 @@ func HiddenFrame(room cg.ClassID, id cg.MessageID) []byte {
 }
 
 // RestoredFrame encodes a message a moderator restored.
-func RestoredFrame(m *cg.Message) []byte { return mustJSON(messageFrame{"message_restored", m.Room, m}) }
+func RestoredFrame(m *cg.Message) []byte {
+	return mustJSON(messageFrame{"message_restored", m.Room, m})
+}
 
 // TypingFrame encodes that someone is typing in a room.
 func TypingFrame(room cg.ClassID, anon cg.AnonID) []byte {

@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runSyncClasses(ctx, args, getenv, stdout, stderr)
 	case "import-classes":
 		return runImportClasses(ctx, args, getenv, stdout, stderr)
+	case "loadtest-seed":
+		return runLoadtestSeed(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, "usage: commongrounds [serve|migrate|grant-moderator EMAIL|sync-classes --term T [--subject S]|import-classes FILE]")
 		return nil

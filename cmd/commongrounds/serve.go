@@ -18,7 +18,9 @@ import (
 	"github.com/commongrounds/commongrounds/api"
 	"github.com/commongrounds/commongrounds/auth"
 	"github.com/commongrounds/commongrounds/config"
+	"github.com/commongrounds/commongrounds/hub"
 	"github.com/commongrounds/commongrounds/persistence"
+	"github.com/commongrounds/commongrounds/rooms"
 )
 
 // openDB opens the configured database, creating it (in development) and migrating it.
@@ -65,11 +67,60 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// Redis, when configured, carries room events between instances and counts presence.
+	redisClient, err := openRedis(cfg)
+	if err != nil {
+		return err
+	}
+	if redisClient != nil {
+		defer redisClient.Close()
+	}
+	roomBroker, presence, closeBroker := roomBroker(redisClient, cfg, logger, reg)
+	defer closeBroker()
+
+	// Rooms: the broker carries events between instances, the hub serves the sockets.
+	roomService := &rooms.Service{
+		Store:             persistence.NewMessageStore(db),
+		Broker:            roomBroker,
+		Limiter:           rooms.NewRateLimiter(cfg.PublishRate, float64(cfg.PublishBurst)),
+		FlagHideThreshold: cfg.FlagHideThreshold,
+		Logger:            logger,
+	}
+	wsTickets := &auth.Tickets{Store: persistence.NewTicketStore(db)}
+	roomHub := hub.New(roomService.Store, roomBroker, roomService, wsAuthenticator(sessions, wsTickets), hub.Options{
+		AllowedOrigins:    append([]string{originOf(cfg.PublicBaseURL)}, cfg.AllowedOrigins...),
+		MaxSocketsPerUser: cfg.MaxSocketsPerUser,
+		Presence:          presence,
+		Logger:            logger,
+		Registerer:        reg,
+	})
+
+	// Sign-in: mail, text messages, rate limits and the cleanup jobs.
+	signIn, err := newSignIn(cfg, db, users, sessions, redisClient, logger)
+	if err != nil {
+		return err
+	}
+	signIn.start()
+	defer func() { _ = signIn.stop(context.Background()) }()
+
+	// The periodic SIS sync, when configured; it stops with the server.
+	stopClassSync := startClassSync(ctx, cfg, db, logger)
+	defer stopClassSync()
+
 	srv := api.NewServer(api.Deps{
 		Logger:         logger,
 		DB:             db,
 		Users:          users,
 		Sessions:       sessions,
+		MagicLinks:     signIn.magicLinks,
+		Tickets:        wsTickets,
+		Phones:         signIn.phones,
+		PhoneStore:     signIn.phoneStore,
+		TrustedProxies: cfg.TrustedProxies,
+		Rooms:          roomService,
+		Revoker:        roomHub,
+		WebSocket:      roomHub,
+		Ready:          redisReady(redisClient),
 		Metrics:        reg,
 		Registerer:     reg,
 		AllowedOrigins: cfg.AllowedOrigins,
@@ -107,6 +158,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
+	}
+	// Sockets are hijacked connections, which http.Server.Shutdown does not wait for: the hub
+	// flushes each and closes it with 1012.
+	if err := roomHub.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("hub shutdown", "err", err)
+	}
+	if err := signIn.stop(shutdownCtx); err != nil {
+		logger.Warn("mail left undelivered at shutdown", "err", err)
 	}
 	logger.Info("stopped")
 	return nil
@@ -150,4 +209,14 @@ func runGrantModerator(ctx context.Context, args []string, getenv func(string) s
 	}
 	fmt.Fprintf(stdout, "%s is now a moderator\n", email)
 	return nil
+}
+
+// originOf returns the scheme://host of a URL.
+func originOf(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+			return u[:i+3+j]
+		}
+	}
+	return u
 }

@@ -1,0 +1,337 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	cg "github.com/commongrounds/commongrounds"
+)
+
+// ErrUnavailable is returned by Publish while Redis is unreachable. The event was still handed
+// to this instance's own subscribers; other instances repair from Postgres.
+var ErrUnavailable = errors.New("redis unavailable")
+
+// RedisOptions configure a Redis broker.
+type RedisOptions struct {
+	// Prefix starts every channel and key name, so that deployments (and tests) sharing a Redis
+	// do not hear each other. Default: "cg:".
+	Prefix string
+	// Sharded uses sharded pub/sub (SSUBSCRIBE/SPUBLISH) for room channels, for Redis Cluster:
+	// each room's messages then travel only through the shard that owns the room's channel.
+	// Each active room holds a subscription connection of its own in this mode.
+	Sharded bool
+	// SubscribeTimeout bounds the wait for Redis to confirm a subscription. Default: 2 s.
+	SubscribeTimeout time.Duration
+	// HealthInterval is how often the subscription connection is pinged. Default: 1 s.
+	HealthInterval time.Duration
+	// MaxBackoff bounds the delay between reconnect attempts (full jitter). Default: 1 s.
+	MaxBackoff time.Duration
+	Logger     *slog.Logger
+}
+
+// Redis is a broker over Redis pub/sub. Room events go to one channel per room, control events
+// to one channel for all. A lost connection is retried with jittered backoff; when the
+// subscriptions are back, the handler is told to resync, since events may have been missed.
+type Redis struct {
+	client redis.UniversalClient
+	opts   RedisOptions
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	up     atomic.Bool
+
+	mu      sync.Mutex
+	handler cg.BrokerHandler             // guarded by mu
+	local   map[cg.ClassID]struct{}      // guarded by mu: rooms subscribed here
+	waiters map[string][]chan struct{}   // guarded by mu: waiting for a subscription's confirmation
+	shards  map[cg.ClassID]*subscription // guarded by mu: sharded mode, one per room
+	main    *subscription                // control channel, and rooms when not sharded
+}
+
+var _ cg.Broker = (*Redis)(nil)
+
+// subscription is one pub/sub connection with its receive loop.
+type subscription struct {
+	ps     *redis.PubSub
+	cancel context.CancelFunc
+}
+
+// NewRedis returns a broker on client and starts its control subscription. Close stops it.
+func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
+	if opts.Prefix == "" {
+		opts.Prefix = "cg:"
+	}
+	if opts.SubscribeTimeout == 0 {
+		opts.SubscribeTimeout = 2 * time.Second
+	}
+	if opts.HealthInterval == 0 {
+		opts.HealthInterval = time.Second
+	}
+	if opts.MaxBackoff == 0 {
+		opts.MaxBackoff = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Redis{
+		client:  client,
+		opts:    opts,
+		ctx:     ctx,
+		cancel:  cancel,
+		local:   make(map[cg.ClassID]struct{}),
+		waiters: make(map[string][]chan struct{}),
+		shards:  make(map[cg.ClassID]*subscription),
+	}
+	b.up.Store(true)
+	b.main = b.start(false, b.controlChannel())
+	return b
+}
+
+func (b *Redis) controlChannel() string          { return b.opts.Prefix + "control" }
+func (b *Redis) roomChannel(r cg.ClassID) string { return b.opts.Prefix + "room:" + string(r) }
+
+// Up reports whether the subscriptions are connected.
+func (b *Redis) Up() bool { return b.up.Load() }
+
+// start opens a pub/sub connection subscribed to channel and runs its receive loop and pinger.
+func (b *Redis) start(sharded bool, channel string) *subscription {
+	ctx, cancel := context.WithCancel(b.ctx)
+	var ps *redis.PubSub
+	if sharded {
+		ps = b.client.SSubscribe(ctx)
+	} else {
+		ps = b.client.Subscribe(ctx)
+	}
+	s := &subscription{ps: ps, cancel: cancel}
+	b.subscribeOn(ctx, s, sharded, channel)
+	b.wg.Add(2)
+	go b.receive(ctx, s)
+	go b.ping(ctx, s)
+	return s
+}
+
+// subscribeOn sends the subscribe command; go-redis remembers the channel and subscribes it
+// again on every reconnection, even when this send fails.
+func (b *Redis) subscribeOn(ctx context.Context, s *subscription, sharded bool, channel string) error {
+	if sharded {
+		return s.ps.SSubscribe(ctx, channel)
+	}
+	return s.ps.Subscribe(ctx, channel)
+}
+
+// receive reads the connection until ctx ends. After a failure it backs off with full jitter
+// and reads again, which makes go-redis reconnect and resubscribe; the first confirmation after
+// that means events may have been lost meanwhile, so the handler is told to resync.
+func (b *Redis) receive(ctx context.Context, s *subscription) {
+	defer b.wg.Done()
+	failed := false
+	attempt := 0
+	for {
+		msg, err := s.ps.Receive(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if !failed {
+				b.opts.Logger.Warn("redis subscription lost", "err", err)
+			}
+			failed = true
+			b.up.Store(false)
+			attempt++
+			backoff := min(b.opts.MaxBackoff, 50*time.Millisecond<<min(attempt, 10))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(rand.N(backoff) + time.Millisecond):
+			}
+			continue
+		}
+		attempt = 0
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" || m.Kind == "ssubscribe" {
+				b.confirm(m.Channel)
+				if failed {
+					failed = false
+					b.up.Store(true)
+					b.opts.Logger.Info("redis subscription restored")
+					if h := b.getHandler(); h != nil {
+						h.HandleResync()
+					}
+				}
+			}
+		case *redis.Message:
+			b.dispatch(m.Channel, []byte(m.Payload))
+		}
+	}
+}
+
+// ping checks the connection, so that a silently dead one fails the receive loop.
+func (b *Redis) ping(ctx context.Context, s *subscription) {
+	defer b.wg.Done()
+	t := time.NewTicker(b.opts.HealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, b.opts.HealthInterval)
+			err := s.ps.Ping(pctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				b.up.Store(false)
+			}
+		}
+	}
+}
+
+func (b *Redis) getHandler() cg.BrokerHandler {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.handler
+}
+
+func (b *Redis) dispatch(channel string, payload []byte) {
+	h := b.getHandler()
+	if h == nil {
+		return
+	}
+	if channel == b.controlChannel() {
+		h.HandleControl(payload)
+		return
+	}
+	if room, ok := strings.CutPrefix(channel, b.opts.Prefix+"room:"); ok {
+		h.HandleRoomEvent(cg.ClassID(room), payload)
+	}
+}
+
+func (b *Redis) confirm(channel string) {
+	b.mu.Lock()
+	ws := b.waiters[channel]
+	delete(b.waiters, channel)
+	b.mu.Unlock()
+	for _, w := range ws {
+		close(w)
+	}
+}
+
+// SetHandler sets the receiver of events.
+func (b *Redis) SetHandler(h cg.BrokerHandler) {
+	b.mu.Lock()
+	b.handler = h
+	b.mu.Unlock()
+}
+
+// Subscribe subscribes the room's channel and waits until Redis confirms it, so that an
+// event published after Subscribe returns is not missed. When Redis does not confirm in time
+// it returns an error; the subscription stays requested and takes effect when Redis is back.
+func (b *Redis) Subscribe(ctx context.Context, room cg.ClassID) error {
+	ch := b.roomChannel(room)
+	wait := make(chan struct{})
+	b.mu.Lock()
+	b.local[room] = struct{}{}
+	b.waiters[ch] = append(b.waiters[ch], wait)
+	var err error
+	if b.opts.Sharded {
+		if _, ok := b.shards[room]; !ok {
+			b.shards[room] = b.start(true, ch)
+		}
+	} else {
+		err = b.subscribeOn(ctx, b.main, false, ch)
+	}
+	b.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", ch, err)
+	}
+	t := time.NewTimer(b.opts.SubscribeTimeout)
+	defer t.Stop()
+	select {
+	case <-wait:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("subscribe %s: %w", ch, ErrUnavailable)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Unsubscribe stops receiving the room's events.
+func (b *Redis) Unsubscribe(ctx context.Context, room cg.ClassID) error {
+	ch := b.roomChannel(room)
+	b.mu.Lock()
+	delete(b.local, room)
+	var s *subscription
+	if b.opts.Sharded {
+		s = b.shards[room]
+		delete(b.shards, room)
+	}
+	b.mu.Unlock()
+	if s != nil {
+		s.cancel()
+		return s.ps.Close()
+	}
+	return b.main.ps.Unsubscribe(ctx, ch)
+}
+
+// Publish sends a room event. While Redis is unreachable the event is handed to this
+// instance's own subscribers directly and ErrUnavailable returned.
+func (b *Redis) Publish(ctx context.Context, room cg.ClassID, payload []byte) error {
+	var err error
+	if b.up.Load() {
+		if b.opts.Sharded {
+			err = b.client.SPublish(ctx, b.roomChannel(room), payload).Err()
+		} else {
+			err = b.client.Publish(ctx, b.roomChannel(room), payload).Err()
+		}
+		if err == nil {
+			return nil
+		}
+	} else {
+		err = ErrUnavailable
+	}
+	b.mu.Lock()
+	_, local := b.local[room]
+	h := b.handler
+	b.mu.Unlock()
+	if local && h != nil {
+		h.HandleRoomEvent(room, payload)
+	}
+	return fmt.Errorf("publish: %w", err)
+}
+
+// PublishControl sends a control event to every instance.
+func (b *Redis) PublishControl(ctx context.Context, payload []byte) error {
+	if err := b.client.Publish(ctx, b.controlChannel(), payload).Err(); err != nil {
+		return fmt.Errorf("publish control: %w", err)
+	}
+	return nil
+}
+
+// Close stops every subscription and waits for their goroutines.
+func (b *Redis) Close() error {
+	b.cancel()
+	b.mu.Lock()
+	subs := []*subscription{b.main}
+	for _, s := range b.shards {
+		subs = append(subs, s)
+	}
+	b.mu.Unlock()
+	var errs []error
+	for _, s := range subs {
+		errs = append(errs, s.ps.Close())
+	}
+	b.wg.Wait()
+	return errors.Join(errs...)
+}

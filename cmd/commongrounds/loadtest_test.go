@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/auth"
+	"github.com/commongrounds/commongrounds/config"
+	"github.com/commongrounds/commongrounds/internal/loadgen"
+	"github.com/commongrounds/commongrounds/internal/testenv"
+	"github.com/commongrounds/commongrounds/persistence"
+)
+
+// seedEnv returns the environment of a loadtest-seed run against a fresh database.
+func seedEnv(t *testing.T) map[string]string {
+	t.Helper()
+	return map[string]string{
+		"DATABASE_URL": testenv.NewDatabase(t),
+		"SECRETS_FILE": filepath.Join(t.TempDir(), "secrets.json"),
+	}
+}
+
+// seed runs loadtest-seed and returns what it wrote.
+func seed(t *testing.T, env map[string]string, args ...string) *loadgen.Seed {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "seed.json")
+	var stdout, stderr bytes.Buffer
+	err := runLoadtestSeed(context.Background(), append(args, "--out", out), func(k string) string { return env[k] }, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("loadtest-seed: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "loadtest-seed:") {
+		t.Fatalf("stdout = %q, want a summary", stdout.String())
+	}
+	s, err := loadgen.ReadSeed(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestLoadtestSeed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := seedEnv(t)
+	getenv := func(k string) string { return env[k] }
+	first := seed(t, env, "--users", "30", "--rooms", "4", "--members-per-room", "15")
+
+	// The tokens must be valid for a server that loads the same configuration.
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := auth.NewSigner(cfg.JWTKeys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := persistence.Open(ctx, env["DATABASE_URL"], persistence.Options{}, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sessions := &auth.Sessions{Store: persistence.NewSessionStore(db), Signer: signer}
+	users := persistence.NewUserStore(db)
+	messages := persistence.NewMessageStore(db)
+
+	t.Run("OK", func(t *testing.T) {
+		if len(first.Users) != 30 || len(first.Rooms) != 4 {
+			t.Fatalf("%d users and %d rooms, want 30 and 4", len(first.Users), len(first.Rooms))
+		}
+		members := make(map[string]int)
+		for i, u := range first.Users {
+			if want := fmt.Sprintf("load%05d@virginia.edu", i+1); u.Email != want {
+				t.Fatalf("user %d: email %q, want %q", i, u.Email, want)
+			}
+			if len(u.Rooms) != 2 {
+				t.Fatalf("user %d in %d rooms, want 2 (4 rooms × 15 members over 30 users)", i, len(u.Rooms))
+			}
+			sess, err := sessions.Authenticate(ctx, u.Token)
+			if err != nil {
+				t.Fatalf("user %d: Authenticate: %v", i, err)
+			}
+			user, err := users.FindUserByEmail(ctx, u.Email)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sess.UserID != user.ID || !user.EmailVerified {
+				t.Fatalf("user %d: session of %s, want %s (verified)", i, sess.UserID, user.ID)
+			}
+			for _, room := range first.Rooms {
+				anon, err := messages.RoomAccess(ctx, user.ID, cg.ClassID(room))
+				if slices.Contains(u.Rooms, room) {
+					members[room]++
+					if err != nil || !strings.HasPrefix(string(anon), "Anon_") {
+						t.Fatalf("user %d in room %s: RoomAccess = %q, %v", i, room, anon, err)
+					}
+				} else if cg.ErrorCode(err) != cg.ENOTENROLLED {
+					t.Fatalf("user %d not in room %s: RoomAccess error %v, want not_enrolled", i, room, err)
+				}
+			}
+		}
+		for room, n := range members {
+			if n != 15 {
+				t.Fatalf("room %s has %d members, want 15", room, n)
+			}
+		}
+	})
+
+	t.Run("Rerun", func(t *testing.T) {
+		again := seed(t, env, "--users", "30", "--rooms", "4", "--members-per-room", "15")
+		if !slices.Equal(again.Rooms, first.Rooms) {
+			t.Fatalf("rooms %v, want the same as before %v", again.Rooms, first.Rooms)
+		}
+		for i, u := range again.Users {
+			if u.Token == first.Users[i].Token {
+				t.Fatalf("user %d got the same token again", i)
+			}
+			a, err := sessions.Authenticate(ctx, u.Token)
+			if err != nil {
+				t.Fatalf("user %d: Authenticate: %v", i, err)
+			}
+			b, err := sessions.Authenticate(ctx, first.Users[i].Token)
+			if err != nil || a.UserID != b.UserID {
+				t.Fatalf("user %d: new session of %s, old of %v (%v): want the same user", i, a.UserID, b, err)
+			}
+		}
+	})
+}
+
+func TestLoadtestSeedErrors(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"DATABASE_URL": "postgres://postgres@db.example.com:5432/commongrounds",
+		"SECRETS_FILE": filepath.Join(t.TempDir(), "secrets.json"),
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"ErrNoUsers", []string{"--out", "x.json"}, "--users"},
+		{"ErrZeroRooms", []string{"--users", "5", "--rooms", "0", "--out", "x.json"}, "--rooms"},
+		{"ErrMembersOverUsers", []string{"--users", "5", "--members-per-room", "6", "--out", "x.json"}, "--members-per-room"},
+		{"ErrNoOut", []string{"--users", "5"}, "--out"},
+		{"ErrUnknownFlag", []string{"--users", "5", "--out", "x.json", "--nope"}, "nope"},
+		{"ErrArgument", []string{"--users", "5", "--out", "x.json", "extra"}, "extra"},
+		// A database elsewhere is refused before any connection unless --yes is given.
+		{"ErrRemoteDatabase", []string{"--users", "5", "--out", "x.json"}, "--yes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := runLoadtestSeed(context.Background(), tt.args, func(k string) string { return env[k] }, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one that mentions %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestLoadSmoke is the load test in small: a few hundred sockets against the real server for a
+// few seconds, publishing, then every socket dropped and resumed with since_seq while the
+// publishers go on. It fails on any gap, duplicate, loss, error or failed connection, never on
+// timing.
+func TestLoadSmoke(t *testing.T) {
+	t.Parallel()
+	env := seedEnv(t)
+	env["PUBLISH_RATE"] = "50"
+	env["PUBLISH_BURST"] = "50"
+	s := seed(t, env, "--users", "200", "--rooms", "10", "--members-per-room", "40")
+	base := startServer(t, env)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := loadgen.Run(ctx, loadgen.Config{
+		Scenario:     "smoke",
+		URLs:         []string{"ws" + strings.TrimPrefix(base, "http") + "/ws"},
+		Seed:         s,
+		Publishers:   40,
+		Rate:         60,
+		Duration:     2 * time.Second,
+		Storm:        loadgen.StormDrop,
+		StormTimeout: time.Minute,
+		DrainTimeout: time.Minute,
+	}, loadgen.Control{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report bytes.Buffer
+	res.WriteText(&report)
+	if why := res.Failed(); len(why) > 0 {
+		t.Fatalf("load run not correct: %v\n%s", why, report.String())
+	}
+	if res.Acked == 0 || res.Delivered == 0 || res.Connects < 2*int64(res.Sockets) || res.Storm.CaughtUpAt == 0 {
+		t.Fatalf("acked %d, delivered %d, %d upgrades of %d sockets, storm %+v: want publishes, deliveries and every socket reconnected\n%s",
+			res.Acked, res.Delivered, res.Connects, res.Sockets, res.Storm, report.String())
+	}
+	// Every committed message reached each of the 40 members of its room exactly once.
+	committed, _ := res.Committed()
+	if res.Delivered != committed*40 {
+		t.Fatalf("%d deliveries of %d committed messages, want %d\n%s", res.Delivered, committed, committed*40, report.String())
+	}
+}

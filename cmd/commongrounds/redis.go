@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/broker"
+	"github.com/commongrounds/commongrounds/config"
+	"github.com/commongrounds/commongrounds/hub"
+)
+
+// redisPrefix starts every Redis key and channel of the server.
+const redisPrefix = "cg:"
+
+// openRedis returns a client of the configured Redis (a cluster client with REDIS_CLUSTER), or
+// nil when REDIS_URL is unset. Timeouts are short, so that a Redis outage degrades the server
+// (fan-out through Postgres) instead of stalling it.
+func openRedis(cfg *config.Config) (redis.UniversalClient, error) {
+	if cfg.RedisURL == "" {
+		return nil, nil
+	}
+	if cfg.RedisCluster {
+		opts, err := redis.ParseClusterURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, time.Second, time.Second
+		opts.PoolTimeout = time.Second
+		return redis.NewClusterClient(opts), nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, time.Second, time.Second
+	opts.PoolTimeout = time.Second
+	opts.MaxRetries = 1
+	return redis.NewClient(opts), nil
+}
+
+// roomBroker returns the broker of the rooms and, with Redis, the presence store; close stops
+// the broker.
+func roomBroker(client redis.UniversalClient, cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer) (b cg.Broker, presence hub.PresenceStore, closeFn func() error) {
+	if client == nil {
+		return broker.NewMemory(), nil, func() error { return nil }
+	}
+	rb := broker.NewRedis(client, broker.RedisOptions{Prefix: redisPrefix, Sharded: cfg.RedisCluster, Logger: logger})
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "commongrounds_redis_up", Help: "1 while the Redis subscriptions are connected.",
+	}, func() float64 {
+		if rb.Up() {
+			return 1
+		}
+		return 0
+	}))
+	return rb, broker.NewRedisPresence(client, redisPrefix, instanceID(), 10*time.Second), rb.Close
+}
+
+// instanceID names this process among the instances: host name and a random suffix.
+func instanceID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return host + "-" + hex.EncodeToString(b)
+}
+
+// redisReady reports whether Redis answers.
+func redisReady(client redis.UniversalClient) func(context.Context) error {
+	if client == nil {
+		return nil
+	}
+	return func(ctx context.Context) error { return client.Ping(ctx).Err() }
+}

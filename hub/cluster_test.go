@@ -1,0 +1,524 @@
+package hub_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
+
+	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/broker"
+	"github.com/commongrounds/commongrounds/hub"
+	"github.com/commongrounds/commongrounds/internal/testenv"
+	"github.com/commongrounds/commongrounds/persistence"
+	"github.com/commongrounds/commongrounds/rooms"
+)
+
+// cluster is several instances on one database and one Redis, as in production.
+type cluster struct {
+	t      *testing.T
+	db     *persistence.DB
+	url    string // the Redis URL
+	prefix string
+	nodes  []*env
+}
+
+func newCluster(t *testing.T, redisURL string, n int, opts ...envOption) *cluster {
+	t.Helper()
+	_, prefix := testenv.MustRedis(t)
+	if redisURL == "" {
+		redisURL = testenv.RedisURL()
+	}
+	c := &cluster{t: t, db: testenv.MustOpenDB(t), url: redisURL, prefix: prefix}
+	for range n {
+		c.addNode(c.db, opts...)
+	}
+	return c
+}
+
+// redisClient returns a client of its own, named so that the test can find its connections.
+func (c *cluster) redisClient() *redis.Client {
+	opts, err := redis.ParseURL(c.url)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	opts.ClientName = "cgtest-" + strings.ReplaceAll(strings.TrimSuffix(c.prefix, ":"), ":", "-")
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, time.Second, time.Second
+	opts.MaxRetries = 1
+	client := redis.NewClient(opts)
+	c.t.Cleanup(func() { client.Close() })
+	return client
+}
+
+// addNode starts an instance on db (the cluster's, or one reached another way).
+func (c *cluster) addNode(db *persistence.DB, opts ...envOption) *env {
+	client := c.redisClient()
+	b := broker.NewRedis(client, broker.RedisOptions{Prefix: c.prefix, MaxBackoff: 200 * time.Millisecond})
+	presence := broker.NewRedisPresence(client, c.prefix, fmt.Sprintf("node%d", len(c.nodes)), 2*time.Second)
+	opts = append([]envOption{func(_ *rooms.Service, o *hub.Options) {
+		o.Presence = presence
+		o.PresenceInterval = 100 * time.Millisecond
+		o.ReconcileInterval = 500 * time.Millisecond
+	}}, opts...)
+	e := newNode(c.t, db, b, opts...)
+	c.t.Cleanup(func() { b.Close() }) // registered after the node's, so it runs before: fine either way
+	c.nodes = append(c.nodes, e)
+	return e
+}
+
+// collect reads n messages of room from cl, failing on any gap or duplicate.
+func collect(t *testing.T, cl *client, n int, from int64) []int64 {
+	t.Helper()
+	var seqs []int64
+	for len(seqs) < n {
+		f := cl.expect("message")
+		want := from + int64(len(seqs)) + 1
+		if f.Message.Seq != want {
+			t.Fatalf("got seq %d, want %d (a gap or duplicate)", f.Message.Seq, want)
+		}
+		seqs = append(seqs, f.Message.Seq)
+	}
+	return seqs
+}
+
+// TestClusterFanOut publishes from every instance at once; every subscriber on every instance
+// receives each seq exactly once, in order.
+func TestClusterFanOut(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "", 3)
+	class := c.nodes[0].newClass()
+	const perNode, each = 3, 20
+	var clients []*client
+	for _, n := range c.nodes {
+		for range perNode {
+			u := n.newUser()
+			n.enroll(class, u)
+			cl := n.dial(u)
+			cl.subscribe(class, nil)
+			clients = append(clients, cl)
+		}
+	}
+	var wg sync.WaitGroup
+	for i, cl := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range each {
+				cl.send(map[string]any{"type": "publish", "room": class, "content": fmt.Sprintf("%d/%d", i, j)})
+			}
+		}()
+	}
+	wg.Wait()
+	total := len(clients) * each
+	for _, cl := range clients {
+		var seqs []int64
+		for len(seqs) < total {
+			f := cl.expect("message", "ack")
+			if f.Type == "message" {
+				seqs = append(seqs, f.Message.Seq)
+			}
+		}
+		checkSeqs(t, "client", seqs, total)
+	}
+}
+
+// TestClusterKillInstance kills an instance mid-conversation; its client reconnects to another
+// and resumes with nothing lost.
+func TestClusterKillInstance(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "", 2)
+	a, b := c.nodes[0], c.nodes[1]
+	class := a.newClass()
+	reader, author := a.newUser(), a.newUser()
+	a.enroll(class, reader, author)
+	cl := a.dial(reader)
+	cl.subscribe(class, nil)
+	pub := b.dial(author)
+	const total = 200
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range total {
+			pub.send(map[string]any{"type": "publish", "room": class, "content": fmt.Sprint(i)})
+		}
+	}()
+	got := collect(t, cl, 50, 0)
+	// Kill a: every socket drops at once, without a close handshake.
+	a.srv.CloseClientConnections()
+	<-cl.done
+	cl2 := b.dial(reader)
+	since := got[len(got)-1]
+	cl2.subscribe(class, &since)
+	got = append(got, collect(t, cl2, total-len(got), since)...)
+	<-done
+	checkSeqs(t, "reader", got, total)
+}
+
+// killPubSub closes the cluster's Redis pub/sub connections from the server side.
+func (c *cluster) killPubSub() int {
+	ctx := context.Background()
+	admin := c.redisClient()
+	list, err := admin.ClientList(ctx).Result()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	name := "cgtest-" + strings.ReplaceAll(strings.TrimSuffix(c.prefix, ":"), ":", "-")
+	killed := 0
+	sc := bufio.NewScanner(strings.NewReader(list))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.Contains(line, " name="+name+" ") || !(strings.Contains(line, " sub=") && !strings.Contains(line, " sub=0 ")) {
+			continue
+		}
+		for _, field := range strings.Fields(line) {
+			if id, ok := strings.CutPrefix(field, "id="); ok {
+				if err := admin.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err == nil {
+					killed++
+				}
+			}
+		}
+	}
+	return killed
+}
+
+// TestClusterRedisSubscriptionsKilled drops every Redis subscription of the cluster mid
+// conversation: no acknowledged message is lost and live delivery resumes.
+func TestClusterRedisSubscriptionsKilled(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "", 2)
+	a, b := c.nodes[0], c.nodes[1]
+	class := a.newClass()
+	reader, author := a.newUser(), a.newUser()
+	a.enroll(class, reader, author)
+	cl := a.dial(reader)
+	cl.subscribe(class, nil)
+	pub := b.dial(author)
+	publish := func(n int) {
+		for range n {
+			pub.send(map[string]any{"type": "publish", "room": class, "content": "x"})
+			if f := pub.expect("ack", "error"); f.Type != "ack" {
+				t.Fatalf("publish: %s", f.raw)
+			}
+		}
+	}
+	publish(20)
+	collect(t, cl, 20, 0)
+	if n := c.killPubSub(); n < 2 {
+		t.Fatalf("killed %d pub/sub connections, want at least 2", n)
+	}
+	start := time.Now()
+	publish(20)
+	collect(t, cl, 20, 20)
+	t.Logf("delivery after the kill: 20 messages within %v", time.Since(start))
+}
+
+// redisServer is a Redis server of the test's own, which the test can stop and restart.
+type redisServer struct {
+	t    *testing.T
+	port int
+	cmd  *exec.Cmd
+}
+
+func startRedis(t *testing.T) *redisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("redis-server is not installed: install Redis (apt-get install redis-server) to run this test")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	r := &redisServer{t: t, port: port}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
+
+func (r *redisServer) start() {
+	r.t.Helper()
+	r.cmd = exec.Command("redis-server", "--port", fmt.Sprint(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	out, err := r.cmd.StdoutPipe()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	// Wait for "Ready to accept connections".
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "Ready to accept connections") {
+			go func() { _, _ = io.Copy(io.Discard, out) }()
+			return
+		}
+	}
+	r.t.Fatalf("redis-server on port %d did not start", r.port)
+}
+
+func (r *redisServer) stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+// TestClusterRedisRestart stops Redis mid conversation and starts it again: publishing still
+// commits and acknowledges while it is down, nothing is lost, and live delivery comes back.
+func TestClusterRedisRestart(t *testing.T) {
+	t.Parallel()
+	rs := startRedis(t)
+	c := newCluster(t, rs.url(), 2)
+	a, b := c.nodes[0], c.nodes[1]
+	class := a.newClass()
+	reader, author := a.newUser(), a.newUser()
+	a.enroll(class, reader, author)
+	cl := a.dial(reader)
+	cl.subscribe(class, nil)
+	pub := b.dial(author)
+	publish := func(n int) {
+		for range n {
+			pub.send(map[string]any{"type": "publish", "room": class, "content": "x"})
+			if f := pub.expect("ack", "error"); f.Type != "ack" {
+				t.Fatalf("publish: %s", f.raw)
+			}
+		}
+	}
+	publish(10)
+	collect(t, cl, 10, 0)
+	rs.stop()
+	publish(10) // committed and acknowledged with Redis down
+	collect(t, cl, 10, 10)
+	rs.start()
+	start := time.Now()
+	deadline := time.Now().Add(20 * time.Second)
+	for !redisUp(c) {
+		if time.Now().After(deadline) {
+			t.Fatal("brokers did not reconnect to Redis within 20 s")
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	}
+	t.Logf("brokers resubscribed %v after Redis restarted", time.Since(start))
+	publish(10)
+	collect(t, cl, 10, 20)
+}
+
+func redisUp(c *cluster) bool {
+	for _, n := range c.nodes {
+		if rb, ok := n.svc.Broker.(*broker.Redis); !ok || !rb.Up() {
+			return false
+		}
+	}
+	return true
+}
+
+// tcpProxy forwards connections to a target until cut.
+type tcpProxy struct {
+	t      *testing.T
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+func newProxy(t *testing.T, target string) *tcpProxy {
+	p := &tcpProxy{t: t, target: target}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	p.serve(ln)
+	t.Cleanup(func() { p.cut(); p.wg.Wait() })
+	return p
+}
+
+func (p *tcpProxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			p.wg.Add(2)
+			go func() { defer p.wg.Done(); _, _ = io.Copy(up, c); up.Close() }()
+			go func() { defer p.wg.Done(); _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+}
+
+// cut closes the listener and every connection.
+func (p *tcpProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// restore listens again on the same address.
+func (p *tcpProxy) restore() {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.serve(ln)
+}
+
+// TestPostgresDown cuts an instance off Postgres: a publish fails quickly with the retryable
+// unavailable error and acknowledges nothing; after recovery a retry with the same
+// client_msg_id creates exactly one message.
+func TestPostgresDown(t *testing.T) {
+	t.Parallel()
+	url := testenv.NewDatabase(t)
+	proxy := newProxy(t, "127.0.0.1:5432")
+	viaProxy := strings.Replace(url, "127.0.0.1:5432", proxy.addr, 1)
+	db, err := persistence.Open(context.Background(), viaProxy, persistence.Options{}, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	direct, err := persistence.Open(context.Background(), url, persistence.Options{}, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(direct.Close)
+	e := newNode(t, db, broker.NewMemory())
+	class := e.newClass()
+	u := e.newUser()
+	e.enroll(class, u)
+	cl := e.dial(u)
+	cl.subscribe(class, nil)
+
+	proxy.cut()
+	start := time.Now()
+	cl.send(map[string]any{"type": "publish", "ref": "p1", "room": class, "content": "hello", "client_msg_id": "retry-me"})
+	f := cl.expect("error", "ack")
+	if f.Type != "error" || f.Code != "unavailable" || f.Ref != "p1" {
+		t.Fatalf("publish with Postgres cut: %s, want error unavailable", f.raw)
+	}
+	t.Logf("unavailable after %v", time.Since(start))
+	var n int
+	if err := direct.Pool.QueryRow(context.Background(), `SELECT count(*) FROM class_messages`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("messages stored while cut = %d (%v), want 0", n, err)
+	}
+
+	proxy.restore()
+	var ids []cg.MessageID
+	for i := range 2 {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			cl.send(map[string]any{"type": "publish", "ref": fmt.Sprint(i), "room": class, "content": "hello", "client_msg_id": "retry-me"})
+			f := cl.expect("error", "ack")
+			if f.Type == "ack" {
+				ids = append(ids, f.Message.ID)
+				break
+			}
+			if f.Code != "unavailable" || time.Now().After(deadline) {
+				t.Fatalf("retry after recovery: %s", f.raw)
+			}
+		}
+	}
+	if ids[0] != ids[1] {
+		t.Fatalf("two retries gave two messages: %v", ids)
+	}
+	if err := direct.Pool.QueryRow(context.Background(), `SELECT count(*) FROM class_messages`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("messages stored = %d (%v), want 1", n, err)
+	}
+}
+
+// TestClusterLogout revokes a session on one instance and its socket on another closes with 4001.
+func TestClusterLogout(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "", 2)
+	a, b := c.nodes[0], c.nodes[1]
+	u := a.newUser()
+	cl := b.dial(u)
+	cl.send(`{"type":"ping"}`)
+	cl.expect("pong")
+	sid, _, _, err := a.sessions.Signer.Verify(u.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.hub.RevokeSession(context.Background(), cg.SessionID(sid)); err != nil {
+		t.Fatal(err)
+	}
+	if code := cl.closeStatus(); code != hub.CloseSessionEnded {
+		t.Fatalf("close=%v, want 4001", code)
+	}
+}
+
+// TestClusterPresence counts distinct users across instances and drops a crashed instance's
+// users when their entries expire.
+func TestClusterPresence(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "", 1)
+	a := c.nodes[0]
+	// b's presence goes through a client the test closes to simulate a crash.
+	bClient := c.redisClient()
+	bBroker := broker.NewRedis(bClient, broker.RedisOptions{Prefix: c.prefix})
+	t.Cleanup(func() { bBroker.Close() })
+	bPresence := broker.NewRedisPresence(bClient, c.prefix, "crashing", time.Second)
+	b := newNode(t, c.db, bBroker, func(_ *rooms.Service, o *hub.Options) {
+		o.Presence = bPresence
+		o.PresenceInterval = 100 * time.Millisecond
+	})
+	class := a.newClass()
+	ua, ub := a.newUser(), a.newUser()
+	a.enroll(class, ua, ub)
+	ca := a.dial(ua)
+	ca.subscribe(class, nil)
+	cb := b.dial(ub)
+	cb.subscribe(class, nil)
+	waitOnline := func(cl *client, want int) {
+		t.Helper()
+		for {
+			if f := cl.expect("presence"); f.Online == want {
+				return
+			}
+		}
+	}
+	waitOnline(ca, 2)
+	waitOnline(cb, 2)
+	bClient.Close() // b can no longer refresh or withdraw its users
+	start := time.Now()
+	waitOnline(ca, 1)
+	t.Logf("crashed instance's user dropped after %v", time.Since(start))
+	var closed error = errors.New("")
+	_ = closed
+	_ = websocket.StatusNormalClosure
+}
