@@ -3,7 +3,6 @@ package hub_test
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
 
 	cg "github.com/commongrounds/commongrounds"
@@ -154,7 +152,7 @@ func TestClusterKillInstance(t *testing.T) {
 	}()
 	got := collect(t, cl, 50, 0)
 	// Kill a: every socket drops at once, without a close handshake.
-	a.srv.CloseClientConnections()
+	a.lis.kill()
 	<-cl.done
 	cl2 := b.dial(reader)
 	since := got[len(got)-1]
@@ -422,7 +420,8 @@ func TestPostgresDown(t *testing.T) {
 	u := e.newUser()
 	e.enroll(class, u)
 	cl := e.dial(u)
-	cl.subscribe(class, nil)
+	cl.send(`{"type":"ping"}`) // the socket is up before Postgres goes
+	cl.expect("pong")
 
 	proxy.cut()
 	start := time.Now()
@@ -518,7 +517,4 @@ func TestClusterPresence(t *testing.T) {
 	start := time.Now()
 	waitOnline(ca, 1)
 	t.Logf("crashed instance's user dropped after %v", time.Since(start))
-	var closed error = errors.New("")
-	_ = closed
-	_ = websocket.StatusNormalClosure
 }

@@ -353,7 +353,11 @@ func (c *conn) unsubscribe(id cg.ClassID) {
 
 // publish stores a message; the ack is queued before the message fans out.
 func (c *conn) publish(f *rooms.ClientFrame) error {
-	_, err := c.hub.service.Publish(c.ctx, c.session.UserID, f.Room, f.Content, f.ParentID, f.ClientMsgID, func(m *cg.Message) {
+	// Bounded, so that a Postgres that does not answer fails the publish with unavailable in
+	// seconds (pgx cancels the query when the context ends).
+	ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.PublishTimeout)
+	defer cancel()
+	_, err := c.hub.service.Publish(ctx, c.session.UserID, f.Room, f.Content, f.ParentID, f.ClientMsgID, func(m *cg.Message) {
 		c.enqueue(rooms.AckFrame(f.Ref, m))
 	})
 	return err

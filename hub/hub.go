@@ -43,6 +43,8 @@ type Options struct {
 	ReadLimit int64
 	// WriteTimeout bounds one write. Default: 10 s.
 	WriteTimeout time.Duration
+	// PublishTimeout bounds storing a published message. Default: 5 s.
+	PublishTimeout time.Duration
 	// PingInterval is the keepalive period; a peer that does not answer a ping within
 	// PingTimeout is disconnected. Defaults: 25 s and 10 s.
 	PingInterval time.Duration
@@ -89,6 +91,7 @@ func (o *Options) setDefaults() {
 		o.BackfillPage = 500
 	}
 	def(&o.WriteTimeout, 10*time.Second)
+	def(&o.PublishTimeout, 5*time.Second)
 	def(&o.PingInterval, 25*time.Second)
 	def(&o.PingTimeout, 10*time.Second)
 	def(&o.GapWait, 100*time.Millisecond)

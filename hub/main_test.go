@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,6 +38,7 @@ type env struct {
 	srv      *httptest.Server
 	wsURL    string
 	reg      *prometheus.Registry
+	lis      *trackingListener
 
 	mu     sync.Mutex
 	secret []string // guarded by mu: strings no frame may contain (author identities)
@@ -69,7 +71,10 @@ func newNode(t testing.TB, db *persistence.DB, b cg.Broker, opts ...envOption) *
 		return e.sessions.Authenticate(r.Context(), token)
 	}
 	e.hub = hub.New(e.store, b, e.svc, authn, hopts)
-	e.srv = httptest.NewServer(e.hub)
+	e.srv = httptest.NewUnstartedServer(e.hub)
+	e.lis = &trackingListener{Listener: e.srv.Listener}
+	e.srv.Listener = e.lis
+	e.srv.Start()
 	e.wsURL = "ws" + strings.TrimPrefix(e.srv.URL, "http")
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -323,4 +328,32 @@ func counterValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// trackingListener remembers its connections, so that a test can cut them all as a crash would
+// (httptest.Server cannot close hijacked connections).
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn // guarded by mu
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+// kill closes every connection ever accepted.
+func (l *trackingListener) kill() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		c.Close()
+	}
+	l.conns = nil
 }
