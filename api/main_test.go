@@ -15,9 +15,11 @@ import (
 	cg "github.com/commongrounds/commongrounds"
 	"github.com/commongrounds/commongrounds/api"
 	"github.com/commongrounds/commongrounds/auth"
+	"github.com/commongrounds/commongrounds/broker"
 	"github.com/commongrounds/commongrounds/config"
 	"github.com/commongrounds/commongrounds/internal/testenv"
 	"github.com/commongrounds/commongrounds/persistence"
+	"github.com/commongrounds/commongrounds/rooms"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -54,6 +56,7 @@ func newTestServer(t *testing.T, opts ...func(*api.Deps)) *testServer {
 		DB:             db,
 		Users:          ts.Users,
 		Sessions:       ts.Sessions,
+		Rooms:          &rooms.Service{Store: persistence.NewMessageStore(db), Broker: broker.NewMemory(), FlagHideThreshold: 3},
 		Metrics:        reg,
 		Registerer:     reg,
 		AllowedOrigins: []string{"https://app.example"},

@@ -47,12 +47,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, status, appErr.Code, appErr.Message, appErr.RetryAfterMs)
 		return
 	}
-	patterns := make([]string, len(h.opts.AllowedOrigins))
-	for i, o := range h.opts.AllowedOrigins {
-		patterns[i] = o // scheme://host: matched exactly by the library
-	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		OriginPatterns:  patterns,
+		// scheme://host patterns, which the library matches exactly.
+		OriginPatterns:  h.opts.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {

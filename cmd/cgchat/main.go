@@ -1,0 +1,171 @@
+// Command cgchat is a small terminal client of a Common Grounds room, and an example of the
+// protocol (docs/protocol.md): it subscribes with since_seq, prints messages, publishes each
+// line typed with a client_msg_id, and on any disconnect reconnects with backoff and resumes
+// without losing or repeating a message.
+//
+//	cgchat -url ws://127.0.0.1:8080/ws -token <session token> -room <class id>
+package main
+
+import (
+	"bufio"
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(os.Stderr, "cgchat: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type message struct {
+	Seq     int64   `json:"seq"`
+	AnonID  *string `json:"anon_id"`
+	Content *string `json:"content"`
+}
+
+type frame struct {
+	Type    string          `json:"type"`
+	Code    string          `json:"code"`
+	AnonID  string          `json:"anon_id"`
+	LastSeq int64           `json:"last_seq"`
+	Online  int             `json:"online"`
+	Message json.RawMessage `json:"message"`
+}
+
+func run(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
+	fs := flag.NewFlagSet("cgchat", flag.ContinueOnError)
+	url := fs.String("url", "ws://127.0.0.1:8080/ws", "the server's WebSocket URL")
+	token := fs.String("token", os.Getenv("CG_TOKEN"), "a session token (or CG_TOKEN)")
+	room := fs.String("room", "", "the class id of the room")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *token == "" || *room == "" {
+		return errors.New("-token and -room are required")
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var lastSeq *int64 // the highest seq seen: the resume point
+	for attempt := 0; ; attempt++ {
+		err := session(ctx, *url, *token, *room, &lastSeq, lines, out)
+		if ctx.Err() != nil || errors.Is(err, io.EOF) {
+			return ctx.Err()
+		}
+		var ce websocket.CloseError
+		if errors.As(err, &ce) && ce.Code == 4001 {
+			return errors.New("the session ended: sign in again")
+		}
+		// Exponential backoff with full jitter, at most 10 s.
+		wait := rand.N(min(10*time.Second, 250*time.Millisecond<<min(attempt, 6))) + 100*time.Millisecond
+		fmt.Fprintf(out, "* disconnected (%v); reconnecting in %v\n", err, wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// session runs one connection until it ends.
+func session(ctx context.Context, url, token, room string, lastSeq **int64, lines <-chan string, out io.Writer) error {
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	if err != nil {
+		return err
+	}
+	defer ws.CloseNow()
+	send := func(v any) error {
+		data, _ := json.Marshal(v)
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return ws.Write(wctx, websocket.MessageText, data)
+	}
+	sub := map[string]any{"type": "subscribe", "ref": "sub", "room": room}
+	if *lastSeq != nil {
+		sub["since_seq"] = **lastSeq
+	}
+	if err := send(sub); err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			_, data, err := ws.Read(ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			var f frame
+			if json.Unmarshal(data, &f) != nil {
+				continue
+			}
+			switch f.Type {
+			case "subscribed":
+				fmt.Fprintf(out, "* joined as %s; %d online; last seq %d\n", f.AnonID, f.Online, f.LastSeq)
+				if *lastSeq == nil {
+					s := f.LastSeq
+					*lastSeq = &s
+				}
+			case "message":
+				var m message
+				if json.Unmarshal(f.Message, &m) != nil || m.Seq <= **lastSeq {
+					continue
+				}
+				**lastSeq = m.Seq
+				who, text := "(deleted)", "(hidden)"
+				if m.AnonID != nil {
+					who = *m.AnonID
+				}
+				if m.Content != nil {
+					text = *m.Content
+				}
+				fmt.Fprintf(out, "[%d] %s: %s\n", m.Seq, who, text)
+			case "presence":
+				fmt.Fprintf(out, "* %d online\n", f.Online)
+			case "error":
+				fmt.Fprintf(out, "* error: %s\n", f.Code)
+			}
+		}
+	}()
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case line, ok := <-lines:
+			if !ok {
+				_ = ws.Close(websocket.StatusNormalClosure, "bye")
+				return io.EOF
+			}
+			if line == "" {
+				continue
+			}
+			id := make([]byte, 8)
+			_, _ = crand.Read(id)
+			if err := send(map[string]any{"type": "publish", "room": room, "content": line, "client_msg_id": hex.EncodeToString(id)}); err != nil {
+				return err
+			}
+		}
+	}
+}

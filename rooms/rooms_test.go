@@ -1,0 +1,144 @@
+package rooms_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/rooms"
+)
+
+func TestNormalizeContent(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in, want, code string
+	}{
+		{"OK", "hello", "hello", ""},
+		{"OKTrimmed", "  hi there \n\t", "hi there", ""},
+		{"OKNewlinesTabs", "a\n\tb", "a\n\tb", ""},
+		{"OKCRLF", "a\r\nb", "a\nb", ""},
+		{"OKMaxChars", strings.Repeat("é", 4000), strings.Repeat("é", 4000), ""},
+		{"ErrEmpty", "", "", cg.EINVALIDCONTENT},
+		{"ErrBlank", " \n\t ", "", cg.EINVALIDCONTENT},
+		{"ErrTooLong", strings.Repeat("a", 4001), "", cg.EINVALIDCONTENT},
+		{"ErrControl", "a\x00b", "", cg.EINVALIDCONTENT},
+		{"ErrBell", "a\u0007", "", cg.EINVALIDCONTENT},
+		{"ErrLoneCR", "a\rb", "", cg.EINVALIDCONTENT},
+		{"ErrLineSeparator", "a\u2028b", "", cg.EINVALIDCONTENT},
+		{"ErrInvalidUTF8", "a\xffb", "", cg.EINVALIDCONTENT},
+	}
+	for _, tt := range tests {
+		got, err := rooms.NormalizeContent(tt.in)
+		if code := cg.ErrorCode(err); code != tt.code {
+			t.Errorf("%s: code=%q, want %q", tt.name, code, tt.code)
+		} else if err == nil && got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestDecodeFrame(t *testing.T) {
+	t.Parallel()
+	room := "7d8c3c5e-0a51-4c43-9f3c-7a6a53e1c0b1"
+	tests := []struct {
+		name, in, typ, code string
+	}{
+		{"OKPing", `{"type":"ping","ref":"r"}`, "ping", ""},
+		{"OKSubscribe", `{"type":"subscribe","room":"` + room + `","since_seq":41}`, "subscribe", ""},
+		{"OKSubscribeNullSince", `{"type":"subscribe","room":"` + room + `","since_seq":null}`, "subscribe", ""},
+		{"OKPublish", `{"type":"publish","room":"` + room + `","content":"x","client_msg_id":"a-1"}`, "publish", ""},
+		{"OKUnknownFieldIgnored", `{"type":"ping","extra":{"a":[1]}}`, "ping", ""},
+		{"ErrNotJSON", `nope`, "", rooms.EINVALIDFRAME},
+		{"ErrArray", `[]`, "", rooms.EINVALIDFRAME},
+		{"ErrTypeNumber", `{"type":1}`, "", rooms.EINVALIDFRAME},
+		{"ErrUnknownType", `{"type":"x"}`, "", rooms.EUNKNOWNTYPE},
+		{"ErrLongRef", `{"type":"ping","ref":"` + strings.Repeat("r", 129) + `"}`, "", rooms.EINVALIDFRAME},
+		{"ErrRoomNotUUID", `{"type":"subscribe","room":"x"}`, "", cg.ENOTFOUND},
+		{"ErrSinceFraction", `{"type":"subscribe","room":"` + room + `","since_seq":1.5}`, "", rooms.EINVALIDFRAME},
+		{"ErrSinceString", `{"type":"subscribe","room":"` + room + `","since_seq":"1"}`, "", rooms.EINVALIDFRAME},
+		{"ErrContentNumber", `{"type":"publish","room":"` + room + `","content":5}`, "", cg.EINVALIDCONTENT},
+		{"ErrParentNumber", `{"type":"publish","room":"` + room + `","content":"x","parent_id":5}`, "", cg.EINVALIDPARENT},
+		{"ErrClientMsgIDSpace", `{"type":"publish","room":"` + room + `","content":"x","client_msg_id":"a b"}`, "", rooms.EINVALIDFRAME},
+	}
+	for _, tt := range tests {
+		f, ferr := rooms.DecodeFrame([]byte(tt.in))
+		switch {
+		case tt.code == "" && ferr != nil:
+			t.Errorf("%s: error %v", tt.name, ferr)
+		case tt.code != "" && (ferr == nil || ferr.Code != tt.code):
+			t.Errorf("%s: got %v, want code %s", tt.name, ferr, tt.code)
+		case tt.code == "" && f.Type != tt.typ:
+			t.Errorf("%s: type %q, want %q", tt.name, f.Type, tt.typ)
+		}
+	}
+}
+
+// FuzzDecodeFrame checks that no input makes the decoder panic, that accepted frames are
+// well-formed, and that every error frame it leads to is valid JSON.
+func FuzzDecodeFrame(f *testing.F) {
+	f.Add([]byte(`{"type":"subscribe","ref":"1","room":"7d8c3c5e-0a51-4c43-9f3c-7a6a53e1c0b1","since_seq":41}`))
+	f.Add([]byte(`{"type":"publish","ref":"2","room":"7d8c3c5e-0a51-4c43-9f3c-7a6a53e1c0b1","content":"hi","parent_id":null}`))
+	f.Add([]byte(`{"type":"ping"}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, ferr := rooms.DecodeFrame(data)
+		if ferr != nil {
+			out := rooms.ErrorFrame(ferr.Ref, ferr.Code, ferr.Message, 0)
+			if !utf8.Valid(out) {
+				t.Fatalf("error frame is not UTF-8: %q", out)
+			}
+			return
+		}
+		if fr.Type == "" {
+			t.Fatalf("accepted a frame without a type: %q", data)
+		}
+		if fr.Type != rooms.TypePing && !cg.ValidUUID(string(fr.Room)) {
+			t.Fatalf("accepted room %q", fr.Room)
+		}
+		if fr.SinceSeq != nil && *fr.SinceSeq < 0 {
+			t.Fatalf("accepted since_seq %d", *fr.SinceSeq)
+		}
+		if len(fr.Ref) > rooms.MaxRefLen {
+			t.Fatalf("accepted a ref of %d bytes", len(fr.Ref))
+		}
+	})
+}
+
+func TestEventRoundTrip(t *testing.T) {
+	t.Parallel()
+	e := rooms.Event{Kind: rooms.EventTyping, Seq: 1<<40 + 7, Anon: "Anon_a3f2e1", Frame: []byte(`{"type":"typing"}`)}
+	got, err := rooms.DecodeEvent(e.Encode())
+	if err != nil || got.Kind != e.Kind || got.Seq != e.Seq || got.Anon != e.Anon || string(got.Frame) != string(e.Frame) {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	for _, bad := range [][]byte{nil, []byte("m"), append([]byte("m12345678"), 9)} {
+		if _, err := rooms.DecodeEvent(bad); err == nil {
+			t.Fatalf("decoded malformed event %q", bad)
+		}
+	}
+}
+
+func TestRateLimiter(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1000, 0)
+	l := rooms.NewRateLimiter(2, 3)
+	l.Now = func() time.Time { return now }
+	for i := range 3 {
+		if ok, _ := l.Allow("u"); !ok {
+			t.Fatalf("burst message %d refused", i)
+		}
+	}
+	ok, wait := l.Allow("u")
+	if ok || wait != 500*time.Millisecond {
+		t.Fatalf("4th: ok=%v wait=%v, want refused for 500ms", ok, wait)
+	}
+	if ok, _ := l.Allow("other"); !ok {
+		t.Fatal("another user was limited")
+	}
+	now = now.Add(500 * time.Millisecond)
+	if ok, _ := l.Allow("u"); !ok {
+		t.Fatal("refused after the wait")
+	}
+}
