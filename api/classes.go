@@ -131,9 +131,17 @@ func (s *Server) handleEnroll() http.Handler {
 // handleDrop ends the caller's enrollment in a class; dropping a class one is not in is 204 too.
 func (s *Server) handleDrop() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.Enrollments.Drop(r.Context(), sessionOf(r).UserID, cg.ClassID(mux.Vars(r)["class_id"])); err != nil {
+		user, class := sessionOf(r).UserID, cg.ClassID(mux.Vars(r)["class_id"])
+		if err := s.Enrollments.Drop(r.Context(), user, class); err != nil {
 			s.writeError(w, r, err)
 			return
+		}
+		if s.Leaver != nil {
+			// The drop is committed; a failure here only delays the end of live delivery
+			// until the broker is back (other instances keep the subscription meanwhile).
+			if err := s.Leaver.LeaveRoom(r.Context(), user, class); err != nil {
+				s.logger.WarnContext(r.Context(), "leave room", "err", err)
+			}
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})

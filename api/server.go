@@ -42,6 +42,9 @@ type Deps struct {
 	// Revoker is told of ended sessions and deleted accounts, so that their sockets close on
 	// every instance. Optional: without it there is nobody to tell.
 	Revoker Revoker
+	// Leaver is told when a user drops a class, so that their sockets leave its room on every
+	// instance. Optional.
+	Leaver Leaver
 	// Classes, Enrollments and Friends store classes, enrollments and friendships. Optional:
 	// each is built on DB when nil.
 	Classes     *persistence.ClassStore
@@ -66,6 +69,12 @@ type Deps struct {
 	MaxBodyBytes int64
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+}
+
+// Leaver ends a user's live subscriptions to a class's room.
+type Leaver interface {
+	// LeaveRoom ends the user's subscriptions to the class's room.
+	LeaveRoom(ctx context.Context, user cg.UserID, class cg.ClassID) error
 }
 
 // Revoker ends the live connections of sessions that end: the hub closes their sockets, on

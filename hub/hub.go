@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -245,6 +246,11 @@ func (h *Hub) HandleControl(payload []byte) {
 		h.opts.Logger.Warn("drop malformed control event", "err", err)
 		return
 	}
+	if kind == rooms.ControlLeaveRoom {
+		user, class, _ := strings.Cut(id, "|")
+		h.leaveRoom(cg.UserID(user), cg.ClassID(class))
+		return
+	}
 	var victims []*conn
 	h.mu.Lock()
 	switch kind {
@@ -263,6 +269,35 @@ func (h *Hub) HandleControl(payload []byte) {
 	for _, c := range victims {
 		c.closeWith(CloseSessionEnded, "session ended")
 	}
+}
+
+// leaveRoom ends the subscriptions of the user's local sockets to the room: a user who left a
+// class receives nothing more of its room. Each socket is told with an unsubscribed frame.
+func (h *Hub) leaveRoom(user cg.UserID, class cg.ClassID) {
+	r := h.lookup(class)
+	if r == nil {
+		return
+	}
+	h.mu.Lock()
+	var mine []*conn
+	for c := range h.conns {
+		if c.session.UserID == user {
+			mine = append(mine, c)
+		}
+	}
+	h.mu.Unlock()
+	frame := rooms.UnsubscribedFrame("", class)
+	for _, c := range mine {
+		if r.detach(c) {
+			c.enqueue(frame)
+		}
+	}
+}
+
+// LeaveRoom ends the user's subscriptions to the class's room on every instance; call it when
+// the user drops the class.
+func (h *Hub) LeaveRoom(ctx context.Context, user cg.UserID, class cg.ClassID) error {
+	return h.control(ctx, rooms.ControlLeaveRoom, string(user)+"|"+string(class))
 }
 
 // HandleResync implements cg.BrokerHandler: every active room catches up from the store.

@@ -620,3 +620,34 @@ func TestConnectCycles(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
 	}
 }
+
+// TestLeaveRoom ends the subscriptions of a user who dropped the class: the socket is told, and
+// later messages of the room no longer reach it.
+func TestLeaveRoom(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	class := e.newClass()
+	leaver, stayer := e.newUser(), e.newUser()
+	e.enroll(class, leaver, stayer)
+	cl := e.dial(leaver)
+	cl.subscribe(class, nil)
+	cs := e.dial(stayer)
+	cs.subscribe(class, nil)
+	if _, err := e.db.Pool.Exec(context.Background(), `DELETE FROM user_classes WHERE user_id = $1`, leaver.id); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.hub.LeaveRoom(context.Background(), leaver.id, class); err != nil {
+		t.Fatal(err)
+	}
+	if f := cl.expect("unsubscribed"); f.Room != class {
+		t.Fatalf("got %s", f.raw)
+	}
+	if _, err := e.svc.Publish(context.Background(), stayer.id, class, "after you left", nil, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	cs.expect("message") // delivered to every member at once: the leaver would have it queued by now
+	cl.send(`{"type":"ping","ref":"p"}`)
+	if f := cl.expect("pong", "message"); f.Type != "pong" {
+		t.Fatalf("the leaver got %s", f.raw)
+	}
+}

@@ -344,19 +344,20 @@ func (r *room) attach(c *conn, m *member, since *int64, first bool, subscribed f
 	return true, 0
 }
 
-// detach removes c from the room.
-func (r *room) detach(c *conn) {
+// detach removes c from the room and reports whether it was a member.
+func (r *room) detach(c *conn) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m, ok := r.members[c]
 	if !ok {
-		return
+		return false
 	}
 	delete(r.members, c)
 	if r.users[m.user]--; r.users[m.user] <= 0 {
 		delete(r.users, m.user)
 		r.presenceChangedLocked()
 	}
+	return true
 }
 
 // presenceChangedLocked announces the room's online count, at most once per PresenceInterval.

@@ -63,6 +63,7 @@ type ControlKind byte
 const (
 	ControlRevokeSession ControlKind = 'S' // close the sockets of a session
 	ControlRevokeUser    ControlKind = 'U' // close the sockets of a user
+	ControlLeaveRoom     ControlKind = 'L' // a user left a class: end their subscriptions to its room
 )
 
 // EncodeControl returns the wire form of a control event about id.

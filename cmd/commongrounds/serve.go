@@ -119,6 +119,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		TrustedProxies: cfg.TrustedProxies,
 		Rooms:          roomService,
 		Revoker:        roomHub,
+		Leaver:         roomHub,
 		WebSocket:      roomHub,
 		Ready:          redisReady(redisClient),
 		Metrics:        reg,
