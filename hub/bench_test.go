@@ -24,8 +24,8 @@ func BenchmarkFanOut1000(b *testing.B) {
 	var delivered atomic.Int64
 	var wg sync.WaitGroup
 	conns := make([]*websocket.Conn, members)
+	u := author
 	for i := range members {
-		u := author
 		if i > 0 && i%10 == 0 { // 100 distinct users, 10 sockets each
 			u = e.newUser()
 			e.enroll(class, u)
