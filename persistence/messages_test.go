@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	cg "github.com/commongrounds/commongrounds"
 	"github.com/commongrounds/commongrounds/internal/testenv"
@@ -109,4 +110,162 @@ func BenchmarkCreateMessage8(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestCreateMessages stores a batch mixing rooms, replies, repeated client_msg_ids, and
+// messages that must be refused: the accepted ones get contiguous seqs in arrival order per
+// room, the others the error the single path gives.
+func TestCreateMessages(t *testing.T) {
+	t.Parallel()
+	db := testenv.MustOpenDB(t)
+	store := persistence.NewMessageStore(db)
+	ctx := context.Background()
+	c1, users := roomFixture(t, db, 2)
+	c2, others := roomFixture(t, db, 1)
+	a, b, c := users[0], users[1], others[0]
+	for _, p := range [][2]string{{string(a), string(c1)}, {string(b), string(c1)}, {string(c), string(c2)}} {
+		if _, err := store.RoomAccess(ctx, cg.UserID(p[0]), cg.ClassID(p[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, _, err := store.CreateMessage(ctx, cg.NewMessage{Class: c1, User: a, Content: "root", ClientMsgID: "old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := cg.MessageID("00000000-0000-4000-8000-000000000000")
+	batch := []cg.NewMessage{
+		{Class: c1, User: a, Content: "one"},
+		{Class: c2, User: c, Content: "other room"},
+		{Class: c1, User: b, Content: "reply", ParentID: &root.ID},
+		{Class: c1, User: c, Content: "not enrolled"},
+		{Class: c1, User: a, Content: "again", ClientMsgID: "old"},
+		{Class: c1, User: b, Content: "bad parent", ParentID: &bad},
+		{Class: c1, User: a, Content: "two"},
+	}
+	res := store.CreateMessages(ctx, batch)
+	type want struct {
+		class cg.ClassID
+		seq   int64
+		code  string
+	}
+	wants := []want{{c1, 2, ""}, {c2, 1, ""}, {c1, 3, ""}, {"", 0, cg.ENOTENROLLED}, {c1, 1, ""}, {"", 0, cg.EINVALIDPARENT}, {c1, 4, ""}}
+	for i, w := range wants {
+		r := res[i]
+		if code := cg.ErrorCode(r.Err); code != w.code {
+			t.Fatalf("message %d (%s): error %v, want code %q", i, batch[i].Content, r.Err, w.code)
+		}
+		if w.code == "" && (r.Msg.Room != w.class || r.Msg.Seq != w.seq) {
+			t.Fatalf("message %d (%s): room %s seq %d, want %s seq %d", i, batch[i].Content, r.Msg.Room, r.Msg.Seq, w.class, w.seq)
+		}
+	}
+	if res[4].Created || res[4].Msg.ID != root.ID {
+		t.Fatalf("repeated client_msg_id: created=%v id=%s, want the root %s", res[4].Created, res[4].Msg.ID, root.ID)
+	}
+	_, replies, err := store.Thread(ctx, c1, root.ID)
+	if err != nil || len(replies) != 1 {
+		t.Fatalf("thread: %d replies (%v), want 1", len(replies), err)
+	}
+	if r, _, _ := store.Thread(ctx, c1, root.ID); r.ReplyCount != 1 {
+		t.Fatalf("reply_count=%d, want 1", r.ReplyCount)
+	}
+
+	t.Run("RepeatWithinBatch", func(t *testing.T) {
+		res := store.CreateMessages(ctx, []cg.NewMessage{
+			{Class: c2, User: c, Content: "x", ClientMsgID: "dup"},
+			{Class: c2, User: c, Content: "x", ClientMsgID: "dup"},
+		})
+		if res[0].Err != nil || res[1].Err != nil || res[0].Msg.ID != res[1].Msg.ID || res[0].Msg.Seq != 2 {
+			t.Fatalf("got %+v / %+v, want one message with seq 2 for both", res[0], res[1])
+		}
+	})
+}
+
+// TestBatchingStore publishes concurrently into several rooms through the batching store: every
+// room's seqs are contiguous and every publish got its own message.
+func TestBatchingStore(t *testing.T) {
+	t.Parallel()
+	db := testenv.MustOpenDB(t)
+	base := persistence.NewMessageStore(db)
+	store := persistence.NewBatchingStore(base, 2, 64)
+	defer store.Close()
+	ctx := context.Background()
+	const rooms, perRoom = 4, 48
+	var wg sync.WaitGroup
+	classes := make([]cg.ClassID, rooms)
+	seen := make([]sync.Map, rooms)
+	for r := range rooms {
+		class, users := roomFixture(t, db, 4)
+		classes[r] = class
+		for _, u := range users {
+			if _, err := base.RoomAccess(ctx, u, class); err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range perRoom / 4 {
+					m, created, err := store.CreateMessage(ctx, cg.NewMessage{Class: class, User: u, Content: "x", ClientMsgID: fmt.Sprint(i)})
+					if err != nil || !created {
+						t.Errorf("publish: created=%v err=%v", created, err)
+						return
+					}
+					if _, dup := seen[r].LoadOrStore(m.Seq, true); dup {
+						t.Errorf("seq %d given twice", m.Seq)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for _, class := range classes {
+		var n, maxSeq int64
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*), max(seq) FROM class_messages WHERE class_id = $1`, class).Scan(&n, &maxSeq); err != nil {
+			t.Fatal(err)
+		}
+		if n != perRoom || maxSeq != perRoom {
+			t.Fatalf("room has %d messages up to seq %d, want %d contiguous", n, maxSeq, perRoom)
+		}
+	}
+}
+
+// BenchmarkBatchingStore100Rooms publishes from many goroutines into 100 rooms through the
+// batching store. It reports messages per second.
+func BenchmarkBatchingStore100Rooms(b *testing.B) {
+	db := testenv.MustOpenDB(b)
+	base := persistence.NewMessageStore(db)
+	store := persistence.NewBatchingStore(base, 4, 256)
+	defer store.Close()
+	ctx := context.Background()
+	type pub struct {
+		class cg.ClassID
+		user  cg.UserID
+	}
+	var pubs []pub
+	for range 100 {
+		class, users := roomFixture(b, db, 2)
+		for _, u := range users {
+			if _, err := base.RoomAccess(ctx, u, class); err != nil {
+				b.Fatal(err)
+			}
+			pubs = append(pubs, pub{class, u})
+		}
+	}
+	var mu sync.Mutex
+	next := 0
+	b.SetParallelism(64)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		mu.Lock()
+		p := pubs[next%len(pubs)]
+		next++
+		mu.Unlock()
+		for pb.Next() {
+			if _, _, err := store.CreateMessage(ctx, cg.NewMessage{Class: p.class, User: p.user, Content: "benchmark message of a typical length, about sixty characters"}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 }

@@ -79,8 +79,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer closeBroker()
 
 	// Rooms: the broker carries events between instances, the hub serves the sockets.
+	// Publishes that queue up while a commit is under way are committed together.
+	messages := persistence.NewBatchingStore(persistence.NewMessageStore(db), 4, 256)
+	defer messages.Close()
 	roomService := &rooms.Service{
-		Store:             persistence.NewMessageStore(db),
+		Store:             messages,
 		Broker:            roomBroker,
 		Limiter:           rooms.NewRateLimiter(cfg.PublishRate, float64(cfg.PublishBurst)),
 		FlagHideThreshold: cfg.FlagHideThreshold,

@@ -1,0 +1,220 @@
+package persistence
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	cg "github.com/commongrounds/commongrounds"
+)
+
+// batchInsertSQL stores a batch of messages in one statement. It keeps only the messages whose
+// author is enrolled and has a pseudonym, whose parent is a root of the same room, and whose
+// client_msg_id is new; numbers them per room in arrival order; takes each room's seqs from its
+// row in one step (rooms are locked in id order, so concurrent batches cannot deadlock); inserts
+// them; and raises the parents' reply counts. The messages it leaves out are retried one by one,
+// which reports why (or returns the earlier message of a repeated client_msg_id).
+const batchInsertSQL = `
+WITH input AS (
+	SELECT t.class_id::uuid AS class_id, t.user_id::uuid AS user_id, t.content, t.parent_id::uuid AS parent_id,
+	       t.client_msg_id, t.ord
+	  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
+	       AS t(class_id, user_id, content, parent_id, client_msg_id, ord)),
+valid AS (
+	SELECT i.*, p.anon_id
+	  FROM input i
+	  JOIN user_classes uc ON uc.user_id = i.user_id AND uc.class_id = i.class_id
+	  JOIN class_pseudonyms p ON p.class_id = i.class_id AND p.user_id = i.user_id
+	 WHERE (i.parent_id IS NULL OR EXISTS (
+	            SELECT 1 FROM class_messages pm WHERE pm.id = i.parent_id AND pm.class_id = i.class_id AND pm.parent_id IS NULL))
+	   AND (i.client_msg_id IS NULL OR NOT EXISTS (
+	            SELECT 1 FROM class_messages e WHERE e.class_id = i.class_id AND e.user_id = i.user_id AND e.client_msg_id = i.client_msg_id))),
+numbered AS (
+	SELECT v.*, row_number() OVER (PARTITION BY v.class_id ORDER BY v.ord) AS rn,
+	       count(*) OVER (PARTITION BY v.class_id) AS n
+	  FROM valid v),
+room AS (
+	INSERT INTO rooms AS r (class_id, last_seq)
+	SELECT class_id, max(n) FROM numbered GROUP BY class_id ORDER BY class_id
+	ON CONFLICT (class_id) DO UPDATE SET last_seq = r.last_seq + EXCLUDED.last_seq
+	RETURNING class_id, last_seq),
+msg AS (
+	INSERT INTO class_messages (class_id, seq, user_id, anon_id, content, parent_id, client_msg_id)
+	SELECT nb.class_id, room.last_seq - nb.n + nb.rn, nb.user_id, nb.anon_id, nb.content, nb.parent_id, nb.client_msg_id
+	  FROM numbered nb JOIN room ON room.class_id = nb.class_id
+	RETURNING ` + messageColumns + `),
+parent AS (
+	UPDATE class_messages cm SET reply_count = cm.reply_count + x.k
+	  FROM (SELECT parent_id, count(*) AS k FROM numbered WHERE parent_id IS NOT NULL GROUP BY parent_id) x
+	 WHERE cm.id = x.parent_id)
+SELECT nb.ord, msg.*
+  FROM msg
+  JOIN room ON room.class_id = msg.class_id
+  JOIN numbered nb ON nb.class_id = msg.class_id AND room.last_seq - nb.n + nb.rn = msg.seq`
+
+// BatchResult is the outcome of one message of a batch.
+type BatchResult struct {
+	Msg     *cg.Message
+	Created bool
+	Err     error
+}
+
+// CreateMessages stores a batch of messages, in one statement where it can. Results are in the
+// order of nms. Within a room, messages get seqs in the order of nms.
+func (s *MessageStore) CreateMessages(ctx context.Context, nms []cg.NewMessage) []BatchResult {
+	out := make([]BatchResult, len(nms))
+	if len(nms) == 1 {
+		out[0].Msg, out[0].Created, out[0].Err = s.CreateMessage(ctx, nms[0])
+		return out
+	}
+	classes, users, contents, parents, cmids := make([]string, len(nms)), make([]string, len(nms)), make([]string, len(nms)), make([]*string, len(nms)), make([]*string, len(nms))
+	for i, nm := range nms {
+		if !cg.ValidUUID(string(nm.Class)) || (nm.ParentID != nil && !cg.ValidUUID(string(*nm.ParentID))) {
+			// Left to the single path, which reports the error.
+			classes[i], users[i] = "00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"
+			continue
+		}
+		classes[i], users[i], contents[i] = string(nm.Class), string(nm.User), nm.Content
+		if nm.ParentID != nil {
+			p := string(*nm.ParentID)
+			parents[i] = &p
+		}
+		if nm.ClientMsgID != "" {
+			c := nm.ClientMsgID
+			cmids[i] = &c
+		}
+	}
+	done := make([]bool, len(nms))
+	rows, err := s.db.Pool.Query(ctx, batchInsertSQL, classes, users, contents, parents, cmids)
+	if err == nil {
+		for rows.Next() {
+			var ord int64
+			var m cg.Message
+			if err = rows.Scan(&ord, &m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted); err != nil {
+				break
+			}
+			m.CreatedAt = m.CreatedAt.UTC()
+			out[ord-1] = BatchResult{Msg: &m, Created: true}
+			done[ord-1] = true
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	if err != nil {
+		if isUnavailable(err) {
+			werr := wrap("insert messages", err)
+			for i := range out {
+				out[i] = BatchResult{Err: werr}
+			}
+			return out
+		}
+		// A repeated client_msg_id within the batch, or a race with another batch: nothing of
+		// the statement was stored; every message goes the single way.
+		clear(done)
+	}
+	for i, nm := range nms {
+		if !done[i] {
+			out[i].Msg, out[i].Created, out[i].Err = s.CreateMessage(ctx, nm)
+		}
+	}
+	return out
+}
+
+// BatchingStore is a MessageStore whose CreateMessage joins concurrent calls into batches:
+// while a batch commits, the messages that arrive wait and go together in the next one. A lone
+// message does not wait. Everything else is the wrapped store's.
+type BatchingStore struct {
+	*MessageStore
+	reqs chan *batchReq
+	max  int
+	wg   sync.WaitGroup
+	stop chan struct{}
+	once sync.Once
+}
+
+var _ cg.MessageStore = (*BatchingStore)(nil)
+
+type batchReq struct {
+	ctx  context.Context
+	nm   cg.NewMessage
+	done chan BatchResult
+}
+
+// NewBatchingStore starts workers committers, each taking up to max queued messages at a time.
+// Close stops them.
+func NewBatchingStore(s *MessageStore, workers, max int) *BatchingStore {
+	b := &BatchingStore{MessageStore: s, reqs: make(chan *batchReq), max: max, stop: make(chan struct{})}
+	for range workers {
+		b.wg.Add(1)
+		go b.work()
+	}
+	return b
+}
+
+var errClosed = &cg.Error{Code: cg.EUNAVAILABLE, Message: "The server is shutting down; try again.", RetryAfterMs: 1000}
+
+// CreateMessage stores a message in the next batch.
+func (b *BatchingStore) CreateMessage(ctx context.Context, nm cg.NewMessage) (*cg.Message, bool, error) {
+	r := &batchReq{ctx: ctx, nm: nm, done: make(chan BatchResult, 1)}
+	select {
+	case b.reqs <- r:
+	case <-b.stop:
+		return nil, false, errClosed
+	case <-ctx.Done():
+		return nil, false, wrap("queue message", ctx.Err())
+	}
+	res := <-r.done // always answered: a taken request is committed or failed
+	return res.Msg, res.Created, res.Err
+}
+
+func (b *BatchingStore) work() {
+	defer b.wg.Done()
+	for {
+		var first *batchReq
+		select {
+		case first = <-b.reqs:
+		case <-b.stop:
+			return
+		}
+		batch := []*batchReq{first}
+	fill:
+		for len(batch) < b.max {
+			select {
+			case r := <-b.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		// Requests whose callers gave up are left out; the others share one deadline.
+		live := batch[:0]
+		for _, r := range batch {
+			if err := r.ctx.Err(); err != nil {
+				r.done <- BatchResult{Err: wrap("queue message", err)}
+				continue
+			}
+			live = append(live, r)
+		}
+		if len(live) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		nms := make([]cg.NewMessage, len(live))
+		for i, r := range live {
+			nms[i] = r.nm
+		}
+		results := b.MessageStore.CreateMessages(ctx, nms)
+		cancel()
+		for i, r := range live {
+			r.done <- results[i]
+		}
+	}
+}
+
+// Close stops the committers after the batches under way.
+func (b *BatchingStore) Close() {
+	b.once.Do(func() { close(b.stop) })
+	b.wg.Wait()
+}
