@@ -17,6 +17,7 @@ import (
 
 	cg "github.com/commongrounds/commongrounds"
 	"github.com/commongrounds/commongrounds/hub"
+	"github.com/commongrounds/commongrounds/persistence"
 	"github.com/commongrounds/commongrounds/rooms"
 )
 
@@ -37,8 +38,21 @@ func checkSeqs(t *testing.T, who string, seqs []int64, n int) {
 // receives all 1000 exactly once, in seq order, and the history agrees.
 func TestFanOut(t *testing.T) {
 	t.Parallel()
+	testFanOut(t, newEnv(t))
+}
+
+// TestFanOutBatched is TestFanOut with publishes committed in batches, as the server does.
+func TestFanOutBatched(t *testing.T) {
+	t.Parallel()
+	testFanOut(t, newEnv(t, func(s *rooms.Service, _ *hub.Options) {
+		b := persistence.NewBatchingStore(s.Store.(*persistence.MessageStore), 4, 256)
+		t.Cleanup(b.Close)
+		s.Store = b
+	}))
+}
+
+func testFanOut(t *testing.T, e *env) {
 	const clients, each = 20, 50
-	e := newEnv(t)
 	class := e.newClass()
 	cs := make([]*client, clients)
 	for i := range cs {
