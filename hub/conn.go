@@ -84,15 +84,15 @@ func (c *conn) write() {
 		batch := c.queue
 		c.queue, c.queued = nil, 0
 		c.mu.Unlock()
+		// One deadline for the batch: a write that does not progress in WriteTimeout fails.
+		ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.WriteTimeout)
 		for _, frame := range batch {
-			ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.WriteTimeout)
-			err := c.ws.Write(ctx, websocket.MessageText, frame)
-			cancel()
-			if err != nil {
+			if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
 				c.fail(fmt.Errorf("write: %w", err))
 				break
 			}
 		}
+		cancel()
 	}
 }
 
