@@ -169,9 +169,10 @@ type Broker interface {
 	Publish(ctx context.Context, room ClassID, payload []byte) error
 	// PublishControl sends an event to every instance.
 	PublishControl(ctx context.Context, payload []byte) error
-	// Subscribe starts delivering the room's events to the handler.
+	// Subscribe starts delivering the room's events to the handler. Subscriptions are counted:
+	// each Subscribe is undone by one Unsubscribe, even when Subscribe returned an error.
 	Subscribe(ctx context.Context, room ClassID) error
-	// Unsubscribe stops delivering the room's events.
+	// Unsubscribe undoes one Subscribe; the last one stops delivering the room's events.
 	Unsubscribe(ctx context.Context, room ClassID) error
 	// SetHandler sets the receiver of events. It is called once, before any subscription.
 	SetHandler(h BrokerHandler)

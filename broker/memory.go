@@ -13,14 +13,14 @@ import (
 // directly, when its room is subscribed.
 type Memory struct {
 	mu      sync.RWMutex
-	handler cg.BrokerHandler        // guarded by mu
-	rooms   map[cg.ClassID]struct{} // guarded by mu
+	handler cg.BrokerHandler   // guarded by mu
+	rooms   map[cg.ClassID]int // guarded by mu: Subscribe calls not yet undone
 }
 
 var _ cg.Broker = (*Memory)(nil)
 
 // NewMemory returns an in-process broker.
-func NewMemory() *Memory { return &Memory{rooms: make(map[cg.ClassID]struct{})} }
+func NewMemory() *Memory { return &Memory{rooms: make(map[cg.ClassID]int)} }
 
 // SetHandler sets the receiver of events.
 func (m *Memory) SetHandler(h cg.BrokerHandler) {
@@ -32,7 +32,7 @@ func (m *Memory) SetHandler(h cg.BrokerHandler) {
 // Publish hands the event to the handler if the room is subscribed.
 func (m *Memory) Publish(_ context.Context, room cg.ClassID, payload []byte) error {
 	m.mu.RLock()
-	_, ok := m.rooms[room]
+	ok := m.rooms[room] > 0
 	h := m.handler
 	m.mu.RUnlock()
 	if ok && h != nil {
@@ -52,18 +52,20 @@ func (m *Memory) PublishControl(_ context.Context, payload []byte) error {
 	return nil
 }
 
-// Subscribe starts delivering the room's events.
+// Subscribe starts delivering the room's events. Subscriptions are counted.
 func (m *Memory) Subscribe(_ context.Context, room cg.ClassID) error {
 	m.mu.Lock()
-	m.rooms[room] = struct{}{}
+	m.rooms[room]++
 	m.mu.Unlock()
 	return nil
 }
 
-// Unsubscribe stops delivering the room's events.
+// Unsubscribe undoes one Subscribe; the last one stops delivering the room's events.
 func (m *Memory) Unsubscribe(_ context.Context, room cg.ClassID) error {
 	m.mu.Lock()
-	delete(m.rooms, room)
+	if m.rooms[room]--; m.rooms[room] <= 0 {
+		delete(m.rooms, room)
+	}
 	m.mu.Unlock()
 	return nil
 }

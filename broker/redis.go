@@ -50,12 +50,19 @@ type Redis struct {
 	wg     sync.WaitGroup
 	up     atomic.Bool
 
-	mu      sync.Mutex
-	handler cg.BrokerHandler             // guarded by mu
-	local   map[cg.ClassID]struct{}      // guarded by mu: rooms subscribed here
-	waiters map[string][]chan struct{}   // guarded by mu: waiting for a subscription's confirmation
-	shards  map[cg.ClassID]*subscription // guarded by mu: sharded mode, one per room
-	main    *subscription                // control channel, and rooms when not sharded
+	handler atomic.Pointer[cg.BrokerHandler]
+
+	// subMu serialises subscription changes, so that the commands for one room reach Redis in
+	// the order of the calls. It is held while a command is written, never by the receive loops.
+	subMu  sync.Mutex
+	refs   map[cg.ClassID]int           // guarded by subMu: Subscribe calls not yet undone
+	shards map[cg.ClassID]*subscription // guarded by subMu: sharded mode, one per room
+	main   *subscription                // control channel, and rooms when not sharded
+
+	mu        sync.Mutex
+	local     map[cg.ClassID]struct{}    // guarded by mu: rooms subscribed here
+	waiters   map[string][]chan struct{} // guarded by mu: waiting for a subscription's confirmation
+	confirmed map[string]bool            // guarded by mu: channels Redis confirmed
 }
 
 var _ cg.Broker = (*Redis)(nil)
@@ -64,6 +71,7 @@ var _ cg.Broker = (*Redis)(nil)
 type subscription struct {
 	ps     *redis.PubSub
 	cancel context.CancelFunc
+	failed atomic.Bool // the receive loop lost the connection and has not had it back
 }
 
 // NewRedis returns a broker on client and starts its control subscription. Close stops it.
@@ -85,13 +93,15 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Redis{
-		client:  client,
-		opts:    opts,
-		ctx:     ctx,
-		cancel:  cancel,
-		local:   make(map[cg.ClassID]struct{}),
-		waiters: make(map[string][]chan struct{}),
-		shards:  make(map[cg.ClassID]*subscription),
+		client:    client,
+		opts:      opts,
+		ctx:       ctx,
+		cancel:    cancel,
+		local:     make(map[cg.ClassID]struct{}),
+		refs:      make(map[cg.ClassID]int),
+		confirmed: make(map[string]bool),
+		waiters:   make(map[string][]chan struct{}),
+		shards:    make(map[cg.ClassID]*subscription),
 	}
 	b.up.Store(true)
 	b.main = b.start(false, b.controlChannel())
@@ -147,7 +157,11 @@ func (b *Redis) receive(ctx context.Context, s *subscription) {
 				b.opts.Logger.Warn("redis subscription lost", "err", err)
 			}
 			failed = true
+			s.failed.Store(true)
 			b.up.Store(false)
+			b.mu.Lock()
+			clear(b.confirmed) // until Redis confirms them again
+			b.mu.Unlock()
 			attempt++
 			backoff := min(b.opts.MaxBackoff, 50*time.Millisecond<<min(attempt, 10))
 			select {
@@ -164,10 +178,16 @@ func (b *Redis) receive(ctx context.Context, s *subscription) {
 				b.confirm(m.Channel)
 				if failed {
 					failed = false
+					s.failed.Store(false)
 					b.up.Store(true)
 					b.opts.Logger.Info("redis subscription restored")
 					if h := b.getHandler(); h != nil {
-						h.HandleResync()
+						// Off the receive loop: the resync reads Postgres.
+						b.wg.Add(1)
+						go func() {
+							defer b.wg.Done()
+							h.HandleResync()
+						}()
 					}
 				}
 			}
@@ -192,15 +212,18 @@ func (b *Redis) ping(ctx context.Context, s *subscription) {
 			cancel()
 			if err != nil && ctx.Err() == nil {
 				b.up.Store(false)
+			} else if err == nil && !s.failed.Load() {
+				b.up.Store(true)
 			}
 		}
 	}
 }
 
 func (b *Redis) getHandler() cg.BrokerHandler {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.handler
+	if h := b.handler.Load(); h != nil {
+		return *h
+	}
+	return nil
 }
 
 func (b *Redis) dispatch(channel string, payload []byte) {
@@ -219,6 +242,7 @@ func (b *Redis) dispatch(channel string, payload []byte) {
 
 func (b *Redis) confirm(channel string) {
 	b.mu.Lock()
+	b.confirmed[channel] = true
 	ws := b.waiters[channel]
 	delete(b.waiters, channel)
 	b.mu.Unlock()
@@ -228,30 +252,36 @@ func (b *Redis) confirm(channel string) {
 }
 
 // SetHandler sets the receiver of events.
-func (b *Redis) SetHandler(h cg.BrokerHandler) {
-	b.mu.Lock()
-	b.handler = h
-	b.mu.Unlock()
-}
+func (b *Redis) SetHandler(h cg.BrokerHandler) { b.handler.Store(&h) }
 
 // Subscribe subscribes the room's channel and waits until Redis confirms it, so that an
-// event published after Subscribe returns is not missed. When Redis does not confirm in time
-// it returns an error; the subscription stays requested and takes effect when Redis is back.
+// event published after Subscribe returns is not missed. Subscriptions are counted: only the
+// first Subscribe of a room reaches Redis, and only the Unsubscribe that undoes the last one.
+// When Redis does not confirm in time it returns an error; the subscription stays requested and
+// takes effect when Redis is back.
 func (b *Redis) Subscribe(ctx context.Context, room cg.ClassID) error {
 	ch := b.roomChannel(room)
 	wait := make(chan struct{})
+	b.subMu.Lock()
+	b.refs[room]++
+	first := b.refs[room] == 1
 	b.mu.Lock()
 	b.local[room] = struct{}{}
-	b.waiters[ch] = append(b.waiters[ch], wait)
-	var err error
-	if b.opts.Sharded {
-		if _, ok := b.shards[room]; !ok {
-			b.shards[room] = b.start(true, ch)
-		}
+	if first || !b.confirmed[ch] {
+		b.waiters[ch] = append(b.waiters[ch], wait)
 	} else {
-		err = b.subscribeOn(ctx, b.main, false, ch)
+		close(wait) // subscribed and confirmed for an earlier caller
 	}
 	b.mu.Unlock()
+	var err error
+	switch {
+	case !first:
+	case b.opts.Sharded:
+		b.shards[room] = b.start(true, ch)
+	default:
+		err = b.subscribeOn(ctx, b.main, false, ch)
+	}
+	b.subMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", ch, err)
 	}
@@ -267,22 +297,31 @@ func (b *Redis) Subscribe(ctx context.Context, room cg.ClassID) error {
 	}
 }
 
-// Unsubscribe stops receiving the room's events.
+// Unsubscribe undoes one Subscribe; the last one stops receiving the room's events.
 func (b *Redis) Unsubscribe(ctx context.Context, room cg.ClassID) error {
-	ch := b.roomChannel(room)
+	b.subMu.Lock()
+	defer b.subMu.Unlock()
+	if b.refs[room] == 0 {
+		return nil
+	}
+	if b.refs[room]--; b.refs[room] > 0 {
+		return nil
+	}
+	delete(b.refs, room)
 	b.mu.Lock()
 	delete(b.local, room)
-	var s *subscription
-	if b.opts.Sharded {
-		s = b.shards[room]
-		delete(b.shards, room)
-	}
+	delete(b.confirmed, b.roomChannel(room))
 	b.mu.Unlock()
-	if s != nil {
+	if b.opts.Sharded {
+		s := b.shards[room]
+		delete(b.shards, room)
+		if s == nil {
+			return nil
+		}
 		s.cancel()
 		return s.ps.Close()
 	}
-	return b.main.ps.Unsubscribe(ctx, ch)
+	return b.main.ps.Unsubscribe(ctx, b.roomChannel(room))
 }
 
 // Publish sends a room event. While Redis is unreachable the event is handed to this
@@ -303,9 +342,8 @@ func (b *Redis) Publish(ctx context.Context, room cg.ClassID, payload []byte) er
 	}
 	b.mu.Lock()
 	_, local := b.local[room]
-	h := b.handler
 	b.mu.Unlock()
-	if local && h != nil {
+	if h := b.getHandler(); local && h != nil {
 		h.HandleRoomEvent(room, payload)
 	}
 	return fmt.Errorf("publish: %w", err)
@@ -322,12 +360,12 @@ func (b *Redis) PublishControl(ctx context.Context, payload []byte) error {
 // Close stops every subscription and waits for their goroutines.
 func (b *Redis) Close() error {
 	b.cancel()
-	b.mu.Lock()
+	b.subMu.Lock()
 	subs := []*subscription{b.main}
 	for _, s := range b.shards {
 		subs = append(subs, s)
 	}
-	b.mu.Unlock()
+	b.subMu.Unlock()
 	var errs []error
 	for _, s := range subs {
 		errs = append(errs, s.ps.Close())

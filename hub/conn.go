@@ -34,14 +34,14 @@ type conn struct {
 	closeErr error         // guarded by mu
 
 	// Owned by the reader goroutine.
-	rooms map[cg.ClassID]*membership
+	rooms    map[cg.ClassID]*membership
+	typingAt map[cg.ClassID]time.Time // the last typing frame sent per room
 }
 
 // membership is what the reader knows of a room it joined.
 type membership struct {
-	room       *room
-	member     *member
-	lastTyping time.Time
+	room   *room
+	member *member
 }
 
 // enqueue queues a frame for the client without blocking. A queue past MaxQueueBytes closes
@@ -81,8 +81,9 @@ func (c *conn) write() {
 			c.mu.Unlock()
 			return
 		}
-		batch := c.queue
-		c.queue, c.queued = nil, 0
+		// The batch stays counted in queued until it is written.
+		batch, bytes := c.queue, c.queued
+		c.queue = nil
 		c.mu.Unlock()
 		// One deadline for the batch: a write that does not progress in WriteTimeout fails.
 		ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.WriteTimeout)
@@ -93,6 +94,13 @@ func (c *conn) write() {
 			}
 		}
 		cancel()
+		c.mu.Lock()
+		c.queued -= bytes
+		if c.drained != nil { // wake the waiters; they check the size again
+			close(c.drained)
+			c.drained = nil
+		}
+		c.mu.Unlock()
 	}
 }
 
@@ -315,12 +323,8 @@ func (c *conn) subscribe(f *rooms.ClientFrame) error {
 			break
 		}
 		// Read the missed messages from the store, a page at a time, never letting the
-		// queue grow past half its bound.
+		// queue grow past half its bound: the client is served at the pace it reads.
 		for *since < upTo {
-			if err := c.waitQueueBelow(c.hub.opts.MaxQueueBytes / 2); err != nil {
-				c.hub.release(r)
-				return err
-			}
 			msgs, err := c.hub.store.ListMessages(c.ctx, f.Room, cg.MessageFilter{AfterSeq: since, Limit: c.hub.opts.BackfillPage})
 			if err != nil {
 				c.hub.release(r)
@@ -330,6 +334,10 @@ func (c *conn) subscribe(f *rooms.ClientFrame) error {
 				break
 			}
 			for _, msg := range msgs {
+				if err := c.waitQueueBelow(c.hub.opts.MaxQueueBytes / 2); err != nil {
+					c.hub.release(r)
+					return err
+				}
 				c.enqueue(rooms.MessageFrame(msg))
 			}
 			s := msgs[len(msgs)-1].Seq
@@ -365,20 +373,25 @@ func (c *conn) publish(f *rooms.ClientFrame) error {
 
 // typing tells the others in the room, at most once per TypingInterval per socket and room.
 func (c *conn) typing(f *rooms.ClientFrame) error {
-	ms, ok := c.rooms[f.Room]
-	if !ok {
+	now := time.Now()
+	if now.Sub(c.typingAt[f.Room]) < c.hub.opts.TypingInterval {
+		return nil
+	}
+	if c.typingAt == nil {
+		c.typingAt = make(map[cg.ClassID]time.Time)
+	}
+	c.typingAt[f.Room] = now // refused frames count too: each costs a query
+	var anon cg.AnonID
+	if ms, ok := c.rooms[f.Room]; ok {
+		anon = ms.member.anon
+	} else {
 		// Not joined on this socket: check enrollment and find the pseudonym.
-		anon, err := c.hub.service.Join(c.ctx, c.session.UserID, f.Room)
+		a, err := c.hub.service.Join(c.ctx, c.session.UserID, f.Room)
 		if err != nil {
 			return err
 		}
-		ms = &membership{member: &member{anon: anon}}
+		anon = a
 	}
-	now := time.Now()
-	if now.Sub(ms.lastTyping) < c.hub.opts.TypingInterval {
-		return nil
-	}
-	ms.lastTyping = now
-	c.hub.service.Typing(f.Room, ms.member.anon)
+	c.hub.service.Typing(f.Room, anon)
 	return nil
 }

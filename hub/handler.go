@@ -63,8 +63,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close(CloseServiceRestart, "server restart")
 		return
 	}
-	h.wg.Add(1)
-	defer h.wg.Done()
+	defer h.wg.Done() // added by h.add
 	h.metrics.connects.Inc()
 	c.serve()
 }

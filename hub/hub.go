@@ -140,9 +140,14 @@ type Hub struct {
 	bySession map[cg.SessionID]map[*conn]struct{} // guarded by mu
 	byUser    map[cg.UserID]int                   // guarded by mu: sockets and reservations per user
 
-	wg      sync.WaitGroup // readers and room workers
-	stop    chan struct{}
-	stopped chan struct{}
+	wg      sync.WaitGroup // readers
+	closers sync.WaitGroup // goroutines closing revoked sockets
+
+	workerMu  sync.RWMutex
+	noWorkers bool           // guarded by workerMu: shutdown is waiting for the workers
+	workers   sync.WaitGroup // room workers
+	stop      chan struct{}
+	stopped   chan struct{}
 }
 
 // New returns a hub delivering the rooms of store through broker, and starts its reconciler.
@@ -266,8 +271,18 @@ func (h *Hub) HandleControl(payload []byte) {
 		}
 	}
 	h.mu.Unlock()
+	if kind == rooms.ControlRevokeUser {
+		for _, r := range h.activeRooms() {
+			r.forgetAll()
+		}
+	}
+	// Closing waits for the peer's close frame: never here, on the broker's goroutine.
 	for _, c := range victims {
-		c.closeWith(CloseSessionEnded, "session ended")
+		h.closers.Add(1)
+		go func() {
+			defer h.closers.Done()
+			c.closeWith(CloseSessionEnded, "session ended")
+		}()
 	}
 }
 
@@ -321,6 +336,17 @@ func (h *Hub) control(ctx context.Context, kind rooms.ControlKind, id string) er
 		return err
 	}
 	return nil
+}
+
+// startWorker counts a room worker about to start; false once Shutdown waits for them.
+func (h *Hub) startWorker() bool {
+	h.workerMu.RLock()
+	defer h.workerMu.RUnlock()
+	if h.noWorkers {
+		return false
+	}
+	h.workers.Add(1)
+	return true
 }
 
 // reconcileLoop periodically repairs rooms whose announcements the broker lost.
@@ -432,6 +458,7 @@ func (h *Hub) add(c *conn) bool {
 		return false
 	}
 	h.conns[c] = struct{}{}
+	h.wg.Add(1) // under mu, so that Shutdown, which takes mu first, waits for this reader
 	m := h.bySession[c.session.ID]
 	if m == nil {
 		m = make(map[*conn]struct{})
@@ -494,7 +521,12 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	wg.Wait()
 	done := make(chan struct{})
 	go func() {
+		h.closers.Wait()
 		h.wg.Wait()
+		h.workerMu.Lock()
+		h.noWorkers = true
+		h.workerMu.Unlock()
+		h.workers.Wait()
 		close(done)
 	}()
 	select {

@@ -665,3 +665,70 @@ func TestLeaveRoom(t *testing.T) {
 		t.Fatalf("the leaver got %s", f.raw)
 	}
 }
+
+// TestResumeHidesHidden resumes from the room's in-memory ring after a message was hidden: the
+// resumed copy is the hidden tombstone, not the original text.
+func TestResumeHidesHidden(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	class := e.newClass()
+	a, mod := e.newUser(), e.newUser()
+	e.enroll(class, a)
+	keep := e.dial(a) // keeps the room, and its ring, active
+	keep.subscribe(class, nil)
+	ctx := context.Background()
+	m, err := e.svc.Publish(ctx, a.id, class, "secret rude text", nil, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep.expect("message")
+	if err := e.svc.SetHidden(ctx, mod.id, m.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	keep.expect("message_hidden")
+	c := e.dial(a)
+	c.subscribe(class, ptr[int64](0))
+	if f := c.expect("message"); !f.Message.Hidden || f.Message.Content != nil || strings.Contains(f.raw, "secret") {
+		t.Fatalf("resumed %s, want the hidden tombstone", f.raw)
+	}
+}
+
+// TestResumeLargeMessages resumes 120 messages of 4000 four-byte characters (about 2 MB, twice
+// the socket's queue bound): the client is served at its pace and not closed as slow.
+func TestResumeLargeMessages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	class := e.newClass()
+	a := e.newUser()
+	e.enroll(class, a)
+	keep := e.dial(a)
+	keep.subscribe(class, nil)
+	big := strings.Repeat("😀", 4000)
+	for range 120 {
+		if _, err := e.svc.Publish(context.Background(), a.id, class, big, nil, "", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seqs []int64
+	for len(seqs) < 120 {
+		seqs = append(seqs, keep.expect("message").Message.Seq)
+	}
+	for _, since := range []int64{0, 100} { // from the store, and from the ring
+		c := e.dial(a)
+		c.subscribe(class, &since)
+		checkSeqs(t, "resumed", append(make([]int64, 0, 120), collectFrom(t, c, since, 120)...), 120)
+	}
+}
+
+// collectFrom reads messages from since+1 to n and returns 1..n, failing on a gap.
+func collectFrom(t *testing.T, c *client, since int64, n int) []int64 {
+	t.Helper()
+	out := make([]int64, 0, n)
+	for s := int64(1); s <= since; s++ {
+		out = append(out, s)
+	}
+	for len(out) < n {
+		out = append(out, c.expect("message").Message.Seq)
+	}
+	return out
+}

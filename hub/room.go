@@ -70,6 +70,10 @@ func newRoom(h *Hub, id cg.ClassID) *room {
 func (r *room) ready(ctx context.Context) error {
 	r.initOnce.Do(func() {
 		defer close(r.initDone)
+		// Not the caller's context: other callers wait for this, whether or not its caller
+		// stays.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		if err := r.hub.broker.Subscribe(ctx, r.id); err != nil {
 			// The reconciler still repairs the room from the store; announcements resume
 			// when the broker does.
@@ -84,6 +88,8 @@ func (r *room) ready(ctx context.Context) error {
 		if seqs[r.id] > r.lastSeq {
 			r.lastSeq = seqs[r.id]
 		}
+		// Announcements that arrived before the read may now be in turn.
+		r.drainPendingLocked()
 		r.mu.Unlock()
 	})
 	select {
@@ -124,12 +130,10 @@ func (r *room) close() {
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	// A new room object for the same id may subscribe again before this unsubscribes; the
-	// reconciler repairs what such a race could lose, and the next acquire resubscribes.
-	if r.hub.lookup(r.id) == nil {
-		if err := r.hub.broker.Unsubscribe(ctx, r.id); err != nil {
-			r.hub.opts.Logger.Warn("unsubscribe room", "room", r.id, "err", err)
-		}
+	// Broker subscriptions are counted, so a new room object for the same id that subscribed
+	// meanwhile keeps its subscription.
+	if err := r.hub.broker.Unsubscribe(ctx, r.id); err != nil {
+		r.hub.opts.Logger.Warn("unsubscribe room", "room", r.id, "err", err)
 	}
 }
 
@@ -159,17 +163,16 @@ func (r *room) catchUp(seq int64) {
 
 // wakeLocked starts a worker unless one runs.
 func (r *room) wakeLocked() {
-	if r.running {
+	if r.running || !r.hub.startWorker() {
 		return
 	}
 	r.running = true
-	r.hub.wg.Add(1)
 	go r.work()
 }
 
 // work drains the inbox and repairs gaps, then exits.
 func (r *room) work() {
-	defer r.hub.wg.Done()
+	defer r.hub.workers.Done()
 	r.mu.Lock()
 	for {
 		for len(r.inbox) > 0 {
@@ -207,6 +210,9 @@ func (r *room) handleLocked(e rooms.Event) {
 			}
 		}
 	case rooms.EventHidden, rooms.EventRestored:
+		// The frames kept for resuming show the message as it was: forget them, so that a
+		// resume reads the message as it is now from the store.
+		r.forgetLocked(e.Seq)
 		for c := range r.members {
 			c.enqueue(e.Frame)
 		}
@@ -322,16 +328,24 @@ func (r *room) attach(c *conn, m *member, since *int64, first bool, subscribed f
 		from = *since
 	}
 	if from < last {
-		// Serve from the ring when it holds every message after from.
-		if last-from > ringSize || r.ring[(from+1)%ringSize].seq != from+1 {
+		// Serve from the ring when it holds every message after from, and they fit in half
+		// the socket's queue; otherwise the caller reads the store at the pace the client reads.
+		if last-from > ringSize {
 			return false, last
 		}
+		size := 0
 		for seq := from + 1; seq <= last; seq++ {
 			e := r.ring[seq%ringSize]
 			if e.seq != seq {
 				return false, last
 			}
-			c.enqueue(e.frame)
+			size += len(e.frame)
+		}
+		if size > r.hub.opts.MaxQueueBytes/2 {
+			return false, last
+		}
+		for seq := from + 1; seq <= last; seq++ {
+			c.enqueue(r.ring[seq%ringSize].frame)
 		}
 		from = last
 	}
@@ -412,4 +426,27 @@ func (r *room) setOnline(n int) {
 	for c := range r.members {
 		c.enqueue(frame)
 	}
+}
+
+// forgetLocked drops the kept frame of seq, from the ring and from the frames waiting their
+// turn; a waiting one is read from the store when its turn comes.
+func (r *room) forgetLocked(seq int64) {
+	if e := &r.ring[seq%ringSize]; e.seq == seq {
+		*e = ringEntry{}
+	}
+	if _, ok := r.pending[seq]; ok {
+		delete(r.pending, seq)
+		r.target = max(r.target, seq)
+		if r.gapTimer == nil {
+			r.gapTimer = time.AfterFunc(r.hub.opts.GapWait, r.gapExpired)
+		}
+	}
+}
+
+// forgetAll empties the ring: after an account is deleted its messages are tombstones, and no
+// kept frame may show them as they were.
+func (r *room) forgetAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ring = [ringSize]ringEntry{}
 }

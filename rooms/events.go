@@ -13,8 +13,8 @@ type EventKind byte
 // The kinds of room events.
 const (
 	EventMessage  EventKind = 'm' // a new message; Seq is its seq
-	EventHidden   EventKind = 'h' // a message was hidden
-	EventRestored EventKind = 'r' // a message was restored
+	EventHidden   EventKind = 'h' // a message was hidden; Seq is its seq
+	EventRestored EventKind = 'r' // a message was restored; Seq is its seq
 	EventTyping   EventKind = 't' // someone is typing; Anon is who
 	EventPresence EventKind = 'p' // the room's presence count changed on some instance
 )

@@ -115,7 +115,7 @@ func (s *Service) Flag(ctx context.Context, user cg.UserID, id cg.MessageID, rea
 		return err
 	}
 	if hidden {
-		s.announce(msg.Room, Event{Kind: EventHidden, Frame: HiddenFrame(msg.Room, msg.ID)})
+		s.announce(msg.Room, Event{Kind: EventHidden, Seq: msg.Seq, Frame: HiddenFrame(msg.Room, msg.ID)})
 	}
 	return nil
 }
@@ -128,9 +128,9 @@ func (s *Service) SetHidden(ctx context.Context, moderator cg.UserID, id cg.Mess
 		return err
 	}
 	if hidden {
-		s.announce(msg.Room, Event{Kind: EventHidden, Frame: HiddenFrame(msg.Room, msg.ID)})
+		s.announce(msg.Room, Event{Kind: EventHidden, Seq: msg.Seq, Frame: HiddenFrame(msg.Room, msg.ID)})
 	} else {
-		s.announce(msg.Room, Event{Kind: EventRestored, Frame: RestoredFrame(msg)})
+		s.announce(msg.Room, Event{Kind: EventRestored, Seq: msg.Seq, Frame: RestoredFrame(msg)})
 	}
 	return nil
 }

@@ -157,15 +157,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	// Sockets are hijacked connections, which http.Server.Shutdown does not wait for: the hub,
+	// at the same time and with a budget of its own, flushes each and closes it with 1012.
+	hubCtx, hubCancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer hubCancel()
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- roomHub.Shutdown(hubCtx) }()
 	if err := httpServer.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
-	// Sockets are hijacked connections, which http.Server.Shutdown does not wait for: the hub
-	// flushes each and closes it with 1012.
-	if err := roomHub.Shutdown(shutdownCtx); err != nil {
+	if err := <-hubDone; err != nil {
 		logger.Warn("hub shutdown", "err", err)
 	}
 	if err := signIn.stop(shutdownCtx); err != nil {
