@@ -228,12 +228,20 @@ func TestBatchingStore(t *testing.T) {
 	}
 }
 
-// BenchmarkBatchingStore100Rooms publishes from many goroutines into 100 rooms through the
-// batching store. It reports messages per second.
+// BenchmarkBatchingStore100Rooms publishes from 128 goroutines into 100 rooms through the
+// batching store, with several numbers of committers. It reports messages per second.
 func BenchmarkBatchingStore100Rooms(b *testing.B) {
+	for _, workers := range []int{1, 2, 4, 8} {
+		b.Run(fmt.Sprintf("committers=%d", workers), func(b *testing.B) {
+			benchmarkBatching(b, workers, 512)
+		})
+	}
+}
+
+func benchmarkBatching(b *testing.B, workers, maxBatch int) {
 	db := testenv.MustOpenDB(b)
 	base := persistence.NewMessageStore(db)
-	store := persistence.NewBatchingStore(base, 4, 256)
+	store := persistence.NewBatchingStore(base, workers, maxBatch)
 	defer store.Close()
 	ctx := context.Background()
 	type pub struct {
