@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
 
 	cg "github.com/commongrounds/commongrounds"
@@ -63,8 +64,10 @@ func (c *cluster) addNode(db *persistence.DB, opts ...envOption) *env {
 	client := c.redisClient()
 	b := broker.NewRedis(client, broker.RedisOptions{Prefix: c.prefix, MaxBackoff: 200 * time.Millisecond})
 	presence := broker.NewRedisPresence(client, c.prefix, fmt.Sprintf("node%d", len(c.nodes)), 2*time.Second)
+	sockets := broker.NewRedisSockets(client, c.prefix, 5*time.Second)
 	opts = append([]envOption{func(_ *rooms.Service, o *hub.Options) {
 		o.Presence = presence
+		o.Sockets = sockets
 		o.PresenceInterval = 100 * time.Millisecond
 		o.ReconcileInterval = 500 * time.Millisecond
 	}}, opts...)
@@ -517,4 +520,35 @@ func TestClusterPresence(t *testing.T) {
 	start := time.Now()
 	waitOnline(ca, 1)
 	t.Logf("crashed instance's user dropped after %v", time.Since(start))
+}
+
+// TestClusterSocketLimit counts a user's sockets across instances.
+func TestClusterSocketLimit(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "", 2, func(_ *rooms.Service, o *hub.Options) { o.MaxSocketsPerUser = 2 })
+	a, b := c.nodes[0], c.nodes[1]
+	u := a.newUser()
+	a.dial(u)
+	second := b.dial(u)
+	if _, err := a.tryDial(u.token, nil); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("third socket on the first instance: err=%v, want 429", err)
+	}
+	if _, err := b.tryDial(u.token, nil); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("third socket on the second instance: err=%v, want 429", err)
+	}
+	_ = second.ws.Close(websocket.StatusNormalClosure, "")
+	<-second.done
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cl, err := a.tryDial(u.token, nil)
+		if err == nil {
+			cl.send(`{"type":"ping"}`)
+			cl.expect("pong")
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after closing a socket, a new one is still refused: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // the server side of the closed socket ends on its own
+	}
 }

@@ -18,6 +18,7 @@ import (
 // conn is one client socket.
 type conn struct {
 	hub     *Hub
+	id      string // unique among all sockets
 	ws      *websocket.Conn
 	session *cg.Session
 	ctx     context.Context // ends when the connection closes

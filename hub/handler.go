@@ -2,6 +2,8 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -37,7 +39,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, status, code, cg.ErrorMessage(err), 0)
 		return
 	}
-	if err := h.reserve(sess); err != nil {
+	id := newSocketID()
+	if err := h.reserve(r.Context(), sess, id); err != nil {
 		status := http.StatusTooManyRequests
 		if cg.ErrorCode(err) == cg.EUNAVAILABLE {
 			status = http.StatusServiceUnavailable
@@ -53,12 +56,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
-		h.unreserve(sess.UserID)
+		h.unreserve(sess.UserID, id)
 		return // Accept has answered the request
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	c := &conn{hub: h, ws: ws, session: sess, ctx: ctx, cancel: cancel, rooms: make(map[cg.ClassID]*membership)}
+	c := &conn{hub: h, id: id, ws: ws, session: sess, ctx: ctx, cancel: cancel, rooms: make(map[cg.ClassID]*membership)}
 	if !h.add(c) {
+		h.unreserve(sess.UserID, id)
 		cancel()
 		_ = ws.Close(CloseServiceRestart, "server restart")
 		return
@@ -78,4 +82,11 @@ func problem(w http.ResponseWriter, status int, code, detail string, retryAfterM
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"type": "about:blank", "title": http.StatusText(status), "status": status, "code": code, "detail": detail,
 	})
+}
+
+// newSocketID returns a random id for a socket.
+func newSocketID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -67,6 +67,9 @@ type Options struct {
 	// Presence counts users across instances. Optional: without it a room counts its local
 	// users (a single instance).
 	Presence PresenceStore
+	// Sockets counts each user's sockets across instances, for MaxSocketsPerUser. Optional:
+	// without it the count is this instance's.
+	Sockets SocketCounter
 	// BackfillPage is the number of messages read from the store at once on resume. Default: 500.
 	BackfillPage int
 	Logger       *slog.Logger
@@ -113,6 +116,16 @@ type PresenceStore interface {
 	// Sync records the local users of each room and returns the distinct users online in each
 	// of those rooms across every instance.
 	Sync(ctx context.Context, local map[cg.ClassID][]cg.UserID) (map[cg.ClassID]int, error)
+}
+
+// SocketCounter counts users' sockets across instances.
+type SocketCounter interface {
+	// Acquire records a socket of user unless the user holds max sockets already.
+	Acquire(ctx context.Context, user cg.UserID, id string, max int) (bool, error)
+	// Release forgets a socket.
+	Release(ctx context.Context, user cg.UserID, id string) error
+	// Refresh keeps the entries of the sockets open here from lapsing.
+	Refresh(ctx context.Context, sockets map[cg.UserID][]string) error
 }
 
 const numShards = 32
@@ -371,7 +384,26 @@ func (h *Hub) reconcileLoop() {
 			h.reconcile()
 		case <-presence:
 			h.syncPresence(false)
+			h.refreshSockets()
 		}
+	}
+}
+
+// refreshSockets keeps this instance's sockets counted across instances.
+func (h *Hub) refreshSockets() {
+	if h.opts.Sockets == nil {
+		return
+	}
+	h.mu.Lock()
+	sockets := make(map[cg.UserID][]string)
+	for c := range h.conns {
+		sockets[c.session.UserID] = append(sockets[c.session.UserID], c.id)
+	}
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.PresenceInterval)
+	defer cancel()
+	if err := h.opts.Sockets.Refresh(ctx, sockets); err != nil {
+		h.opts.Logger.Warn("refresh socket counts", "err", err)
 	}
 }
 
@@ -421,26 +453,46 @@ func (h *Hub) reconcile() {
 	}
 }
 
-// register admits a socket of the session, or refuses it when the user holds too many or the
-// hub is shutting down.
-func (h *Hub) reserve(sess *cg.Session) error {
+// reserve admits a socket id of the session, or refuses it when the user holds too many (on this
+// instance or, with Options.Sockets, on all) or the hub is shutting down. When the cluster-wide
+// count cannot be reached, the instance's own count decides.
+func (h *Hub) reserve(ctx context.Context, sess *cg.Session, id string) error {
+	tooMany := &cg.Error{Code: cg.ERATELIMITED, Message: "Too many open sockets for this user.", RetryAfterMs: 1000}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closing {
+		h.mu.Unlock()
 		return &cg.Error{Code: cg.EUNAVAILABLE, Message: "The server is restarting; reconnect shortly.", RetryAfterMs: 1000}
 	}
 	if h.byUser[sess.UserID] >= h.opts.MaxSocketsPerUser {
-		return &cg.Error{Code: cg.ERATELIMITED, Message: "Too many open sockets for this user.", RetryAfterMs: 1000}
+		h.mu.Unlock()
+		return tooMany
 	}
 	h.byUser[sess.UserID]++
+	h.mu.Unlock()
+	if h.opts.Sockets != nil {
+		ok, err := h.opts.Sockets.Acquire(ctx, sess.UserID, id, h.opts.MaxSocketsPerUser)
+		if err != nil {
+			h.opts.Logger.Warn("count sockets across instances", "err", err)
+		} else if !ok {
+			h.unreserve(sess.UserID, "")
+			return tooMany
+		}
+	}
 	return nil
 }
 
-// unreserve gives back a reservation whose upgrade failed.
-func (h *Hub) unreserve(user cg.UserID) {
+// unreserve gives back a reservation (and, given its id, the cluster-wide entry).
+func (h *Hub) unreserve(user cg.UserID, id string) {
 	h.mu.Lock()
 	h.decUserLocked(user)
 	h.mu.Unlock()
+	if h.opts.Sockets != nil && id != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := h.opts.Sockets.Release(ctx, user, id); err != nil {
+			h.opts.Logger.Warn("release socket count", "err", err)
+		}
+	}
 }
 
 func (h *Hub) decUserLocked(user cg.UserID) {
@@ -454,7 +506,6 @@ func (h *Hub) add(c *conn) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing {
-		h.decUserLocked(c.session.UserID)
 		return false
 	}
 	h.conns[c] = struct{}{}
@@ -470,8 +521,8 @@ func (h *Hub) add(c *conn) bool {
 
 func (h *Hub) remove(c *conn) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if _, ok := h.conns[c]; !ok {
+		h.mu.Unlock()
 		return
 	}
 	delete(h.conns, c)
@@ -481,7 +532,8 @@ func (h *Hub) remove(c *conn) {
 			delete(h.bySession, c.session.ID)
 		}
 	}
-	h.decUserLocked(c.session.UserID)
+	h.mu.Unlock()
+	h.unreserve(c.session.UserID, c.id)
 }
 
 // Conns returns the number of open sockets.

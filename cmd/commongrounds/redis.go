@@ -47,11 +47,11 @@ func openRedis(cfg *config.Config) (redis.UniversalClient, error) {
 	return redis.NewClient(opts), nil
 }
 
-// roomBroker returns the broker of the rooms and, with Redis, the presence store; close stops
-// the broker.
-func roomBroker(client redis.UniversalClient, cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer) (b cg.Broker, presence hub.PresenceStore, closeFn func() error) {
+// roomBroker returns the broker of the rooms and, with Redis, the presence store and the
+// cluster-wide socket counter; close stops the broker.
+func roomBroker(client redis.UniversalClient, cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer) (b cg.Broker, presence hub.PresenceStore, sockets hub.SocketCounter, closeFn func() error) {
 	if client == nil {
-		return broker.NewMemory(), nil, func() error { return nil }
+		return broker.NewMemory(), nil, nil, func() error { return nil }
 	}
 	rb := broker.NewRedis(client, broker.RedisOptions{Prefix: redisPrefix, Sharded: cfg.RedisCluster, Logger: logger})
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -62,7 +62,8 @@ func roomBroker(client redis.UniversalClient, cfg *config.Config, logger *slog.L
 		}
 		return 0
 	}))
-	return rb, broker.NewRedisPresence(client, redisPrefix, instanceID(), 10*time.Second), rb.Close
+	return rb, broker.NewRedisPresence(client, redisPrefix, instanceID(), 10*time.Second),
+		broker.NewRedisSockets(client, redisPrefix, 30*time.Second), rb.Close
 }
 
 // instanceID names this process among the instances: host name and a random suffix.

@@ -75,7 +75,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if redisClient != nil {
 		defer redisClient.Close()
 	}
-	roomBroker, presence, closeBroker := roomBroker(redisClient, cfg, logger, reg)
+	roomBroker, presence, sockets, closeBroker := roomBroker(redisClient, cfg, logger, reg)
 	defer closeBroker()
 
 	// Rooms: the broker carries events between instances, the hub serves the sockets.
@@ -94,6 +94,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		AllowedOrigins:    append([]string{originOf(cfg.PublicBaseURL)}, cfg.AllowedOrigins...),
 		MaxSocketsPerUser: cfg.MaxSocketsPerUser,
 		Presence:          presence,
+		Sockets:           sockets,
 		Logger:            logger,
 		Registerer:        reg,
 	})

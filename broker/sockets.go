@@ -1,0 +1,75 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	cg "github.com/commongrounds/commongrounds"
+)
+
+// RedisSockets counts each user's sockets across instances: a sorted set per user whose members
+// are socket ids scored by an expiry time. Instances refresh their sockets' entries; those of a
+// crashed instance lapse after TTL.
+type RedisSockets struct {
+	client redis.UniversalClient
+	prefix string
+	ttl    time.Duration
+	now    func() time.Time
+}
+
+// NewRedisSockets returns a socket counter whose entries expire after ttl unless refreshed.
+func NewRedisSockets(client redis.UniversalClient, prefix string, ttl time.Duration) *RedisSockets {
+	if prefix == "" {
+		prefix = "cg:"
+	}
+	return &RedisSockets{client: client, prefix: prefix, ttl: ttl, now: time.Now}
+}
+
+func (s *RedisSockets) key(user cg.UserID) string { return s.prefix + "sockets:{" + string(user) + "}" }
+
+// acquireScript drops lapsed entries, then adds the socket if the user holds fewer than the
+// maximum: atomically, so that two instances cannot both admit the last socket.
+var acquireScript = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1`)
+
+// Acquire records the socket id of user unless the user already holds max sockets.
+func (s *RedisSockets) Acquire(ctx context.Context, user cg.UserID, id string, max int) (bool, error) {
+	now := s.now()
+	n, err := acquireScript.Run(ctx, s.client, []string{s.key(user)},
+		now.UnixMilli(), now.Add(s.ttl).UnixMilli(), id, max, (2 * s.ttl).Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("acquire socket: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Release forgets the socket id of user.
+func (s *RedisSockets) Release(ctx context.Context, user cg.UserID, id string) error {
+	return s.client.ZRem(ctx, s.key(user), id).Err()
+}
+
+// Refresh extends the entries of the sockets still open here.
+func (s *RedisSockets) Refresh(ctx context.Context, sockets map[cg.UserID][]string) error {
+	if len(sockets) == 0 {
+		return nil
+	}
+	expiry := float64(s.now().Add(s.ttl).UnixMilli())
+	pipe := s.client.Pipeline()
+	for user, ids := range sockets {
+		zs := make([]redis.Z, len(ids))
+		for i, id := range ids {
+			zs[i] = redis.Z{Score: expiry, Member: id}
+		}
+		pipe.ZAdd(ctx, s.key(user), zs...)
+		pipe.PExpire(ctx, s.key(user), 2*s.ttl)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
