@@ -114,24 +114,6 @@ func (r *revocations) snapshot() ([]cg.SessionID, []cg.UserID) {
 	return append([]cg.SessionID(nil), r.sessions...), append([]cg.UserID(nil), r.users...)
 }
 
-// syncBuffer is a buffer safe for concurrent log writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // authEnv is the outside world of one sign-in test server: its outbox, its SMS webhook, its
 // clock, what it revoked, its logs, and the dependencies it was built with.
 type authEnv struct {
@@ -139,7 +121,7 @@ type authEnv struct {
 	sms     *authtest.SMSWebhook
 	clock   *testClock
 	revoked *revocations
-	logs    *syncBuffer
+	logs    *testenv.SyncBuffer
 	deps    api.Deps
 }
 
@@ -174,7 +156,7 @@ func newAuthServer(t *testing.T, opts ...func(*api.Deps)) (*testServer, *authEnv
 		sms:     authtest.StartSMSWebhook(t),
 		clock:   &testClock{},
 		revoked: &revocations{},
-		logs:    &syncBuffer{},
+		logs:    &testenv.SyncBuffer{},
 	}
 	setup := func(d *api.Deps) {
 		d.Logger = slog.New(slog.NewTextHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -1,11 +1,9 @@
 package auth_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,24 +11,6 @@ import (
 	"github.com/commongrounds/commongrounds/internal/testenv"
 	"github.com/commongrounds/commongrounds/persistence"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent logging.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestJanitor(t *testing.T) {
 	t.Parallel()
@@ -40,7 +20,7 @@ func TestJanitor(t *testing.T) {
 	if err := links.CreateMagicLink(ctx, "jan1a@virginia.edu", auth.HashToken("old"), time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	j := &auth.Janitor{Store: persistence.NewCleanupStore(db), Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 
 	t.Run("OKSkippedOnOtherInstance", func(t *testing.T) {

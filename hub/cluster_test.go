@@ -165,6 +165,17 @@ func TestClusterKillInstance(t *testing.T) {
 	checkSeqs(t, "reader", got, total)
 }
 
+// publishAcked publishes n messages over the socket, each acknowledged before the next.
+func publishAcked(t *testing.T, pub *client, class cg.ClassID, n int) {
+	t.Helper()
+	for range n {
+		pub.send(map[string]any{"type": "publish", "room": class, "content": "x"})
+		if f := pub.expect("ack", "error"); f.Type != "ack" {
+			t.Fatalf("publish: %s", f.raw)
+		}
+	}
+}
+
 // killPubSub closes the cluster's Redis pub/sub connections from the server side.
 func (c *cluster) killPubSub() int {
 	ctx := context.Background()
@@ -204,14 +215,7 @@ func TestClusterRedisSubscriptionsKilled(t *testing.T) {
 	cl := a.dial(reader)
 	cl.subscribe(class, nil)
 	pub := b.dial(author)
-	publish := func(n int) {
-		for range n {
-			pub.send(map[string]any{"type": "publish", "room": class, "content": "x"})
-			if f := pub.expect("ack", "error"); f.Type != "ack" {
-				t.Fatalf("publish: %s", f.raw)
-			}
-		}
-	}
+	publish := func(n int) { publishAcked(t, pub, class, n) }
 	publish(20)
 	collect(t, cl, 20, 0)
 	if n := c.killPubSub(); n < 2 {
@@ -291,14 +295,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	cl := a.dial(reader)
 	cl.subscribe(class, nil)
 	pub := b.dial(author)
-	publish := func(n int) {
-		for range n {
-			pub.send(map[string]any{"type": "publish", "room": class, "content": "x"})
-			if f := pub.expect("ack", "error"); f.Type != "ack" {
-				t.Fatalf("publish: %s", f.raw)
-			}
-		}
-	}
+	publish := func(n int) { publishAcked(t, pub, class, n) }
 	publish(10)
 	collect(t, cl, 10, 0)
 	rs.stop()

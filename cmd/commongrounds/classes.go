@@ -90,11 +90,7 @@ func runImportClasses(ctx context.Context, args []string, getenv func(string) st
 		return fmt.Errorf("import-classes: %w", err)
 	}
 	defer f.Close()
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	db, err := openDB(ctx, cfg)
+	_, db, err := loadAndOpen(ctx, getenv)
 	if err != nil {
 		return err
 	}

@@ -6,31 +6,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/commongrounds/commongrounds/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-// syncBuffer is a bytes.Buffer safe for the server's log writes and the test's reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // startServer runs the serve command on a free port against a fresh database and returns its
 // base URL; the server is stopped, and must have stopped cleanly, when the test ends.
@@ -47,7 +28,7 @@ func startServer(t *testing.T, env map[string]string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	go func() {
 		done <- runServe(ctx, nil, func(k string) string { return vars[k] }, &logs, &logs, func(a string) { addrc <- a })
 	}()

@@ -36,6 +36,19 @@ func openDB(ctx context.Context, cfg *config.Config) (*persistence.DB, error) {
 	return db, nil
 }
 
+// loadAndOpen reads the configuration and opens (creating and migrating) its database.
+func loadAndOpen(ctx context.Context, getenv func(string) string) (*config.Config, *persistence.DB, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, db, nil
+}
+
 func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
@@ -47,11 +60,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("serve takes no arguments, got %q", strings.Join(args, " "))
 	}
 	logger := newLogger(stderr)
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	db, err := openDB(ctx, cfg)
+	cfg, db, err := loadAndOpen(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -185,11 +194,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if len(args) > 0 {
 		return fmt.Errorf("migrate takes no arguments")
 	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	db, err := openDB(ctx, cfg)
+	_, db, err := loadAndOpen(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -203,11 +208,7 @@ func runGrantModerator(ctx context.Context, args []string, getenv func(string) s
 	if len(args) != 1 {
 		return fmt.Errorf("usage: grant-moderator EMAIL")
 	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	db, err := openDB(ctx, cfg)
+	_, db, err := loadAndOpen(ctx, getenv)
 	if err != nil {
 		return err
 	}
