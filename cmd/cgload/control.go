@@ -233,11 +233,6 @@ func runParent(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 					l := s.Latency.Summary()
 					fmt.Fprintf(stderr, "cgload: step %d: %.0f msg/s: %.0f deliveries/s, p50 %.2f ms, p99 %.2f ms, errors %d\n",
 						i+1, s.Rate, float64(s.Delivered)/max(s.Seconds, 1e-9), l.P50, l.P99, s.Errors)
-					if l.P99 > float64(o.p99Limit)/float64(time.Millisecond) {
-						for _, sh := range shares {
-							sh.stop()
-						}
-					}
 				}
 			}
 		case <-settle:
@@ -278,8 +273,8 @@ func runParent(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 
 	merged.Workers = o.workers
 	merged.LoadAvg = [2]string{loadStart, loadgen.LoadAvg()}
-	if len(merged.Steps) > 0 {
-		merged.P99LimitMs = float64(o.p99Limit) / float64(time.Millisecond)
+	if len(merged.Steps) > 0 && o.cfg.P99Limit > 0 {
+		merged.P99LimitMs = float64(o.cfg.P99Limit) / float64(time.Millisecond)
 		for _, s := range merged.Steps {
 			l := s.Latency.Summary()
 			if l.P99 <= merged.P99LimitMs && s.Errors == 0 && s.Seconds > 0 {

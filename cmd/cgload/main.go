@@ -48,7 +48,6 @@ type options struct {
 	cpuProfile   string
 	workers      int
 	workerIndex  int
-	p99Limit     time.Duration
 	settle       time.Duration
 	set          map[string]bool // flags given explicitly
 	scenarioRate func(*loadgen.Seed) float64
@@ -67,9 +66,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&c.Scenario, "scenario", "custom", "idle, fanout, cross, evening, storm or custom: sets the defaults of the other flags")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "steady phase, after every socket is connected and subscribed")
 	fs.Float64Var(&c.Rate, "rate", 0, "publishes per second, all processes together")
-	fs.StringVar(&steps, "rate-steps", "", "comma-separated publish rates to run --step-duration each, stopping after the first whose p99 exceeds --p99-limit")
+	fs.StringVar(&steps, "rate-steps", "", "comma-separated publish rates to run --step-duration each")
 	fs.DurationVar(&c.StepDuration, "step-duration", 10*time.Second, "length of each rate step")
-	fs.DurationVar(&o.p99Limit, "p99-limit", 50*time.Millisecond, "latency bound of a rate step")
+	fs.DurationVar(&c.P99Limit, "p99-limit", 50*time.Millisecond, "stop a stepped run after the first step whose p99 passes this (0: run every step)")
 	fs.IntVar(&c.Publishers, "publishers", 0, "number of users (the first of the seed) that publish (default all)")
 	fs.IntVar(&c.ContentSize, "content-size", 100, "bytes of content per message")
 	fs.IntVar(&c.ConnectConcurrency, "connect-concurrency", 200, "dials in progress at once, per process")
@@ -140,7 +139,7 @@ func (o *options) applyScenario() error {
 	case "fanout":
 		// (b) one room: publish rate stepped up until p99 passes 50 ms.
 		def("publishers", func() { c.Publishers = 20 })
-		def("rate-steps", func() { c.Steps = []float64{25, 50, 75, 100, 125, 150, 200, 250, 300, 400} })
+		def("rate-steps", func() { c.Steps = []float64{5, 10, 15, 20, 30, 40, 50, 75, 100, 150, 200, 300, 400} })
 	case "cross":
 		// (c) one room split over the instances given by --url, 50 msg/s.
 		def("publishers", func() { c.Publishers = 10 })

@@ -243,7 +243,7 @@ func (r *Result) Failed() []string {
 	add(r.Unexpected > 0, "%d messages of rooms not joined", r.Unexpected)
 	add(r.Acked != r.Sent, "%d sent, %d acknowledged", r.Sent, r.Acked)
 	if committed, ok := r.Committed(); !ok {
-		why = append(why, fmt.Sprintf("%d acknowledged, %d committed", r.Acked, committed))
+		why = append(why, fmt.Sprintf("the rooms gained %d messages, %d acknowledged", committed, r.Acked))
 	}
 	if r.Storm != nil {
 		add(r.Storm.Pending > 0, "%d subscriptions not caught up after the storm", r.Storm.Pending)

@@ -47,6 +47,9 @@ type Config struct {
 	Rate         float64
 	Steps        []float64
 	StepDuration time.Duration
+	// P99Limit ends a stepped run after the first step whose p99 latency, as this process
+	// measured it, passed it. Zero: every step runs.
+	P99Limit time.Duration
 	// Duration is the steady phase, after every socket is connected and subscribed.
 	Duration time.Duration
 	// ContentSize is the length of a message's content. Default: 100.
@@ -362,7 +365,8 @@ func Run(ctx context.Context, cfg Config, ctl Control, emit func(Event)) (*Resul
 			}
 			res.Steps = append(res.Steps, step)
 			emit(Event{Kind: "step", Step: step, Index: i})
-			if stopped {
+			over := cfg.P99Limit > 0 && step.Latency.Summary().P99 > float64(cfg.P99Limit)/float64(time.Millisecond)
+			if stopped || over {
 				break
 			}
 		}
