@@ -7,7 +7,9 @@ package commongrounds
 import (
 	"context"
 	"regexp"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // UserID identifies a user. It never leaves the server inside a message, frame or list of
@@ -31,6 +33,13 @@ var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 // ValidUUID reports whether s is a UUID in its canonical textual form. Identifiers from clients
 // are checked with it before they reach a query.
 func ValidUUID(s string) bool { return uuidRE.MatchString(s) }
+
+// StorableText reports whether s can be stored in a Postgres text column: valid UTF-8 without
+// NUL. Text from a URL or a JSON \u0000 escape can be neither; such input names nothing that is
+// stored and is refused before it reaches a query.
+func StorableText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
 
 // Role is a user's role.
 type Role string

@@ -57,6 +57,10 @@ func (s *Server) handleListClasses() http.Handler {
 				s.writeError(w, r, cg.Errorf(cg.EINVALID, "%s is longer than %d bytes.", name, maxQueryLen))
 				return
 			}
+			if !cg.StorableText(v) {
+				s.writeError(w, r, cg.Errorf(cg.EINVALID, "%s must be UTF-8 text without NUL.", name))
+				return
+			}
 		}
 		classes, next, err := s.Classes.ListClasses(r.Context(), f)
 		if err != nil {
@@ -136,7 +140,7 @@ func (s *Server) handleDrop() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		if s.Leaver != nil {
+		if s.Leaver != nil && cg.ValidUUID(string(class)) {
 			// The drop is committed; a failure here only delays the end of live delivery
 			// until the broker is back (other instances keep the subscription meanwhile).
 			if err := s.Leaver.LeaveRoom(r.Context(), user, class); err != nil {

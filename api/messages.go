@@ -152,8 +152,8 @@ func (s *Server) handleFlag() http.Handler {
 		reason := ""
 		if req.Reason != nil {
 			reason = *req.Reason
-			if len([]rune(reason)) > 500 {
-				s.writeError(w, r, cg.Errorf(cg.EINVALID, "reason has at most 500 characters."))
+			if !cg.StorableText(reason) || len([]rune(reason)) > 500 {
+				s.writeError(w, r, cg.Errorf(cg.EINVALID, "reason is UTF-8 text of at most 500 characters, without NUL."))
 				return
 			}
 		}

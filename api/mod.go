@@ -44,8 +44,8 @@ func (s *Server) handleHide(hide bool) http.Handler {
 func (s *Server) handleRevealAuthor() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reason := r.URL.Query().Get("reason")
-		if len([]rune(reason)) > 500 {
-			s.writeError(w, r, cg.Errorf(cg.EINVALID, "reason has at most 500 characters."))
+		if !cg.StorableText(reason) || len([]rune(reason)) > 500 {
+			s.writeError(w, r, cg.Errorf(cg.EINVALID, "reason is UTF-8 text of at most 500 characters, without NUL."))
 			return
 		}
 		u, err := s.Rooms.RevealAuthor(r.Context(), sessionOf(r).UserID, cg.MessageID(mux.Vars(r)["id"]), reason)

@@ -253,6 +253,11 @@ func decodeClassCursor(s string) (*classCursor, error) {
 	if err := json.Unmarshal(b, &key); err != nil || len(key) != 5 || !cg.ValidUUID(key[4]) {
 		return nil, bad
 	}
+	for _, k := range key {
+		if !cg.StorableText(k) {
+			return nil, bad
+		}
+	}
 	return &classCursor{Term: key[0], Subject: key[1], CatalogNumber: key[2], Section: key[3], ID: cg.ClassID(key[4])}, nil
 }
 

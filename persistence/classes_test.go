@@ -90,6 +90,18 @@ func TestUpsertClasses(t *testing.T) {
 			t.Fatalf("count=%d, want 0: the page is stored whole or not at all", n)
 		}
 	})
+	t.Run("ErrUnstorableText", func(t *testing.T) {
+		// Text Postgres cannot hold is the caller's error (invalid), not an internal one.
+		t.Parallel()
+		store := persistence.NewClassStore(testenv.MustOpenDB(t))
+		for _, title := range []string{"Intro\x00", "Intro\xff"} {
+			c := testClass("1262", "CS", "1110", "001", "1", "")
+			c.Title = sp(title)
+			if _, _, _, err := store.UpsertClasses(ctx, []cg.Class{c}, time.Now()); cg.ErrorCode(err) != cg.EINVALID {
+				t.Fatalf("title %q: err=%v, want code %v", title, err, cg.EINVALID)
+			}
+		}
+	})
 	t.Run("ErrNoKey", func(t *testing.T) {
 		t.Parallel()
 		store := persistence.NewClassStore(testenv.MustOpenDB(t))

@@ -179,6 +179,12 @@ func wrap(op string, err error) error {
 	if isUnavailable(err) {
 		return &cg.Error{Code: cg.EUNAVAILABLE, Message: "The database is unavailable; try again.", RetryAfterMs: 1000}
 	}
+	// Text the database cannot hold (NUL, invalid UTF-8) is the client's error, not the
+	// server's; the handlers refuse it earlier, and this keeps a path they miss from a 500.
+	// 22021 character_not_in_repertoire, 22P05 untranslatable_character.
+	if isCode(err, "22021") || isCode(err, "22P05") {
+		return cg.Errorf(cg.EINVALID, "The request holds text that cannot be stored (NUL or invalid UTF-8).")
+	}
 	return fmt.Errorf("%s: %w", op, err)
 }
 

@@ -34,23 +34,14 @@ func (s *EnrollmentStore) Enroll(ctx context.Context, user cg.UserID, class cg.C
 	return tag.RowsAffected() == 1, nil
 }
 
-// Drop ends user's enrollment in class, if any. Errors: class_not_found when there is no such
-// class.
+// Drop ends user's enrollment in class, if any. Dropping a class one is not in, or one that
+// does not exist, changes nothing and is no error: the contract answers 204 either way.
 func (s *EnrollmentStore) Drop(ctx context.Context, user cg.UserID, class cg.ClassID) error {
-	if !cg.ValidUUID(string(class)) {
-		return cg.Errorf(cg.ECLASSNOTFOUND, "No such class.")
+	if !cg.ValidUUID(string(class)) || !cg.ValidUUID(string(user)) {
+		return nil
 	}
-	var exists bool
-	err := s.db.Pool.QueryRow(ctx, `
-		WITH dropped AS (DELETE FROM user_classes WHERE user_id = $1 AND class_id = $2)
-		SELECT EXISTS (SELECT 1 FROM classes WHERE id = $2)`, user, class).Scan(&exists)
-	if err != nil {
-		return wrap("drop class", err)
-	}
-	if !exists {
-		return cg.Errorf(cg.ECLASSNOTFOUND, "No such class.")
-	}
-	return nil
+	_, err := s.db.Pool.Exec(ctx, `DELETE FROM user_classes WHERE user_id = $1 AND class_id = $2`, user, class)
+	return wrap("drop class", err)
 }
 
 // IsEnrolled reports whether user is enrolled in class. An id that is not a UUID names no

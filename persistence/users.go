@@ -37,6 +37,9 @@ func (s *UserStore) FindUserByID(ctx context.Context, id cg.UserID) (*cg.User, e
 
 // FindUserByEmail returns the user with the (lower-case) e-mail address; user_not_found if none.
 func (s *UserStore) FindUserByEmail(ctx context.Context, email string) (*cg.User, error) {
+	if !cg.StorableText(email) {
+		return nil, cg.Errorf(cg.EUSERNOTFOUND, "No such user.")
+	}
 	u, err := scanUser(s.db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email))
 	if err != nil {
 		return nil, notFound("find user", err, cg.EUSERNOTFOUND, "No such user.")
@@ -46,6 +49,9 @@ func (s *UserStore) FindUserByEmail(ctx context.Context, email string) (*cg.User
 
 // FindUserByComputingID returns the user with the computing id; user_not_found if none.
 func (s *UserStore) FindUserByComputingID(ctx context.Context, computingID string) (*cg.User, error) {
+	if !cg.StorableText(computingID) {
+		return nil, cg.Errorf(cg.EUSERNOTFOUND, "No such user.")
+	}
 	u, err := scanUser(s.db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE computing_id = $1`, computingID))
 	if err != nil {
 		return nil, notFound("find user", err, cg.EUSERNOTFOUND, "No such user.")
