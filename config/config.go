@@ -88,6 +88,9 @@ type Config struct {
 	SecretsFile string
 	// ShutdownTimeout bounds a graceful shutdown. Default: 10 s.
 	ShutdownTimeout time.Duration
+	// DebugAddr, when set, is a second listening address that serves the Go profiler
+	// (/debug/pprof/). Default: unset, no profiler. Keep it off the public network.
+	DebugAddr string
 }
 
 // Load reads the configuration through getenv. Secrets that are not set are read from, or
@@ -97,6 +100,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		DatabaseURL:        getenv("DATABASE_URL"),
 		RedisURL:           getenv("REDIS_URL"),
 		HTTPAddr:           or(getenv("HTTP_ADDR"), "127.0.0.1:8080"),
+		DebugAddr:          getenv("DEBUG_ADDR"),
 		PublicBaseURL:      getenv("PUBLIC_BASE_URL"),
 		AllowedEmailDomain: strings.ToLower(or(getenv("ALLOWED_EMAIL_DOMAIN"), "virginia.edu")),
 		SMTPURL:            getenv("SMTP_URL"),

@@ -20,6 +20,7 @@ type conn struct {
 	hub     *Hub
 	id      string // unique among all sockets
 	ws      *websocket.Conn
+	tcp     *corkConn // the connection under ws, when the server's listener made it corkable
 	session *cg.Session
 	ctx     context.Context // ends when the connection closes
 	cancel  context.CancelFunc
@@ -29,6 +30,7 @@ type conn struct {
 	queued   int           // guarded by mu: bytes in queue
 	writing  bool          // guarded by mu: a writer goroutine runs
 	closed   bool          // guarded by mu: no more frames are accepted
+	slow     bool          // guarded by mu: the queue overflowed; the socket is being closed
 	drained  chan struct{} // guarded by mu: closed when the queue empties, if someone waits
 	pingT    *time.Timer   // guarded by mu
 	expiry   *time.Timer   // guarded by mu
@@ -53,7 +55,12 @@ func (c *conn) enqueue(frame []byte) {
 		c.mu.Unlock()
 		return
 	}
+	if c.slow {
+		c.mu.Unlock()
+		return
+	}
 	if c.queued+len(frame) > c.hub.opts.MaxQueueBytes {
+		c.slow = true
 		c.mu.Unlock()
 		c.hub.metrics.slow.Inc()
 		go c.closeWith(CloseSlowConsumer, "slow consumer: reconnect and resume with since_seq")
@@ -86,15 +93,9 @@ func (c *conn) write() {
 		batch, bytes := c.queue, c.queued
 		c.queue = nil
 		c.mu.Unlock()
-		// One deadline for the batch: a write that does not progress in WriteTimeout fails.
-		ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.WriteTimeout)
-		for _, frame := range batch {
-			if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
-				c.fail(fmt.Errorf("write: %w", err))
-				break
-			}
+		if err := c.writeBatch(batch); err != nil {
+			c.fail(fmt.Errorf("write: %w", err))
 		}
-		cancel()
 		c.mu.Lock()
 		c.queued -= bytes
 		if c.drained != nil { // wake the waiters; they check the size again
@@ -103,6 +104,33 @@ func (c *conn) write() {
 		}
 		c.mu.Unlock()
 	}
+}
+
+// writeBatch writes frames to the socket, each write bounded by WriteTimeout: in one write when
+// the connection can be corked.
+func (c *conn) writeBatch(frames [][]byte) error {
+	if c.tcp == nil {
+		// One deadline for the batch: a write that does not progress in WriteTimeout fails.
+		ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.WriteTimeout)
+		defer cancel()
+		for _, frame := range frames {
+			if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// The library's writes land in memory (past maxCork, on the network); uncork sends the
+	// rest. Every write of the connection, the library's own control frames included, is
+	// bounded by its deadline, so no context is needed here to keep a write from hanging.
+	c.tcp.cork()
+	for _, frame := range frames {
+		if err := c.ws.Write(context.Background(), websocket.MessageText, frame); err != nil {
+			_ = c.tcp.uncork()
+			return err
+		}
+	}
+	return c.tcp.uncork()
 }
 
 // waitQueueBelow blocks until the queue holds fewer than n bytes or the connection ends.

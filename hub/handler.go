@@ -60,16 +60,23 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered the request
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	c := &conn{hub: h, id: id, ws: ws, session: sess, ctx: ctx, cancel: cancel, rooms: make(map[cg.ClassID]*membership)}
+	c := &conn{hub: h, id: id, ws: ws, tcp: corkOf(r.Context()), session: sess, ctx: ctx, cancel: cancel, rooms: make(map[cg.ClassID]*membership)}
+	if c.tcp != nil {
+		c.tcp.setTimeout(h.opts.WriteTimeout)
+	}
 	if !h.add(c) {
 		h.unreserve(sess.UserID, id)
 		cancel()
 		_ = ws.Close(CloseServiceRestart, "server restart")
 		return
 	}
-	defer h.wg.Done() // added by h.add
 	h.metrics.connects.Inc()
-	c.serve()
+	// The socket's reader runs on a goroutine of its own and this one, with the HTTP server's
+	// deeper stack under it, ends: an idle socket then holds one small stack.
+	go func() {
+		defer h.wg.Done() // added by h.add
+		c.serve()
+	}()
 }
 
 // problem writes an RFC 9457 problem reply.

@@ -73,7 +73,8 @@ func newNode(t testing.TB, db *persistence.DB, b cg.Broker, opts ...envOption) *
 	e.hub = hub.New(e.store, b, e.svc, authn, hopts)
 	e.srv = httptest.NewUnstartedServer(e.hub)
 	e.lis = &trackingListener{Listener: e.srv.Listener}
-	e.srv.Listener = e.lis
+	e.srv.Listener = hub.Listener(e.lis)
+	e.srv.Config.ConnContext = hub.ConnContext
 	e.srv.Start()
 	e.wsURL = "ws" + strings.TrimPrefix(e.srv.URL, "http")
 	t.Cleanup(func() {
@@ -159,14 +160,16 @@ type frame struct {
 	raw          string
 }
 
-// client is a test socket whose frames are read by a goroutine into a channel.
+// client is a test socket whose frames are read by a goroutine into a queue.
 type client struct {
-	t      testing.TB
-	e      *env
-	ws     *websocket.Conn
-	frames chan frame
-	done   chan struct{}
-	err    error // set before done closes: why reading ended
+	t     testing.TB
+	e     *env
+	ws    *websocket.Conn
+	mu    sync.Mutex
+	queue []frame       // guarded by mu: frames read and not yet taken
+	ready chan struct{} // signalled (capacity 1) after a frame is queued
+	done  chan struct{}
+	err   error // set before done closes: why reading ended
 }
 
 // dial opens a socket as u and starts reading it.
@@ -180,18 +183,22 @@ func (e *env) dial(u *user) *client {
 }
 
 func (e *env) tryDial(token string, hdr http.Header) (*client, error) {
+	return e.tryDialWith(token, hdr, nil)
+}
+
+func (e *env) tryDialWith(token string, hdr http.Header, hc *http.Client) (*client, error) {
 	if hdr == nil {
 		hdr = http.Header{}
 	}
 	hdr.Set("Authorization", "Bearer "+token)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, e.wsURL, &websocket.DialOptions{HTTPHeader: hdr})
+	ws, _, err := websocket.Dial(ctx, e.wsURL, &websocket.DialOptions{HTTPHeader: hdr, HTTPClient: hc})
 	if err != nil {
 		return nil, err
 	}
 	ws.SetReadLimit(1 << 20)
-	c := &client{t: e.t, e: e, ws: ws, frames: make(chan frame, 100000), done: make(chan struct{})}
+	c := &client{t: e.t, e: e, ws: ws, ready: make(chan struct{}, 1), done: make(chan struct{})}
 	go c.read()
 	e.t.Cleanup(func() { _ = c.ws.CloseNow(); <-c.done })
 	return c, nil
@@ -228,8 +235,29 @@ func (c *client) read() {
 			}
 		}
 		c.e.mu.Unlock()
-		c.frames <- f
+		// An unbounded queue: the reader never pushes back on the server, and a client that
+		// receives little holds little.
+		c.mu.Lock()
+		c.queue = append(c.queue, f)
+		c.mu.Unlock()
+		select {
+		case c.ready <- struct{}{}:
+		default:
+		}
 	}
+}
+
+// take returns the oldest queued frame, if any.
+func (c *client) take() (frame, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) == 0 {
+		return frame{}, false
+	}
+	f := c.queue[0]
+	c.queue[0] = frame{}
+	c.queue = c.queue[1:]
+	return f, true
 }
 
 // send writes a frame (a string is sent as it is).
@@ -251,21 +279,23 @@ func (c *client) send(v any) {
 // next returns the next frame, failing the test if none comes within the deadline.
 func (c *client) next() frame {
 	c.t.Helper()
-	select {
-	case f := <-c.frames:
-		return f
-	case <-c.done:
-		// Frames read before the end are still in the channel.
-		select {
-		case f := <-c.frames:
+	timeout := time.After(15 * time.Second)
+	for {
+		if f, ok := c.take(); ok {
 			return f
-		default:
 		}
-		c.t.Fatalf("socket ended: %v", c.err)
-	case <-time.After(15 * time.Second):
-		c.t.Fatalf("no frame within 15 s")
+		select {
+		case <-c.ready:
+		case <-c.done:
+			// Frames read before the end are still queued.
+			if f, ok := c.take(); ok {
+				return f
+			}
+			c.t.Fatalf("socket ended: %v", c.err)
+		case <-timeout:
+			c.t.Fatalf("no frame within 15 s")
+		}
 	}
-	return frame{}
 }
 
 // expect returns the next frame of one of the types, skipping presence and typing frames
