@@ -231,10 +231,12 @@ func TestBatchingStore(t *testing.T) {
 // BenchmarkBatchingStore100Rooms publishes from 128 goroutines into 100 rooms through the
 // batching store, with several numbers of committers. It reports messages per second.
 func BenchmarkBatchingStore100Rooms(b *testing.B) {
-	for _, workers := range []int{1, 2, 4, 8} {
-		b.Run(fmt.Sprintf("committers=%d", workers), func(b *testing.B) {
-			benchmarkBatching(b, workers, 512)
-		})
+	for _, workers := range []int{1, 2, 4} {
+		for _, maxBatch := range []int{256, 1024} {
+			b.Run(fmt.Sprintf("committers=%d/batch=%d", workers, maxBatch), func(b *testing.B) {
+				benchmarkBatching(b, workers, maxBatch)
+			})
+		}
 	}
 }
 
