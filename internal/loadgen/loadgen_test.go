@@ -2,7 +2,10 @@ package loadgen
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -216,5 +219,41 @@ func TestResultMerge(t *testing.T) {
 	r.Merge(part(80, 0, 1, 0))
 	if r.AllReadyAt != 0 {
 		t.Fatalf("AllReadyAt = %d after a part that never had every socket ready, want 0", r.AllReadyAt)
+	}
+}
+
+// TestRunGivesUpOnRefusedSessions: a server that refuses every session (401) gets one dial per
+// socket, not retries until the connect timeout, and the run reports every socket as failed.
+func TestRunGivesUpOnRefusedSessions(t *testing.T) {
+	var dials atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ws" {
+			dials.Add(1)
+		}
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"type":"about:blank","title":"Unauthorized","status":401,"code":"unauthorized","detail":"Sign in first."}`))
+	}))
+	defer srv.Close()
+	seed := &Seed{Rooms: []string{string(testRoom)}}
+	for range 5 {
+		seed.Users = append(seed.Users, SeedUser{Token: "not-a-session", Rooms: []string{string(testRoom)}})
+	}
+	cfg := Config{
+		URLs:           []string{"ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"},
+		Seed:           seed,
+		Duration:       time.Millisecond,
+		ConnectTimeout: 10 * time.Minute, // a run that retried would hang here
+		DrainTimeout:   time.Millisecond,
+	}
+	res, err := Run(t.Context(), cfg, Control{}, func(Event) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := dials.Load(); n != 5 || res.ConnectFailures["http 401"] != 5 {
+		t.Fatalf("%d dials, failures %v; want one refused dial per socket", n, res.ConnectFailures)
+	}
+	if len(res.Failed()) == 0 {
+		t.Fatal("Failed() is empty, want the refused sockets reported")
 	}
 }

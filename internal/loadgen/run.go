@@ -150,7 +150,8 @@ type runner struct {
 
 	latency, intervalLatency, stepLatency, ackLatency *Hist
 
-	readyOnce  stopwatch // every socket ready once
+	readyOnce  stopwatch    // every socket ready once
+	gaveUp     atomic.Int64 // sockets refused for good (401, 403): they will never be ready
 	stormArmed atomic.Bool
 	storm      stopwatch // every pair caught up after the storm
 	stormReady stopwatch // every socket resubscribed after the storm
@@ -321,7 +322,9 @@ func Run(ctx context.Context, cfg Config, ctl Control, emit func(Event)) (*Resul
 			s.run(sctx)
 		}()
 	}
-	r.waitFor(ctx, ctl.Stop, cfg.ConnectTimeout, func() bool { return r.readyOnce.doneAt.Load() != 0 })
+	r.waitFor(ctx, ctl.Stop, cfg.ConnectTimeout, func() bool {
+		return r.readyOnce.doneAt.Load() != 0 || r.readyOnce.pending.Load() == r.gaveUp.Load()
+	})
 	res.AllReadyAt = r.readyOnce.doneAt.Load()
 
 	startSeqs := r.roomSeqs(ctx)
@@ -639,7 +642,7 @@ func (r *runner) lastSeq(ctx context.Context, room, token string) (int64, error)
 	var err error
 	for attempt := 1; attempt <= 20; attempt++ {
 		var seq int64
-		if seq, err = r.lastSeqOnce(ctx, room, token); err == nil || ctx.Err() != nil {
+		if seq, err = r.lastSeqOnce(ctx, room, token); err == nil || ctx.Err() != nil || refused(err) {
 			return seq, err
 		}
 		sleep(ctx, backoff(attempt))
@@ -659,7 +662,7 @@ func (r *runner) lastSeqOnce(ctx context.Context, room, token string) (int64, er
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("history: %s", resp.Status)
+		return 0, fmt.Errorf("history: %w", httpError(resp.StatusCode))
 	}
 	var body struct {
 		Messages []struct {

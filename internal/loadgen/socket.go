@@ -63,6 +63,12 @@ func (s *socket) run(ctx context.Context) {
 				return
 			}
 			s.r.failure(&s.r.connectFailures, dialReason(err))
+			if refused(err) {
+				// A refused session or origin stays refused: give up instead of retrying
+				// until the connect timeout.
+				s.r.gaveUp.Add(1)
+				return
+			}
 			failures++
 			sleep(ctx, backoff(failures))
 			continue
@@ -143,6 +149,13 @@ func (s *socket) dial(ctx context.Context) (*websocket.Conn, error) {
 type httpError int
 
 func (e httpError) Error() string { return "http " + strconv.Itoa(int(e)) }
+
+// refused reports whether err is a refusal that retrying will not change: the session (401) or
+// the origin (403).
+func refused(err error) bool {
+	var he httpError
+	return errors.As(err, &he) && (he == http.StatusUnauthorized || he == http.StatusForbidden)
+}
 
 // dialReason classifies a failed dial.
 func dialReason(err error) string {
