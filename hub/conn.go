@@ -192,18 +192,25 @@ func (c *conn) shutdown(ctx context.Context) {
 		return
 	}
 	c.closed = true // nothing new is queued; what is queued is still written
-	var ch chan struct{}
-	if c.writing {
-		if c.drained == nil {
-			c.drained = make(chan struct{})
-		}
-		ch = c.drained
-	}
 	c.mu.Unlock()
-	if ch != nil {
+	// The writer wakes the waiters after every batch; wait until it has written everything.
+	for flushed := false; !flushed; {
+		c.mu.Lock()
+		var ch chan struct{}
+		if c.writing {
+			if c.drained == nil {
+				c.drained = make(chan struct{})
+			}
+			ch = c.drained
+		}
+		c.mu.Unlock()
+		if ch == nil {
+			break
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			flushed = true // out of time: close anyway
 		}
 	}
 	delay := rand.N(c.hub.opts.RestartJitter) + 500*time.Millisecond

@@ -13,6 +13,9 @@ import (
 // writer corks the connection, lets the library write every queued frame into memory, and
 // uncorks it, which sends them all in one write.
 //
+// The write timeout bounds each write to the network (at most maxCork bytes), not a whole batch;
+// a client that reads too slowly for its queue is cut off by the queue's size limit instead.
+//
 // Corking needs the server's TCP connection, which the library hides behind the hijack: the
 // server's listener wraps each connection (Listener), and the server's ConnContext puts it in
 // the request's context, where the hub finds it on upgrade. Without them the hub writes frame
@@ -58,6 +61,23 @@ func (c *corkConn) setTimeout(timeout time.Duration) {
 	c.mu.Unlock()
 }
 
+// Close sends what is held, within a second, then closes the connection. The library closes
+// the connection right after answering a client's close frame, which may be held behind a
+// batch the writer has not sent yet; without this the answer and the batch would be lost. If a
+// write is in progress, Close does not wait for it: closing is what aborts a stuck write.
+func (c *corkConn) Close() error {
+	if c.mu.TryLock() {
+		if c.corked && c.buf != nil && len(*c.buf) > 0 {
+			if c.Conn.SetWriteDeadline(time.Now().Add(time.Second)) == nil {
+				_, _ = c.Conn.Write(*c.buf)
+			}
+			*c.buf = (*c.buf)[:0]
+		}
+		c.mu.Unlock()
+	}
+	return c.Conn.Close()
+}
+
 // cork holds the writes that follow until uncork.
 func (c *corkConn) cork() {
 	c.mu.Lock()
@@ -99,7 +119,8 @@ func (c *corkConn) writeLocked(p []byte) (int, error) {
 }
 
 // Listener wraps a server's listener so that the hub can send the frames queued for a socket
-// in one write. Use it with ConnContext.
+// in one write. Use it with ConnContext. With TLS, wrap the plain listener and put the TLS
+// listener outside (or skip this): the hub then writes frame by frame.
 func Listener(ln net.Listener) net.Listener { return corkListener{ln} }
 
 type corkListener struct{ net.Listener }

@@ -127,3 +127,32 @@ func TestCorkConn(t *testing.T) {
 		}
 	})
 }
+
+// TestCorkConnCloseSendsHeld: closing a corked connection first sends what it holds (the
+// library closes right after answering a client's close frame, which may be held).
+func TestCorkConnCloseSendsHeld(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	c := &corkConn{Conn: server}
+	c.setTimeout(5 * time.Second)
+	c.cork()
+	for _, p := range []string{"last frame;", "close frame"} {
+		if _, err := c.Write([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- string(b)
+	}()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; s != "last frame;close frame" {
+		t.Fatalf("peer read %q, want both held writes before the end", s)
+	}
+	if err := c.uncork(); err != nil {
+		t.Fatalf("uncork after close with nothing held: %v", err)
+	}
+}

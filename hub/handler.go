@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,6 +76,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// deeper stack under it, ends: an idle socket then holds one small stack.
 	go func() {
 		defer h.wg.Done() // added by h.add
+		defer func() {
+			// A bug in handling one frame ends that socket (serve's cleanup has run), not the
+			// process, as the HTTP server's own recovery did when this ran on its goroutine.
+			if v := recover(); v != nil {
+				h.opts.Logger.Error("socket panic", "panic", v, "stack", string(debug.Stack()))
+			}
+		}()
 		c.serve()
 	}()
 }
