@@ -51,7 +51,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, status, appErr.Code, appErr.Message, appErr.RetryAfterMs)
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		// scheme://host patterns, which the library matches exactly.
 		OriginPatterns:  h.opts.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
@@ -60,7 +60,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.unreserve(sess.UserID, id)
 		return // Accept has answered the request
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	// Not the request's context: the socket outlives it and needs none of its values.
+	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{hub: h, id: id, ws: ws, tcp: corkOf(r.Context()), session: sess, ctx: ctx, cancel: cancel, rooms: make(map[cg.ClassID]*membership)}
 	if c.tcp != nil {
 		c.tcp.setTimeout(h.opts.WriteTimeout)
