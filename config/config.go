@@ -88,6 +88,9 @@ type Config struct {
 	SecretsFile string
 	// ShutdownTimeout bounds a graceful shutdown. Default: 10 s.
 	ShutdownTimeout time.Duration
+	// WriteDelay is how long a busy instance lets a socket's frames gather for one write;
+	// 0 writes at once. Default: 5 ms.
+	WriteDelay time.Duration
 	// DebugAddr, when set, is a second listening address that serves the Go profiler
 	// (/debug/pprof/). Default: unset, no profiler. Keep it off the public network.
 	DebugAddr string
@@ -154,6 +157,11 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	if c.ShutdownTimeout, err = durationVar(getenv, "SHUTDOWN_TIMEOUT", 10*time.Second); err != nil {
+		return nil, err
+	}
+	if getenv("WRITE_DELAY") == "0" {
+		c.WriteDelay = 0
+	} else if c.WriteDelay, err = durationVar(getenv, "WRITE_DELAY", 5*time.Millisecond); err != nil {
 		return nil, err
 	}
 	if c.SISSyncInterval, err = durationVar(getenv, "SIS_SYNC_INTERVAL", 0); err != nil {

@@ -50,6 +50,12 @@ type membership struct {
 // enqueue queues a frame for the client without blocking. A queue past MaxQueueBytes closes
 // the socket as a slow consumer.
 func (c *conn) enqueue(frame []byte) {
+	c.enqueueWith(frame, c.hub.busy())
+}
+
+// enqueueWith queues a frame; when gather is set and the socket's writer is not running, it
+// starts after WriteDelay. A fan-out decides once for every member.
+func (c *conn) enqueueWith(frame []byte, gather bool) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -70,7 +76,12 @@ func (c *conn) enqueue(frame []byte) {
 	c.queued += len(frame)
 	if !c.writing {
 		c.writing = true
-		go c.write()
+		c.hub.writers.Add(1)
+		if gather {
+			c.hub.startWriterLater(c)
+		} else {
+			go c.write()
+		}
 	}
 	c.mu.Unlock()
 }
@@ -81,6 +92,7 @@ func (c *conn) write() {
 		c.mu.Lock()
 		if len(c.queue) == 0 || c.closeErr != nil {
 			c.writing = false
+			c.hub.writers.Add(-1)
 			c.queue, c.queued = nil, 0
 			if c.drained != nil {
 				close(c.drained)
@@ -93,6 +105,7 @@ func (c *conn) write() {
 		batch, bytes := c.queue, c.queued
 		c.queue = nil
 		c.mu.Unlock()
+		c.hub.metrics.writes.Inc()
 		if err := c.writeBatch(batch); err != nil {
 			c.fail(fmt.Errorf("write: %w", err))
 		}

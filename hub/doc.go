@@ -4,10 +4,12 @@
 //
 // # Concurrency rules
 //
-//   - Each connection has one reader: the goroutine of its HTTP handler, which handles the
-//     client's frames one after another. Data frames are written only by the connection's writer
-//     goroutine, which exists only while the connection's queue has something in it: an idle
-//     socket holds no writer goroutine and no write buffer of ours. Enqueueing never blocks;
+//   - Each connection has one reader: a goroutine started by its HTTP handler, which handles
+//     the client's frames one after another. Data frames are written only by the connection's
+//     writer goroutine, which exists only while the connection's queue has something in it: an
+//     idle socket holds no writer goroutine and no write buffer of ours. The writer sends
+//     everything queued in one system call (cork.go); while the instance is behind, a new
+//     writer starts Options.WriteDelay later, so that it finds more to send. Enqueueing never blocks;
 //     a queue past Options.MaxQueueBytes closes the socket with CloseSlowConsumer (the client
 //     resumes with since_seq and loses nothing).
 //   - Each room is a lock and a member set. Events from the broker go into the room's inbox

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -44,6 +45,14 @@ type Options struct {
 	ReadLimit int64
 	// WriteTimeout bounds one write. Default: 10 s.
 	WriteTimeout time.Duration
+	// WriteDelay is how long, while the instance is busy (BusyWriters sockets still writing),
+	// a socket's first queued frame waits for others to be written with it in one system
+	// call. An instance that keeps up writes every frame at once. Negative: never wait.
+	// Default: 5 ms.
+	WriteDelay time.Duration
+	// BusyWriters is the number of sockets still writing earlier frames from which the
+	// instance counts as busy. Default: 64.
+	BusyWriters int
 	// PublishTimeout bounds storing a published message. Default: 5 s.
 	PublishTimeout time.Duration
 	// PingInterval is the keepalive period; a peer that does not answer a ping within
@@ -94,7 +103,11 @@ func (o *Options) setDefaults() {
 	if o.BackfillPage == 0 {
 		o.BackfillPage = 500
 	}
+	if o.BusyWriters == 0 {
+		o.BusyWriters = 64
+	}
 	def(&o.WriteTimeout, 10*time.Second)
+	def(&o.WriteDelay, 5*time.Millisecond)
 	def(&o.PublishTimeout, 5*time.Second)
 	def(&o.PingInterval, 25*time.Second)
 	def(&o.PingTimeout, 10*time.Second)
@@ -161,6 +174,28 @@ type Hub struct {
 	workers   sync.WaitGroup // room workers
 	stop      chan struct{}
 	stopped   chan struct{}
+
+	writers   atomic.Int64 // writer goroutines running or about to
+	busyUntil atomic.Int64 // unix ns until which new writers gather
+	delayMu   sync.Mutex
+	delayed   []*conn // guarded by delayMu: sockets whose writer starts when WriteDelay is up
+}
+
+// busyHold is how long the instance gathers after it last found itself busy, so that it
+// does not flip with every fan-out.
+const busyHold = 100 * time.Millisecond
+
+// busy reports whether new writers should wait to gather frames.
+func (h *Hub) busy() bool {
+	if h.opts.WriteDelay <= 0 {
+		return false
+	}
+	now := time.Now().UnixNano()
+	if h.writers.Load() >= int64(h.opts.BusyWriters) {
+		h.busyUntil.Store(now + int64(busyHold))
+		return true
+	}
+	return now < h.busyUntil.Load()
 }
 
 // New returns a hub delivering the rooms of store through broker, and starts its reconciler.
@@ -187,6 +222,29 @@ func New(store cg.MessageStore, broker cg.Broker, service *rooms.Service, auth A
 	broker.SetHandler(h)
 	go h.reconcileLoop()
 	return h
+}
+
+// startWriterLater starts c's writer when WriteDelay is up, with those of every socket that
+// queued a frame meanwhile: one timer for all of them.
+func (h *Hub) startWriterLater(c *conn) {
+	h.delayMu.Lock()
+	h.delayed = append(h.delayed, c)
+	first := len(h.delayed) == 1
+	h.delayMu.Unlock()
+	if first {
+		time.AfterFunc(h.opts.WriteDelay, h.startDelayed)
+	}
+}
+
+func (h *Hub) startDelayed() {
+	h.delayMu.Lock()
+	cs := h.delayed
+	h.delayed = nil
+	h.delayMu.Unlock()
+	h.metrics.gathered.Add(float64(len(cs)))
+	for _, c := range cs {
+		go c.write()
+	}
 }
 
 func (h *Hub) shard(id cg.ClassID) *shard {

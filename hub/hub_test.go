@@ -51,6 +51,26 @@ func TestFanOutBatched(t *testing.T) {
 	}))
 }
 
+// gatherAlways makes the hub count as busy as soon as one socket is writing, so that nearly
+// every writer waits WriteDelay to gather frames.
+func gatherAlways(_ *rooms.Service, o *hub.Options) {
+	o.WriteDelay = 5 * time.Millisecond
+	o.BusyWriters = 1
+}
+
+// TestFanOutGathered is TestFanOut with the writers gathering frames: nothing is lost,
+// duplicated or reordered by the wait.
+func TestFanOutGathered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, gatherAlways)
+	testFanOut(t, e)
+	if n := counterValue(t, e.reg, "commongrounds_ws_gathered_writes_total"); n == 0 {
+		t.Fatal("no writer gathered frames")
+	}
+	writes, deliveries := counterValue(t, e.reg, "commongrounds_ws_writes_total"), counterValue(t, e.reg, "commongrounds_ws_deliveries_total")
+	t.Logf("%.0f deliveries in %.0f writes", deliveries, writes)
+}
+
 func testFanOut(t *testing.T, e *env) {
 	const clients, each = 20, 50
 	class := e.newClass()
@@ -572,7 +592,16 @@ func TestUpgradeRefusals(t *testing.T) {
 // TestShutdown closes every socket with 1012 after flushing what it was owed.
 func TestShutdown(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	testShutdown(t, newEnv(t))
+}
+
+// TestShutdownGathered: frames whose writer waits to gather are flushed by a shutdown too.
+func TestShutdownGathered(t *testing.T) {
+	t.Parallel()
+	testShutdown(t, newEnv(t, gatherAlways))
+}
+
+func testShutdown(t *testing.T, e *env) {
 	class := e.newClass()
 	u := e.newUser()
 	e.enroll(class, u)

@@ -8,6 +8,8 @@ type metrics struct {
 	duplicates prometheus.Counter
 	gaps       prometheus.Counter
 	slow       prometheus.Counter
+	writes     prometheus.Counter
+	gathered   prometheus.Counter
 }
 
 // newMetrics registers the hub's metrics; a second hub in one process (tests) shares the
@@ -32,5 +34,7 @@ func newMetrics(reg prometheus.Registerer, h *Hub) *metrics {
 		duplicates: counter("commongrounds_room_duplicates_dropped_total", "Room messages dropped because they were already delivered."),
 		gaps:       counter("commongrounds_room_gaps_repaired_total", "Gaps in a room's seq repaired from the store."),
 		slow:       counter("commongrounds_ws_slow_consumers_total", "Sockets closed because their queue overflowed."),
+		writes:     counter("commongrounds_ws_writes_total", "Batches of queued frames written to sockets."),
+		gathered:   counter("commongrounds_ws_gathered_writes_total", "Socket writers started after WRITE_DELAY, to gather frames while the instance was busy."),
 	}
 }

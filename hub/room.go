@@ -294,10 +294,11 @@ func (r *room) deliverLocked(seq int64, frame []byte) {
 	r.lastSeq = seq
 	r.ring[seq%ringSize] = ringEntry{seq: seq, frame: frame}
 	n := 0
+	gather := r.hub.busy()
 	for c, m := range r.members {
 		if seq >= m.next {
 			m.next = seq + 1
-			c.enqueue(frame)
+			c.enqueueWith(frame, gather)
 			n++
 		}
 	}

@@ -103,6 +103,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	roomHub := hub.New(roomService.Store, roomBroker, roomService, wsAuthenticator(sessions, wsTickets), hub.Options{
 		AllowedOrigins:    append([]string{originOf(cfg.PublicBaseURL)}, cfg.AllowedOrigins...),
 		MaxSocketsPerUser: cfg.MaxSocketsPerUser,
+		WriteDelay:        writeDelay(cfg.WriteDelay),
 		Presence:          presence,
 		Sockets:           sockets,
 		Logger:            logger,
@@ -257,4 +258,12 @@ func serveDebug(addr string, logger *slog.Logger) (stop func(), err error) {
 	logger.Info("profiler listening", "addr", ln.Addr().String())
 	go func() { _ = srv.Serve(ln) }()
 	return func() { _ = srv.Close() }, nil
+}
+
+// writeDelay maps the configuration's "0: never wait" to the hub's.
+func writeDelay(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -1,0 +1,37 @@
+package config
+
+import (
+	"testing"
+	"time"
+)
+
+// TestWriteDelay: unset gives the default, 0 turns the wait off, a bad value is an error.
+func TestWriteDelay(t *testing.T) {
+	key := "k:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+		err   bool
+	}{
+		{"", 5 * time.Millisecond, false},
+		{"0", 0, false},
+		{"2ms", 2 * time.Millisecond, false},
+		{"-1ms", 0, true},
+		{"soon", 0, true},
+	} {
+		env := map[string]string{"WRITE_DELAY": tc.value, "JWT_KEYS": key, "PHONE_PEPPERS": "1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+		c, err := Load(func(k string) string { return env[k] })
+		if tc.err {
+			if err == nil {
+				t.Errorf("WRITE_DELAY=%q: no error", tc.value)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("WRITE_DELAY=%q: %v", tc.value, err)
+		}
+		if c.WriteDelay != tc.want {
+			t.Errorf("WRITE_DELAY=%q: %v, want %v", tc.value, c.WriteDelay, tc.want)
+		}
+	}
+}
