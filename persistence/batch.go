@@ -122,30 +122,81 @@ func (s *MessageStore) CreateMessages(ctx context.Context, nms []cg.NewMessage) 
 	return out
 }
 
-// BatchingStore is a MessageStore whose CreateMessage joins concurrent calls into batches:
-// while a batch commits, the messages that arrive wait and go together in the next one. A lone
-// message does not wait. Everything else is the wrapped store's.
+// BatchingStore is a MessageStore whose CreateMessage and RoomAccess join concurrent calls
+// into batches: while a batch is under way, the calls that arrive wait and go together in the
+// next one, as one statement. A lone call does not wait. Everything else is the wrapped store's.
 type BatchingStore struct {
 	*MessageStore
-	reqs chan *batchReq
-	max  int
-	wg   sync.WaitGroup
-	stop chan struct{}
-	once sync.Once
+	creates  *batcher[cg.NewMessage, BatchResult]
+	accesses *batcher[AccessRequest, AccessResult]
 }
 
 var _ cg.MessageStore = (*BatchingStore)(nil)
 
-type batchReq struct {
-	ctx  context.Context
-	nm   cg.NewMessage
-	done chan BatchResult
+// NewBatchingStore starts workers committers, each taking up to max queued messages at a time,
+// and as many room-access readers. Close stops them.
+func NewBatchingStore(s *MessageStore, workers, max int) *BatchingStore {
+	return &BatchingStore{
+		MessageStore: s,
+		creates: newBatcher(workers, max, s.CreateMessages, func(err error) BatchResult {
+			return BatchResult{Err: wrap("queue message", err)}
+		}),
+		accesses: newBatcher(workers, max, s.RoomAccesses, func(err error) AccessResult {
+			return AccessResult{Err: wrap("queue room access", err)}
+		}),
+	}
 }
 
-// NewBatchingStore starts workers committers, each taking up to max queued messages at a time.
-// Close stops them.
-func NewBatchingStore(s *MessageStore, workers, max int) *BatchingStore {
-	b := &BatchingStore{MessageStore: s, reqs: make(chan *batchReq), max: max, stop: make(chan struct{})}
+var errClosed = &cg.Error{Code: cg.EUNAVAILABLE, Message: "The server is shutting down; try again.", RetryAfterMs: 1000}
+
+// CreateMessage stores a message in the next batch.
+func (b *BatchingStore) CreateMessage(ctx context.Context, nm cg.NewMessage) (*cg.Message, bool, error) {
+	res, err := b.creates.do(ctx, nm)
+	if err != nil {
+		return nil, false, err
+	}
+	return res.Msg, res.Created, res.Err
+}
+
+// RoomAccess checks the room and the enrollment and returns the pseudonym, in the next batch.
+func (b *BatchingStore) RoomAccess(ctx context.Context, user cg.UserID, class cg.ClassID) (cg.AnonID, error) {
+	if !cg.ValidUUID(string(class)) {
+		return "", errClassNotFound
+	}
+	res, err := b.accesses.do(ctx, AccessRequest{User: user, Class: class})
+	if err != nil {
+		return "", err
+	}
+	return res.Anon, res.Err
+}
+
+// Close stops the workers after the batches under way.
+func (b *BatchingStore) Close() {
+	b.creates.close()
+	b.accesses.close()
+}
+
+// batcher runs calls in batches on a few workers: a worker takes the first waiting call and
+// whatever else is waiting, up to max, and runs them together with run, which returns one
+// result per input, in order.
+type batcher[In, Out any] struct {
+	calls chan *batchCall[In, Out]
+	max   int
+	run   func(context.Context, []In) []Out
+	fail  func(error) Out // the result of a call whose caller gave up before its batch ran
+	wg    sync.WaitGroup
+	stop  chan struct{}
+	once  sync.Once
+}
+
+type batchCall[In, Out any] struct {
+	ctx  context.Context
+	in   In
+	done chan Out
+}
+
+func newBatcher[In, Out any](workers, max int, run func(context.Context, []In) []Out, fail func(error) Out) *batcher[In, Out] {
+	b := &batcher[In, Out]{calls: make(chan *batchCall[In, Out]), max: max, run: run, fail: fail, stop: make(chan struct{})}
 	for range workers {
 		b.wg.Add(1)
 		go b.work()
@@ -153,68 +204,65 @@ func NewBatchingStore(s *MessageStore, workers, max int) *BatchingStore {
 	return b
 }
 
-var errClosed = &cg.Error{Code: cg.EUNAVAILABLE, Message: "The server is shutting down; try again.", RetryAfterMs: 1000}
-
-// CreateMessage stores a message in the next batch.
-func (b *BatchingStore) CreateMessage(ctx context.Context, nm cg.NewMessage) (*cg.Message, bool, error) {
-	r := &batchReq{ctx: ctx, nm: nm, done: make(chan BatchResult, 1)}
+// do runs in in the next batch. The error is for a call that never joined one.
+func (b *batcher[In, Out]) do(ctx context.Context, in In) (Out, error) {
+	c := &batchCall[In, Out]{ctx: ctx, in: in, done: make(chan Out, 1)}
 	select {
-	case b.reqs <- r:
+	case b.calls <- c:
 	case <-b.stop:
-		return nil, false, errClosed
+		var zero Out
+		return zero, errClosed
 	case <-ctx.Done():
-		return nil, false, wrap("queue message", ctx.Err())
+		return b.fail(ctx.Err()), nil
 	}
-	res := <-r.done // always answered: a taken request is committed or failed
-	return res.Msg, res.Created, res.Err
+	return <-c.done, nil // always answered: a taken call is run or failed
 }
 
-func (b *BatchingStore) work() {
+func (b *batcher[In, Out]) work() {
 	defer b.wg.Done()
 	for {
-		var first *batchReq
+		var first *batchCall[In, Out]
 		select {
-		case first = <-b.reqs:
+		case first = <-b.calls:
 		case <-b.stop:
 			return
 		}
-		batch := []*batchReq{first}
+		batch := []*batchCall[In, Out]{first}
 	fill:
 		for len(batch) < b.max {
 			select {
-			case r := <-b.reqs:
-				batch = append(batch, r)
+			case c := <-b.calls:
+				batch = append(batch, c)
 			default:
 				break fill
 			}
 		}
-		// Requests whose callers gave up are left out; the others share one deadline.
+		// Calls whose callers gave up are left out; the others share one deadline.
 		live := batch[:0]
-		for _, r := range batch {
-			if err := r.ctx.Err(); err != nil {
-				r.done <- BatchResult{Err: wrap("queue message", err)}
+		for _, c := range batch {
+			if err := c.ctx.Err(); err != nil {
+				c.done <- b.fail(err)
 				continue
 			}
-			live = append(live, r)
+			live = append(live, c)
 		}
 		if len(live) == 0 {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		nms := make([]cg.NewMessage, len(live))
-		for i, r := range live {
-			nms[i] = r.nm
+		ins := make([]In, len(live))
+		for i, c := range live {
+			ins[i] = c.in
 		}
-		results := b.MessageStore.CreateMessages(ctx, nms)
+		results := b.run(ctx, ins)
 		cancel()
-		for i, r := range live {
-			r.done <- results[i]
+		for i, c := range live {
+			c.done <- results[i]
 		}
 	}
 }
 
-// Close stops the committers after the batches under way.
-func (b *BatchingStore) Close() {
+func (b *batcher[In, Out]) close() {
 	b.once.Do(func() { close(b.stop) })
 	b.wg.Wait()
 }

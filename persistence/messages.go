@@ -111,6 +111,89 @@ func (s *MessageStore) RoomAccess(ctx context.Context, user cg.UserID, class cg.
 	return "", fmt.Errorf("create pseudonym: no free pseudonym after 8 draws")
 }
 
+// AccessRequest and AccessResult are one call of RoomAccesses.
+type AccessRequest struct {
+	User  cg.UserID
+	Class cg.ClassID
+}
+
+type AccessResult struct {
+	Anon cg.AnonID
+	Err  error
+}
+
+// roomAccessBatchSQL is RoomAccess's lookup for many (user, class) pairs in one statement.
+const roomAccessBatchSQL = `
+SELECT r.ord,
+       EXISTS (SELECT 1 FROM classes c WHERE c.id = r.class_id::uuid),
+       EXISTS (SELECT 1 FROM user_classes uc WHERE uc.user_id = r.user_id::uuid AND uc.class_id = r.class_id::uuid),
+       (SELECT p.anon_id FROM class_pseudonyms p WHERE p.class_id = r.class_id::uuid AND p.user_id = r.user_id::uuid)
+  FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(user_id, class_id, ord)`
+
+// RoomAccesses is RoomAccess for many calls: one statement looks them all up; a first use,
+// which draws a pseudonym, goes the single way. Results are in the order of reqs.
+func (s *MessageStore) RoomAccesses(ctx context.Context, reqs []AccessRequest) []AccessResult {
+	out := make([]AccessResult, len(reqs))
+	if len(reqs) == 1 {
+		out[0].Anon, out[0].Err = s.RoomAccess(ctx, reqs[0].User, reqs[0].Class)
+		return out
+	}
+	users, classes := make([]string, len(reqs)), make([]string, len(reqs))
+	single := make([]bool, len(reqs))
+	for i, r := range reqs {
+		if !cg.ValidUUID(string(r.Class)) || !cg.ValidUUID(string(r.User)) {
+			// Left to the single path, which reports the error.
+			users[i], classes[i] = "00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"
+			single[i] = true
+			continue
+		}
+		users[i], classes[i] = string(r.User), string(r.Class)
+	}
+	answered := make([]bool, len(reqs))
+	rows, err := s.db.Pool.Query(ctx, roomAccessBatchSQL, users, classes)
+	if err == nil {
+		for rows.Next() {
+			var ord int64
+			var exists, enrolled bool
+			var anon *cg.AnonID
+			if err = rows.Scan(&ord, &exists, &enrolled, &anon); err != nil {
+				break
+			}
+			i := ord - 1
+			switch {
+			case single[i]:
+				continue
+			case !exists:
+				out[i].Err = errClassNotFound
+			case !enrolled:
+				out[i].Err = errNotEnrolled
+			case anon != nil:
+				out[i].Anon = *anon
+			default:
+				continue // first use: the single way draws the pseudonym
+			}
+			answered[i] = true
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	if err != nil {
+		werr := wrap("room access", err)
+		for i := range out {
+			out[i] = AccessResult{Err: werr}
+		}
+		return out
+	}
+	for i, r := range reqs {
+		if !answered[i] {
+			out[i].Anon, out[i].Err = s.RoomAccess(ctx, r.User, r.Class)
+		}
+	}
+	return out
+}
+
 // CreateMessage stores a message in one statement: it takes the room's next seq (the row lock on
 // the room orders commits, so seq is contiguous and in commit order), inserts the message, and
 // raises its parent's reply count. Enrollment is checked by the same statement.

@@ -3,7 +3,9 @@ package persistence_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +28,19 @@ func roomFixture(tb testing.TB, db *persistence.DB, n int) (cg.ClassID, []cg.Use
 			tb.Fatal(err)
 		}
 		if _, err := db.Pool.Exec(ctx, `INSERT INTO user_classes (user_id, class_id) VALUES ($1, $2)`, users[i], class); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return class, users
+}
+
+// memberFixture creates a class and n enrolled users who each have their pseudonym.
+func memberFixture(tb testing.TB, db *persistence.DB, n int) (cg.ClassID, []cg.UserID) {
+	tb.Helper()
+	class, users := roomFixture(tb, db, n)
+	store := persistence.NewMessageStore(db)
+	for _, u := range users {
+		if _, err := store.RoomAccess(context.Background(), u, class); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -70,11 +85,8 @@ func TestCreateMessageConcurrent(t *testing.T) {
 func BenchmarkCreateMessage(b *testing.B) {
 	db := testenv.MustOpenDB(b)
 	store := persistence.NewMessageStore(db)
-	class, users := roomFixture(b, db, 1)
+	class, users := memberFixture(b, db, 1)
 	ctx := context.Background()
-	if _, err := store.RoomAccess(ctx, users[0], class); err != nil {
-		b.Fatal(err)
-	}
 	b.ResetTimer()
 	for range b.N {
 		if _, _, err := store.CreateMessage(ctx, cg.NewMessage{Class: class, User: users[0], Content: "benchmark message of a typical length, about sixty characters"}); err != nil {
@@ -87,13 +99,8 @@ func BenchmarkCreateMessage(b *testing.B) {
 func BenchmarkCreateMessage8(b *testing.B) {
 	db := testenv.MustOpenDB(b)
 	store := persistence.NewMessageStore(db)
-	class, users := roomFixture(b, db, 8)
+	class, users := memberFixture(b, db, 8)
 	ctx := context.Background()
-	for _, u := range users {
-		if _, err := store.RoomAccess(ctx, u, class); err != nil {
-			b.Fatal(err)
-		}
-	}
 	var next sync.Mutex
 	i := 0
 	b.SetParallelism(4) // GOMAXPROCS=2 here: 8 publishing goroutines
@@ -180,14 +187,21 @@ func TestCreateMessages(t *testing.T) {
 	})
 }
 
+// batchingFixture opens a test database with a message store and a batching store over it.
+func batchingFixture(t *testing.T) (*persistence.DB, *persistence.MessageStore, *persistence.BatchingStore) {
+	t.Helper()
+	db := testenv.MustOpenDB(t)
+	base := persistence.NewMessageStore(db)
+	store := persistence.NewBatchingStore(base, 2, 64)
+	t.Cleanup(store.Close)
+	return db, base, store
+}
+
 // TestBatchingStore publishes concurrently into several rooms through the batching store: every
 // room's seqs are contiguous and every publish got its own message.
 func TestBatchingStore(t *testing.T) {
 	t.Parallel()
-	db := testenv.MustOpenDB(t)
-	base := persistence.NewMessageStore(db)
-	store := persistence.NewBatchingStore(base, 2, 64)
-	defer store.Close()
+	db, base, store := batchingFixture(t)
 	ctx := context.Background()
 	const rooms, perRoom = 4, 48
 	var wg sync.WaitGroup
@@ -252,11 +266,8 @@ func benchmarkBatching(b *testing.B, workers, maxBatch int) {
 	}
 	var pubs []pub
 	for range 100 {
-		class, users := roomFixture(b, db, 2)
+		class, users := memberFixture(b, db, 2)
 		for _, u := range users {
-			if _, err := base.RoomAccess(ctx, u, class); err != nil {
-				b.Fatal(err)
-			}
 			pubs = append(pubs, pub{class, u})
 		}
 	}
@@ -278,4 +289,97 @@ func benchmarkBatching(b *testing.B, workers, maxBatch int) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// TestRoomAccesses answers many room accesses at once, through RoomAccesses and through the
+// batching store's concurrent RoomAccess: every answer is what RoomAccess alone gives —
+// the pseudonym of an enrolled member (drawn on first use, once), not_enrolled, or
+// class_not_found — and a pseudonym drawn in a batch is the one kept.
+func TestRoomAccesses(t *testing.T) {
+	t.Parallel()
+	db, base, store := batchingFixture(t)
+	ctx := context.Background()
+	class, members := roomFixture(t, db, 12)
+	other, outsiders := roomFixture(t, db, 3) // members of another class only
+	for _, u := range members[:6] {           // half the members have a pseudonym already
+		if _, err := base.RoomAccess(ctx, u, class); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var reqs []persistence.AccessRequest
+	for _, u := range members {
+		reqs = append(reqs, persistence.AccessRequest{User: u, Class: class})
+	}
+	for _, u := range outsiders {
+		reqs = append(reqs, persistence.AccessRequest{User: u, Class: class})
+	}
+	reqs = append(reqs,
+		persistence.AccessRequest{User: members[0], Class: other},
+		persistence.AccessRequest{User: members[0], Class: "00000000-0000-4000-8000-000000000000"},
+		persistence.AccessRequest{User: members[0], Class: "not-a-uuid"},
+	)
+	want := func(r persistence.AccessRequest) (cg.AnonID, string) {
+		t.Helper()
+		anon, err := base.RoomAccess(ctx, r.User, r.Class)
+		return anon, cg.ErrorCode(err)
+	}
+
+	// Half the members draw their pseudonym inside the batch; the single call afterwards must
+	// find the same one.
+	got := base.RoomAccesses(ctx, reqs)
+	for i, r := range reqs {
+		anon, code := want(r)
+		if got[i].Anon != anon || cg.ErrorCode(got[i].Err) != code {
+			t.Errorf("request %d: batch gave (%q, %v), alone (%q, %s)", i, got[i].Anon, got[i].Err, anon, code)
+		}
+		if i < len(members) && anon == "" {
+			t.Errorf("member %d has no pseudonym", i)
+		}
+	}
+
+	// The same requests from concurrent callers through the batching store.
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				anon, err := store.RoomAccess(ctx, r.User, r.Class)
+				if anon != got[i].Anon || cg.ErrorCode(err) != cg.ErrorCode(got[i].Err) {
+					t.Errorf("request %d through the batching store: (%q, %v), want (%q, %v)", i, anon, err, got[i].Anon, got[i].Err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// BenchmarkRoomAccess looks up room access from 64 goroutines at once, as a reconnecting crowd
+// of sockets does, one statement per call and through the batching store.
+func BenchmarkRoomAccess(b *testing.B) {
+	db := testenv.MustOpenDB(b)
+	base := persistence.NewMessageStore(db)
+	class, users := memberFixture(b, db, 256)
+	ctx := context.Background()
+	batching := persistence.NewBatchingStore(base, 4, 256)
+	defer batching.Close()
+	for _, tc := range []struct {
+		name  string
+		store cg.MessageStore
+	}{{"single", base}, {"batched", batching}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var next atomic.Int64
+			b.SetParallelism(64 / max(1, runtime.GOMAXPROCS(0)))
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					u := users[next.Add(1)%int64(len(users))]
+					if _, err := tc.store.RoomAccess(ctx, u, class); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+		})
+	}
 }

@@ -89,7 +89,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer closeBroker()
 
 	// Rooms: the broker carries events between instances, the hub serves the sockets.
-	// Publishes that queue up while a commit is under way are committed together.
+	// Publishes that queue up while a commit is under way are committed together; room-access
+	// checks (every subscribe makes one) that queue up are looked up together.
 	messages := persistence.NewBatchingStore(persistence.NewMessageStore(db), 4, 256)
 	defer messages.Close()
 	roomService := &rooms.Service{
