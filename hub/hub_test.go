@@ -148,10 +148,14 @@ func TestSlowReader(t *testing.T) {
 	if err := slow.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","room":"`+string(class)+`"}`)); err != nil {
 		t.Fatal(err)
 	}
+	// Its subscription is in place before anything is published: its reply is the one frame it
+	// reads before it stops reading (sockets are served concurrently, so a later subscribe on
+	// another socket would not say so).
+	if _, data, err := slow.Read(ctx); err != nil || !strings.Contains(string(data), `"type":"subscribed"`) {
+		t.Fatalf("slow client's subscribe: %s %v", data, err)
+	}
 	fast := e.dial(fastUser)
 	fast.subscribe(class, nil)
-	// The slow client's subscription is in place once a message published after it reaches it;
-	// it is, because subscriptions are handled in order and the fast client subscribed after.
 	big := strings.Repeat("x", 3990)
 	const n = 1500
 	for i := range n {
