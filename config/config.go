@@ -159,10 +159,14 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.ShutdownTimeout, err = durationVar(getenv, "SHUTDOWN_TIMEOUT", 10*time.Second); err != nil {
 		return nil, err
 	}
-	if getenv("WRITE_DELAY") == "0" {
-		c.WriteDelay = 0
-	} else if c.WriteDelay, err = durationVar(getenv, "WRITE_DELAY", 5*time.Millisecond); err != nil {
-		return nil, err
+	c.WriteDelay = 5 * time.Millisecond
+	if v := getenv("WRITE_DELAY"); v != "" {
+		// 0 turns the wait off; past 100 ms it would be felt in every busy room.
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 100*time.Millisecond {
+			return nil, fmt.Errorf("WRITE_DELAY %q: want a duration from 0 to 100ms, such as 5ms", v)
+		}
+		c.WriteDelay = d
 	}
 	if c.SISSyncInterval, err = durationVar(getenv, "SIS_SYNC_INTERVAL", 0); err != nil {
 		return nil, err

@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// TestWriteDelay: unset gives the default, 0 turns the wait off, a bad value is an error.
+// TestWriteDelay: unset gives the default, 0 turns the wait off, a value out of range or
+// not a duration is an error.
 func TestWriteDelay(t *testing.T) {
 	key := "k:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 	for _, tc := range []struct {
@@ -15,6 +16,9 @@ func TestWriteDelay(t *testing.T) {
 	}{
 		{"", 5 * time.Millisecond, false},
 		{"0", 0, false},
+		{"0s", 0, false},
+		{"100ms", 100 * time.Millisecond, false},
+		{"101ms", 0, true},
 		{"2ms", 2 * time.Millisecond, false},
 		{"-1ms", 0, true},
 		{"soon", 0, true},

@@ -8,15 +8,32 @@ import (
 
 // On hijack the HTTP server hands the connection over with its two 4 KiB buffers, and the
 // WebSocket library keeps both for the socket's life: as much memory as the reader's stack,
-// and most of it never used, since frames are small and the writer's batches go through the
-// corked connection's pooled buffer. smallBuffers hands the library smaller ones instead.
-// A frame larger than the read buffer is read past it, straight into the message.
+// and most of it never used. smallBuffers hands the library smaller ones instead. A frame larger
+// than the read buffer is read past it, straight into the message. On a corked connection
+// (Listener) the writer's batches go through the cork's pooled buffer, so the small write
+// buffer costs nothing; without it a frame larger than the buffer takes two writes.
 
 // socketBufferSize is the size of a socket's read and write buffers.
 const socketBufferSize = 512
 
 // smallBuffers is a ResponseWriter whose Hijack gives the connection small buffers.
 type smallBuffers struct{ http.ResponseWriter }
+
+// withSmallBuffers wraps w when it can be hijacked (through Unwrap, as the library and
+// http.ResponseController look), and otherwise leaves it as it is, so that the library still
+// refuses it before answering.
+func withSmallBuffers(w http.ResponseWriter) http.ResponseWriter {
+	for rw := w; ; {
+		switch t := rw.(type) {
+		case http.Hijacker:
+			return smallBuffers{w}
+		case interface{ Unwrap() http.ResponseWriter }:
+			rw = t.Unwrap()
+		default:
+			return w
+		}
+	}
+}
 
 func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 

@@ -51,7 +51,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, status, appErr.Code, appErr.Message, appErr.RetryAfterMs)
 		return
 	}
-	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(withSmallBuffers(w), r, &websocket.AcceptOptions{
 		// scheme://host patterns, which the library matches exactly.
 		OriginPatterns:  h.opts.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,

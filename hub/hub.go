@@ -50,8 +50,10 @@ type Options struct {
 	// call. An instance that keeps up writes every frame at once. Negative: never wait.
 	// Default: 5 ms.
 	WriteDelay time.Duration
-	// BusyWriters is the number of sockets still writing earlier frames from which the
-	// instance counts as busy. Default: 64.
+	// BusyWriters is the number of sockets with frames not yet written (writers at work or
+	// waiting out WriteDelay) from which the instance counts as busy. Writers stuck on clients
+	// that do not read count too, until WriteTimeout ends them: many such clients cost everyone
+	// WriteDelay, no more. Default: 64. Negative: always busy (tests).
 	BusyWriters int
 	// PublishTimeout bounds storing a published message. Default: 5 s.
 	PublishTimeout time.Duration
@@ -175,7 +177,7 @@ type Hub struct {
 	stop      chan struct{}
 	stopped   chan struct{}
 
-	writers   atomic.Int64 // writer goroutines running or about to
+	writers   atomic.Int64 // sockets with frames not yet written: writers at work or waiting out WriteDelay
 	busyUntil atomic.Int64 // unix ns until which new writers gather
 	delayMu   sync.Mutex
 	delayed   []*conn // guarded by delayMu: sockets whose writer starts when WriteDelay is up
@@ -191,7 +193,7 @@ func (h *Hub) busy() bool {
 		return false
 	}
 	now := time.Now().UnixNano()
-	if h.writers.Load() >= int64(h.opts.BusyWriters) {
+	if h.opts.BusyWriters < 0 || h.writers.Load() >= int64(h.opts.BusyWriters) {
 		h.busyUntil.Store(now + int64(busyHold))
 		return true
 	}
@@ -373,9 +375,10 @@ func (h *Hub) leaveRoom(user cg.UserID, class cg.ClassID) {
 	}
 	h.mu.Unlock()
 	frame := rooms.UnsubscribedFrame("", class)
+	gather := h.busy()
 	for _, c := range mine {
 		if r.detach(c) {
-			c.enqueue(frame)
+			c.enqueueWith(frame, gather)
 		}
 	}
 }

@@ -51,11 +51,11 @@ func TestFanOutBatched(t *testing.T) {
 	}))
 }
 
-// gatherAlways makes the hub count as busy as soon as one socket is writing, so that nearly
-// every writer waits WriteDelay to gather frames.
+// gatherAlways makes the hub count as busy all the time, so that every writer waits
+// WriteDelay to gather frames.
 func gatherAlways(_ *rooms.Service, o *hub.Options) {
 	o.WriteDelay = 5 * time.Millisecond
-	o.BusyWriters = 1
+	o.BusyWriters = -1
 }
 
 // TestFanOutGathered is TestFanOut with the writers gathering frames: nothing is lost,
@@ -602,7 +602,11 @@ func TestShutdown(t *testing.T) {
 // TestShutdownGathered: frames whose writer waits to gather are flushed by a shutdown too.
 func TestShutdownGathered(t *testing.T) {
 	t.Parallel()
-	testShutdown(t, newEnv(t, gatherAlways))
+	e := newEnv(t, gatherAlways)
+	testShutdown(t, e)
+	if n := counterValue(t, e.reg, "commongrounds_ws_gathered_writes_total"); n == 0 {
+		t.Fatal("no writer gathered frames")
+	}
 }
 
 func testShutdown(t *testing.T, e *env) {

@@ -213,15 +213,9 @@ func (r *room) handleLocked(e rooms.Event) {
 		// The frames kept for resuming show the message as it was: forget them, so that a
 		// resume reads the message as it is now from the store.
 		r.forgetLocked(e.Seq)
-		for c := range r.members {
-			c.enqueue(e.Frame)
-		}
+		r.sendLocked(e.Frame, "")
 	case rooms.EventTyping:
-		for c, m := range r.members {
-			if m.anon != e.Anon {
-				c.enqueue(e.Frame)
-			}
-		}
+		r.sendLocked(e.Frame, e.Anon)
 	}
 }
 
@@ -286,6 +280,17 @@ func (r *room) drainPendingLocked() {
 	if len(r.pending) == 0 && r.target <= r.lastSeq && r.gapTimer != nil {
 		r.gapTimer.Stop()
 		r.gapTimer = nil
+	}
+}
+
+// sendLocked queues frame for every member but those under the pseudonym skip, deciding once
+// for all of them whether their writers gather.
+func (r *room) sendLocked(frame []byte, skip cg.AnonID) {
+	gather := r.hub.busy()
+	for c, m := range r.members {
+		if skip == "" || m.anon != skip {
+			c.enqueueWith(frame, gather)
+		}
 	}
 }
 
@@ -397,10 +402,7 @@ func (r *room) sendPresence() {
 		return
 	}
 	r.sentCount = online
-	frame := rooms.PresenceFrame(r.id, online)
-	for c := range r.members {
-		c.enqueue(frame)
-	}
+	r.sendLocked(rooms.PresenceFrame(r.id, online), "")
 }
 
 // localUsers returns the users with a socket in the room on this instance.
@@ -423,10 +425,7 @@ func (r *room) setOnline(n int) {
 		return
 	}
 	r.sentCount = n
-	frame := rooms.PresenceFrame(r.id, n)
-	for c := range r.members {
-		c.enqueue(frame)
-	}
+	r.sendLocked(rooms.PresenceFrame(r.id, n), "")
 }
 
 // forgetLocked drops the kept frame of seq, from the ring and from the frames waiting their
