@@ -158,10 +158,7 @@ func (c *conn) waitQueueBelow(n int) error {
 			c.mu.Unlock()
 			return nil
 		}
-		if c.drained == nil {
-			c.drained = make(chan struct{})
-		}
-		ch := c.drained
+		ch := c.writerWakeLocked() // a writer runs while anything is queued
 		c.mu.Unlock()
 		select {
 		case <-ch:
@@ -169,6 +166,25 @@ func (c *conn) waitQueueBelow(n int) error {
 			return c.ctx.Err()
 		}
 	}
+}
+
+// writerWakeLocked returns a channel closed when the writer next finishes a batch or exits,
+// or nil when no writer runs. c.mu is held.
+func (c *conn) writerWakeLocked() chan struct{} {
+	if !c.writing {
+		return nil
+	}
+	if c.drained == nil {
+		c.drained = make(chan struct{})
+	}
+	return c.drained
+}
+
+// writerWake is writerWakeLocked for a caller that does not hold c.mu.
+func (c *conn) writerWake() chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writerWakeLocked()
 }
 
 // fail records a broken connection and ends it without a close handshake.
@@ -206,24 +222,12 @@ func (c *conn) shutdown(ctx context.Context) {
 	}
 	c.closed = true // nothing new is queued; what is queued is still written
 	c.mu.Unlock()
-	// The writer wakes the waiters after every batch; wait until it has written everything.
-	for flushed := false; !flushed; {
-		c.mu.Lock()
-		var ch chan struct{}
-		if c.writing {
-			if c.drained == nil {
-				c.drained = make(chan struct{})
-			}
-			ch = c.drained
-		}
-		c.mu.Unlock()
-		if ch == nil {
-			break
-		}
+	// The writer wakes the waiters after every batch; wait until it has written everything,
+	// or until ctx ends (then close anyway).
+	for ch := c.writerWake(); ch != nil && ctx.Err() == nil; ch = c.writerWake() {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			flushed = true // out of time: close anyway
 		}
 	}
 	delay := rand.N(c.hub.opts.RestartJitter) + 500*time.Millisecond

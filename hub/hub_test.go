@@ -51,22 +51,27 @@ func TestFanOutBatched(t *testing.T) {
 	}))
 }
 
-// gatherAlways makes the hub count as busy all the time, so that every writer waits
-// WriteDelay to gather frames.
-func gatherAlways(_ *rooms.Service, o *hub.Options) {
-	o.WriteDelay = 5 * time.Millisecond
-	o.BusyWriters = -1
+// newGatheringEnv is a hub that counts as busy all the time, so that every writer waits
+// WriteDelay to gather frames; the test fails if none did.
+func newGatheringEnv(t *testing.T) *env {
+	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) {
+		o.WriteDelay = 5 * time.Millisecond
+		o.BusyWriters = -1
+	})
+	t.Cleanup(func() {
+		if n := counterValue(t, e.reg, "commongrounds_ws_gathered_writes_total"); n == 0 {
+			t.Error("no writer gathered frames")
+		}
+	})
+	return e
 }
 
 // TestFanOutGathered is TestFanOut with the writers gathering frames: nothing is lost,
 // duplicated or reordered by the wait.
 func TestFanOutGathered(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, gatherAlways)
+	e := newGatheringEnv(t)
 	testFanOut(t, e)
-	if n := counterValue(t, e.reg, "commongrounds_ws_gathered_writes_total"); n == 0 {
-		t.Fatal("no writer gathered frames")
-	}
 	writes, deliveries := counterValue(t, e.reg, "commongrounds_ws_writes_total"), counterValue(t, e.reg, "commongrounds_ws_deliveries_total")
 	t.Logf("%.0f deliveries in %.0f writes", deliveries, writes)
 }
@@ -602,11 +607,7 @@ func TestShutdown(t *testing.T) {
 // TestShutdownGathered: frames whose writer waits to gather are flushed by a shutdown too.
 func TestShutdownGathered(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, gatherAlways)
-	testShutdown(t, e)
-	if n := counterValue(t, e.reg, "commongrounds_ws_gathered_writes_total"); n == 0 {
-		t.Fatal("no writer gathered frames")
-	}
+	testShutdown(t, newGatheringEnv(t))
 }
 
 func testShutdown(t *testing.T, e *env) {

@@ -67,28 +67,92 @@ func newAnonID() cg.AnonID {
 
 // RoomAccess returns the user's pseudonym in the class, creating a random one on first use.
 func (s *MessageStore) RoomAccess(ctx context.Context, user cg.UserID, class cg.ClassID) (cg.AnonID, error) {
-	if !cg.ValidUUID(string(class)) {
-		return "", errClassNotFound
+	res := s.RoomAccesses(ctx, []AccessRequest{{User: user, Class: class}})
+	return res[0].Anon, res[0].Err
+}
+
+// AccessRequest and AccessResult are one call of RoomAccesses.
+type AccessRequest struct {
+	User  cg.UserID
+	Class cg.ClassID
+}
+
+type AccessResult struct {
+	Anon cg.AnonID
+	Err  error
+}
+
+// roomAccessSQL looks up, for each (user, class) pair, whether the class exists, whether the
+// user is enrolled, and the user's pseudonym there.
+const roomAccessSQL = `
+SELECT r.ord,
+       EXISTS (SELECT 1 FROM classes c WHERE c.id = r.class_id::uuid),
+       EXISTS (SELECT 1 FROM user_classes uc WHERE uc.user_id = r.user_id::uuid AND uc.class_id = r.class_id::uuid),
+       (SELECT p.anon_id FROM class_pseudonyms p WHERE p.class_id = r.class_id::uuid AND p.user_id = r.user_id::uuid)
+  FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(user_id, class_id, ord)`
+
+// RoomAccesses is RoomAccess for many calls, looked up in one statement; a first use draws
+// its pseudonym on its own. Results are in the order of reqs.
+func (s *MessageStore) RoomAccesses(ctx context.Context, reqs []AccessRequest) []AccessResult {
+	out := make([]AccessResult, len(reqs))
+	var users, classes []string
+	var index []int // index[k] is the request of the statement's row k+1
+	for i, r := range reqs {
+		switch {
+		case !cg.ValidUUID(string(r.Class)):
+			out[i].Err = errClassNotFound
+		case !cg.ValidUUID(string(r.User)):
+			out[i].Err = fmt.Errorf("room access: user id %q is not a UUID", r.User)
+		default:
+			users, classes, index = append(users, string(r.User)), append(classes, string(r.Class)), append(index, i)
+		}
 	}
-	var exists, enrolled bool
-	var anon *cg.AnonID
-	err := s.db.Pool.QueryRow(ctx, `
-		SELECT EXISTS (SELECT 1 FROM classes WHERE id = $2),
-		       EXISTS (SELECT 1 FROM user_classes WHERE user_id = $1 AND class_id = $2),
-		       (SELECT anon_id FROM class_pseudonyms WHERE class_id = $2 AND user_id = $1)`,
-		user, class).Scan(&exists, &enrolled, &anon)
-	switch {
-	case err != nil:
-		return "", wrap("room access", err)
-	case !exists:
-		return "", errClassNotFound
-	case !enrolled:
-		return "", errNotEnrolled
-	case anon != nil:
-		return *anon, nil
+	if len(index) == 0 {
+		return out
 	}
-	// First use: draw a pseudonym no one in the class has. A collision (one in 16.7 million
-	// per member) only makes us draw again.
+	var firstUse []int
+	rows, err := s.db.Pool.Query(ctx, roomAccessSQL, users, classes)
+	if err == nil {
+		for rows.Next() {
+			var ord int64
+			var exists, enrolled bool
+			var anon *cg.AnonID
+			if err = rows.Scan(&ord, &exists, &enrolled, &anon); err != nil {
+				break
+			}
+			i := index[ord-1]
+			switch {
+			case !exists:
+				out[i].Err = errClassNotFound
+			case !enrolled:
+				out[i].Err = errNotEnrolled
+			case anon != nil:
+				out[i].Anon = *anon
+			default:
+				firstUse = append(firstUse, i)
+			}
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	if err != nil {
+		werr := wrap("room access", err)
+		for _, i := range index {
+			out[i] = AccessResult{Err: werr}
+		}
+		return out
+	}
+	for _, i := range firstUse {
+		out[i].Anon, out[i].Err = s.drawPseudonym(ctx, reqs[i].User, reqs[i].Class)
+	}
+	return out
+}
+
+// drawPseudonym gives an enrolled user a pseudonym no one in the class has, or returns the one
+// a concurrent call gave. A collision (one in 16.7 million per member) only draws again.
+func (s *MessageStore) drawPseudonym(ctx context.Context, user cg.UserID, class cg.ClassID) (cg.AnonID, error) {
 	for range 8 {
 		var got cg.AnonID
 		err := s.db.Pool.QueryRow(ctx, `
@@ -109,89 +173,6 @@ func (s *MessageStore) RoomAccess(ctx context.Context, user cg.UserID, class cg.
 		return got, nil
 	}
 	return "", fmt.Errorf("create pseudonym: no free pseudonym after 8 draws")
-}
-
-// AccessRequest and AccessResult are one call of RoomAccesses.
-type AccessRequest struct {
-	User  cg.UserID
-	Class cg.ClassID
-}
-
-type AccessResult struct {
-	Anon cg.AnonID
-	Err  error
-}
-
-// roomAccessBatchSQL is RoomAccess's lookup for many (user, class) pairs in one statement.
-const roomAccessBatchSQL = `
-SELECT r.ord,
-       EXISTS (SELECT 1 FROM classes c WHERE c.id = r.class_id::uuid),
-       EXISTS (SELECT 1 FROM user_classes uc WHERE uc.user_id = r.user_id::uuid AND uc.class_id = r.class_id::uuid),
-       (SELECT p.anon_id FROM class_pseudonyms p WHERE p.class_id = r.class_id::uuid AND p.user_id = r.user_id::uuid)
-  FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(user_id, class_id, ord)`
-
-// RoomAccesses is RoomAccess for many calls: one statement looks them all up; a first use,
-// which draws a pseudonym, goes the single way. Results are in the order of reqs.
-func (s *MessageStore) RoomAccesses(ctx context.Context, reqs []AccessRequest) []AccessResult {
-	out := make([]AccessResult, len(reqs))
-	if len(reqs) == 1 {
-		out[0].Anon, out[0].Err = s.RoomAccess(ctx, reqs[0].User, reqs[0].Class)
-		return out
-	}
-	users, classes := make([]string, len(reqs)), make([]string, len(reqs))
-	single := make([]bool, len(reqs))
-	for i, r := range reqs {
-		if !cg.ValidUUID(string(r.Class)) || !cg.ValidUUID(string(r.User)) {
-			// Left to the single path, which reports the error.
-			users[i], classes[i] = "00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"
-			single[i] = true
-			continue
-		}
-		users[i], classes[i] = string(r.User), string(r.Class)
-	}
-	answered := make([]bool, len(reqs))
-	rows, err := s.db.Pool.Query(ctx, roomAccessBatchSQL, users, classes)
-	if err == nil {
-		for rows.Next() {
-			var ord int64
-			var exists, enrolled bool
-			var anon *cg.AnonID
-			if err = rows.Scan(&ord, &exists, &enrolled, &anon); err != nil {
-				break
-			}
-			i := ord - 1
-			switch {
-			case single[i]:
-				continue
-			case !exists:
-				out[i].Err = errClassNotFound
-			case !enrolled:
-				out[i].Err = errNotEnrolled
-			case anon != nil:
-				out[i].Anon = *anon
-			default:
-				continue // first use: the single way draws the pseudonym
-			}
-			answered[i] = true
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-	}
-	if err != nil {
-		werr := wrap("room access", err)
-		for i := range out {
-			out[i] = AccessResult{Err: werr}
-		}
-		return out
-	}
-	for i, r := range reqs {
-		if !answered[i] {
-			out[i].Anon, out[i].Err = s.RoomAccess(ctx, r.User, r.Class)
-		}
-	}
-	return out
 }
 
 // CreateMessage stores a message in one statement: it takes the room's next seq (the row lock on
