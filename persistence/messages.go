@@ -67,8 +67,39 @@ func newAnonID() cg.AnonID {
 
 // RoomAccess returns the user's pseudonym in the class, creating a random one on first use.
 func (s *MessageStore) RoomAccess(ctx context.Context, user cg.UserID, class cg.ClassID) (cg.AnonID, error) {
-	res := s.RoomAccesses(ctx, []AccessRequest{{User: user, Class: class}})
-	return res[0].Anon, res[0].Err
+	if !cg.ValidUUID(string(class)) {
+		return "", errClassNotFound
+	}
+	// One pair has a statement of its own: about half the database's work of the batch one.
+	var exists, enrolled bool
+	var anon *cg.AnonID
+	err := s.db.Pool.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM classes WHERE id = $2),
+		       EXISTS (SELECT 1 FROM user_classes WHERE user_id = $1 AND class_id = $2),
+		       (SELECT anon_id FROM class_pseudonyms WHERE class_id = $2 AND user_id = $1)`,
+		user, class).Scan(&exists, &enrolled, &anon)
+	if err != nil {
+		return "", wrap("room access", err)
+	}
+	a, firstUse, err := accessOf(exists, enrolled, anon)
+	if firstUse {
+		return s.drawPseudonym(ctx, user, class)
+	}
+	return a, err
+}
+
+// accessOf is the answer to a room-access lookup; firstUse means the user is enrolled and has
+// no pseudonym in the class yet.
+func accessOf(exists, enrolled bool, anon *cg.AnonID) (a cg.AnonID, firstUse bool, err error) {
+	switch {
+	case !exists:
+		return "", false, errClassNotFound
+	case !enrolled:
+		return "", false, errNotEnrolled
+	case anon == nil:
+		return "", true, nil
+	}
+	return *anon, false, nil
 }
 
 // AccessRequest and AccessResult are one call of RoomAccesses.
@@ -82,7 +113,7 @@ type AccessResult struct {
 	Err  error
 }
 
-// roomAccessSQL looks up, for each (user, class) pair, whether the class exists, whether the
+// roomAccessSQL looks up, for each of many (user, class) pairs, whether the class exists, whether the
 // user is enrolled, and the user's pseudonym there.
 const roomAccessSQL = `
 SELECT r.ord,
@@ -95,6 +126,10 @@ SELECT r.ord,
 // its pseudonym on its own. Results are in the order of reqs.
 func (s *MessageStore) RoomAccesses(ctx context.Context, reqs []AccessRequest) []AccessResult {
 	out := make([]AccessResult, len(reqs))
+	if len(reqs) == 1 {
+		out[0].Anon, out[0].Err = s.RoomAccess(ctx, reqs[0].User, reqs[0].Class)
+		return out
+	}
 	var users, classes []string
 	var index []int // index[k] is the request of the statement's row k+1
 	for i, r := range reqs {
@@ -121,14 +156,8 @@ func (s *MessageStore) RoomAccesses(ctx context.Context, reqs []AccessRequest) [
 				break
 			}
 			i := index[ord-1]
-			switch {
-			case !exists:
-				out[i].Err = errClassNotFound
-			case !enrolled:
-				out[i].Err = errNotEnrolled
-			case anon != nil:
-				out[i].Anon = *anon
-			default:
+			var first bool
+			if out[i].Anon, first, out[i].Err = accessOf(exists, enrolled, anon); first {
 				firstUse = append(firstUse, i)
 			}
 		}
