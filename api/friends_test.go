@@ -452,6 +452,9 @@ func TestFriendSuggestions(t *testing.T) {
 	if _, err := ts.DB.Pool.Exec(ctx, `INSERT INTO class_pseudonyms (class_id, user_id, anon_id) VALUES ($1, $2, 'Anon_0f0f0f')`, cl[3], one.ID); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := ts.DB.Pool.Exec(ctx, `INSERT INTO rooms (class_id, last_seq) VALUES ($1, 3)`, cl[3]); err != nil {
+		t.Fatal(err)
+	}
 	for seq := 1; seq <= 3; seq++ {
 		if _, err := ts.DB.Pool.Exec(ctx, `INSERT INTO class_messages (class_id, seq, user_id, anon_id, content) VALUES ($1, $2, $3, 'Anon_0f0f0f', 'hi')`, cl[3], seq, one.ID); err != nil {
 			t.Fatal(err)

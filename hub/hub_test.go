@@ -45,7 +45,7 @@ func TestFanOut(t *testing.T) {
 func TestFanOutBatched(t *testing.T) {
 	t.Parallel()
 	testFanOut(t, newEnv(t, func(s *rooms.Service, _ *hub.Options) {
-		b := persistence.NewBatchingStore(s.Store.(*persistence.MessageStore), 4, 256)
+		b := persistence.NewBatchingStore(s.Store.(*persistence.MessageStore), 2, 4, 256)
 		t.Cleanup(b.Close)
 		s.Store = b
 	}))

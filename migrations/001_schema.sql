@@ -1,7 +1,7 @@
 -- Common Grounds schema, version 1.
 --
--- Derived from the original design (docs/schema.md keeps the reasoning). Where this file departs
--- from that design it says why, next to the change:
+-- Derived from the original design. Where this file departs from that design it says why, next
+-- to the change:
 --
 -- * gen_random_uuid() is built into PostgreSQL 13+, so the uuid-ossp extension is not needed.
 --   The original also called digest() from pgcrypto without creating that extension; the function

@@ -2,55 +2,66 @@ package persistence
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	cg "github.com/commongrounds/commongrounds"
 )
 
 // batchInsertSQL stores a batch of messages in one statement. It keeps only the messages whose
 // author is enrolled and has a pseudonym, whose parent is a root of the same room, and whose
-// client_msg_id is new; numbers them per room in arrival order; takes each room's seqs from its
-// row in one step (rooms are locked in id order, so concurrent batches cannot deadlock); inserts
-// them; and raises the parents' reply counts. The messages it leaves out are retried one by one,
-// which reports why (or returns the earlier message of a repeated client_msg_id).
+// client_msg_id is new, and locks their authors' rows FOR KEY SHARE (see CreateMessage for why);
+// numbers them per room in arrival order; takes each room's seqs from its row in one step (rooms
+// are locked in id order, so concurrent batches cannot deadlock); inserts them under the ids the
+// caller chose; and raises the parents' reply counts. The messages it leaves out are retried one
+// by one, which reports why (or returns the earlier message of a repeated client_msg_id).
+//
+// Every step is linear in the batch: no step joins two of the statement's own intermediate
+// results, which PostgreSQL's generic plan (it cannot know the arrays' lengths) would join by
+// comparing every row with every other. A message finds its room's new last_seq by the room's
+// rank among the batch's rooms, and the caller finds its messages by id.
 const batchInsertSQL = `
 WITH input AS (
-	SELECT t.class_id::uuid AS class_id, t.user_id::uuid AS user_id, t.content, t.parent_id::uuid AS parent_id,
-	       t.client_msg_id, t.ord
-	  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
-	       AS t(class_id, user_id, content, parent_id, client_msg_id, ord)),
+	SELECT t.id::uuid AS id, t.class_id::uuid AS class_id, t.user_id::uuid AS user_id, t.content,
+	       t.parent_id::uuid AS parent_id, t.client_msg_id, t.ord
+	  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
+	       AS t(id, class_id, user_id, content, parent_id, client_msg_id, ord)),
 valid AS (
 	SELECT i.*, p.anon_id
 	  FROM input i
+	  JOIN users u ON u.id = i.user_id
 	  JOIN user_classes uc ON uc.user_id = i.user_id AND uc.class_id = i.class_id
 	  JOIN class_pseudonyms p ON p.class_id = i.class_id AND p.user_id = i.user_id
 	 WHERE (i.parent_id IS NULL OR EXISTS (
 	            SELECT 1 FROM class_messages pm WHERE pm.id = i.parent_id AND pm.class_id = i.class_id AND pm.parent_id IS NULL))
 	   AND (i.client_msg_id IS NULL OR NOT EXISTS (
-	            SELECT 1 FROM class_messages e WHERE e.class_id = i.class_id AND e.user_id = i.user_id AND e.client_msg_id = i.client_msg_id))),
+	            SELECT 1 FROM class_messages e WHERE e.class_id = i.class_id AND e.user_id = i.user_id AND e.client_msg_id = i.client_msg_id))
+	   FOR KEY SHARE OF u),
 numbered AS (
 	SELECT v.*, row_number() OVER (PARTITION BY v.class_id ORDER BY v.ord) AS rn,
-	       count(*) OVER (PARTITION BY v.class_id) AS n
+	       count(*) OVER (PARTITION BY v.class_id) AS n,
+	       dense_rank() OVER (ORDER BY v.class_id) AS room_rank
 	  FROM valid v),
 room AS (
 	INSERT INTO rooms AS r (class_id, last_seq)
 	SELECT class_id, max(n) FROM numbered GROUP BY class_id ORDER BY class_id
 	ON CONFLICT (class_id) DO UPDATE SET last_seq = r.last_seq + EXCLUDED.last_seq
 	RETURNING class_id, last_seq),
+last AS MATERIALIZED (
+	SELECT array_agg(last_seq ORDER BY class_id) AS seqs FROM room),
 msg AS (
-	INSERT INTO class_messages (class_id, seq, user_id, anon_id, content, parent_id, client_msg_id)
-	SELECT nb.class_id, room.last_seq - nb.n + nb.rn, nb.user_id, nb.anon_id, nb.content, nb.parent_id, nb.client_msg_id
-	  FROM numbered nb JOIN room ON room.class_id = nb.class_id
+	INSERT INTO class_messages (id, class_id, seq, user_id, anon_id, content, parent_id, client_msg_id)
+	SELECT nb.id, nb.class_id, last.seqs[nb.room_rank] - nb.n + nb.rn, nb.user_id, nb.anon_id, nb.content, nb.parent_id, nb.client_msg_id
+	  FROM numbered nb, last
 	RETURNING ` + messageColumns + `),
 parent AS (
 	UPDATE class_messages cm SET reply_count = cm.reply_count + x.k
 	  FROM (SELECT parent_id, count(*) AS k FROM numbered WHERE parent_id IS NOT NULL GROUP BY parent_id) x
 	 WHERE cm.id = x.parent_id)
-SELECT nb.ord, msg.*
-  FROM msg
-  JOIN room ON room.class_id = msg.class_id
-  JOIN numbered nb ON nb.class_id = msg.class_id AND room.last_seq - nb.n + nb.rn = msg.seq`
+SELECT * FROM msg`
 
 // BatchResult is the outcome of one message of a batch.
 type BatchResult struct {
@@ -67,8 +78,14 @@ func (s *MessageStore) CreateMessages(ctx context.Context, nms []cg.NewMessage) 
 		out[0].Msg, out[0].Created, out[0].Err = s.CreateMessage(ctx, nms[0])
 		return out
 	}
-	classes, users, contents, parents, cmids := make([]string, len(nms)), make([]string, len(nms)), make([]string, len(nms)), make([]*string, len(nms)), make([]*string, len(nms))
+	n := len(nms)
+	ids, classes, users, contents, parents, cmids := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]*string, n), make([]*string, n)
+	at := make(map[cg.MessageID]int, n) // where each id's message is in nms
 	for i, nm := range nms {
+		// Time-ordered ids: the primary key grows at its right edge instead of everywhere.
+		id := uuid.Must(uuid.NewV7()).String()
+		ids[i] = id
+		at[cg.MessageID(id)] = i
 		if !cg.ValidUUID(string(nm.Class)) || (nm.ParentID != nil && !cg.ValidUUID(string(*nm.ParentID))) {
 			// Left to the single path, which reports the error.
 			classes[i], users[i] = "00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"
@@ -84,18 +101,22 @@ func (s *MessageStore) CreateMessages(ctx context.Context, nms []cg.NewMessage) 
 			cmids[i] = &c
 		}
 	}
-	done := make([]bool, len(nms))
-	rows, err := s.db.Pool.Query(ctx, batchInsertSQL, classes, users, contents, parents, cmids)
+	done := make([]bool, n)
+	rows, err := s.db.Pool.Query(ctx, batchInsertSQL, ids, classes, users, contents, parents, cmids)
 	if err == nil {
 		for rows.Next() {
-			var ord int64
 			var m cg.Message
-			if err = rows.Scan(&ord, &m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted); err != nil {
+			if err = rows.Scan(&m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted); err != nil {
 				break
 			}
 			m.CreatedAt = m.CreatedAt.UTC()
-			out[ord-1] = BatchResult{Msg: &m, Created: true}
-			done[ord-1] = true
+			i, ok := at[m.ID]
+			if !ok {
+				err = fmt.Errorf("batch returned a message it was not given: %s", m.ID)
+				break
+			}
+			out[i] = BatchResult{Msg: &m, Created: true}
+			done[i] = true
 		}
 		rows.Close()
 		if err == nil {
@@ -133,15 +154,19 @@ type BatchingStore struct {
 
 var _ cg.MessageStore = (*BatchingStore)(nil)
 
-// NewBatchingStore starts workers committers, each taking up to max queued messages at a time,
-// and as many room-access readers. Close stops them.
-func NewBatchingStore(s *MessageStore, workers, max int) *BatchingStore {
+// NewBatchingStore starts committers committers, each taking up to max queued messages at a time,
+// and readers room-access readers, each taking up to max queued lookups. Close stops them.
+//
+// Concurrent commits into the same rooms queue on the rooms' row locks, so more committers make
+// smaller batches, not more throughput: BenchmarkBatchingStore100Rooms commits the most with one
+// or two. More than one keeps a slow commit from holding every room up.
+func NewBatchingStore(s *MessageStore, committers, readers, max int) *BatchingStore {
 	return &BatchingStore{
 		MessageStore: s,
-		creates: newBatcher(workers, max, s.CreateMessages, func(err error) BatchResult {
+		creates: newBatcher(committers, max, s.CreateMessages, func(err error) BatchResult {
 			return BatchResult{Err: wrap("queue message", err)}
 		}),
-		accesses: newBatcher(workers, max, s.RoomAccesses, func(err error) AccessResult {
+		accesses: newBatcher(readers, max, s.RoomAccesses, func(err error) AccessResult {
 			return AccessResult{Err: wrap("queue room access", err)}
 		}),
 	}

@@ -471,6 +471,9 @@ func TestSuggestions(t *testing.T) {
 	if _, err := db.Pool.Exec(ctx, `INSERT INTO class_pseudonyms (class_id, user_id, anon_id) VALUES ($1, $2, 'Anon_000111')`, classes[0], users["one"].ID); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO rooms (class_id, last_seq) VALUES ($1, 1)`, classes[0]); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.Pool.Exec(ctx, `INSERT INTO class_messages (class_id, seq, user_id, anon_id, content) VALUES ($1, 1, $2, 'Anon_000111', 'hello')`, classes[0], users["one"].ID); err != nil {
 		t.Fatal(err)
 	}

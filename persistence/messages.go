@@ -206,7 +206,10 @@ func (s *MessageStore) drawPseudonym(ctx context.Context, user cg.UserID, class 
 
 // CreateMessage stores a message in one statement: it takes the room's next seq (the row lock on
 // the room orders commits, so seq is contiguous and in commit order), inserts the message, and
-// raises its parent's reply count. Enrollment is checked by the same statement.
+// raises its parent's reply count. Enrollment is checked by the same statement, which also locks
+// the author's row FOR KEY SHARE: class_messages.user_id has no foreign key (it cost a query per
+// message), and the lock is what makes a concurrent deletion of the account wait for this commit
+// and then tombstone the message (migrations/002_message_keys.sql).
 func (s *MessageStore) CreateMessage(ctx context.Context, nm cg.NewMessage) (*cg.Message, bool, error) {
 	if !cg.ValidUUID(string(nm.Class)) {
 		return nil, false, errClassNotFound
@@ -257,9 +260,11 @@ func (s *MessageStore) insertMessage(ctx context.Context, nm cg.NewMessage) (*cg
 	return scanMessage(s.db.Pool.QueryRow(ctx, `
 		WITH author AS (
 			SELECT p.anon_id
-			  FROM user_classes uc
+			  FROM users u
+			  JOIN user_classes uc ON uc.user_id = u.id
 			  JOIN class_pseudonyms p ON p.class_id = uc.class_id AND p.user_id = uc.user_id
-			 WHERE uc.user_id = $2 AND uc.class_id = $1),
+			 WHERE u.id = $2 AND uc.class_id = $1
+			   FOR KEY SHARE OF u),
 		room AS (
 			INSERT INTO rooms (class_id, last_seq)
 			SELECT $1, 1 FROM author

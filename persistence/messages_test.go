@@ -192,7 +192,7 @@ func batchingFixture(t *testing.T) (*persistence.DB, *persistence.MessageStore, 
 	t.Helper()
 	db := testenv.MustOpenDB(t)
 	base := persistence.NewMessageStore(db)
-	store := persistence.NewBatchingStore(base, 2, 64)
+	store := persistence.NewBatchingStore(base, 2, 2, 64)
 	t.Cleanup(store.Close)
 	return db, base, store
 }
@@ -257,7 +257,7 @@ func BenchmarkBatchingStore100Rooms(b *testing.B) {
 func benchmarkBatching(b *testing.B, workers, maxBatch int) {
 	db := testenv.MustOpenDB(b)
 	base := persistence.NewMessageStore(db)
-	store := persistence.NewBatchingStore(base, workers, maxBatch)
+	store := persistence.NewBatchingStore(base, workers, workers, maxBatch)
 	defer store.Close()
 	ctx := context.Background()
 	type pub struct {
@@ -361,7 +361,7 @@ func BenchmarkRoomAccess(b *testing.B) {
 	base := persistence.NewMessageStore(db)
 	class, users := memberFixture(b, db, 256)
 	ctx := context.Background()
-	batching := persistence.NewBatchingStore(base, 4, 256)
+	batching := persistence.NewBatchingStore(base, 4, 4, 256)
 	defer batching.Close()
 	for _, tc := range []struct {
 		name  string

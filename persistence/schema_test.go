@@ -96,7 +96,16 @@ func TestSchema(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("ErrMessageWithoutRoom", func(t *testing.T) {
+		// A message belongs to a room (the row whose lock orders its seq), not just to a class.
+		if got := sqlState(exec(`INSERT INTO class_messages (class_id, seq, user_id, anon_id, content) VALUES ($1, 1, $2, 'Anon_000001', 'hi')`, class2, b)); got != "23503" {
+			t.Fatalf("SQLSTATE=%q, want 23503", got)
+		}
+	})
 	t.Run("ErrSeqDuplicate", func(t *testing.T) {
+		if err := exec(`INSERT INTO rooms (class_id, last_seq) VALUES ($1, 3)`, class2); err != nil {
+			t.Fatal(err)
+		}
 		if err := exec(`INSERT INTO class_messages (class_id, seq, user_id, anon_id, content) VALUES ($1, 1, $2, 'Anon_000001', 'hi')`, class2, b); err != nil {
 			t.Fatal(err)
 		}
@@ -177,6 +186,18 @@ func TestSchema(t *testing.T) {
 		_ = db.Pool.QueryRow(ctx, `SELECT count(*) FROM friendships WHERE $1 IN (user_id_1, user_id_2)`, b).Scan(&friendships)
 		if friendships != 0 {
 			t.Fatalf("friendships left = %d, want 0", friendships)
+		}
+	})
+	t.Run("DeleteClassTakesItsRoom", func(t *testing.T) {
+		if err := exec(`DELETE FROM classes WHERE id = $1`, class2); err != nil {
+			t.Fatalf("delete class: %v", err)
+		}
+		var rooms, messages int
+		if err := db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM rooms WHERE class_id = $1), (SELECT count(*) FROM class_messages WHERE class_id = $1)`, class2).Scan(&rooms, &messages); err != nil {
+			t.Fatal(err)
+		}
+		if rooms != 0 || messages != 0 {
+			t.Fatalf("after deleting the class: %d rooms and %d messages left, want none", rooms, messages)
 		}
 	})
 }

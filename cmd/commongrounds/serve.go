@@ -91,7 +91,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Rooms: the broker carries events between instances, the hub serves the sockets.
 	// Publishes that queue up while a commit is under way are committed together; room-access
 	// checks (every subscribe makes one) that queue up are looked up together.
-	messages := persistence.NewBatchingStore(persistence.NewMessageStore(db), 4, 256)
+	messages := persistence.NewBatchingStore(persistence.NewMessageStore(db), 2, 4, 256)
 	defer messages.Close()
 	roomService := &rooms.Service{
 		Store:             messages,

@@ -1,0 +1,221 @@
+package persistence_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/internal/testenv"
+	"github.com/commongrounds/commongrounds/persistence"
+)
+
+// A message's author has no foreign key (migrations/002_message_keys.sql): the statements that
+// write messages lock the author's row instead, and the account's deletion tombstones its
+// messages after the row is gone. These tests put a deletion and a commit against each other in
+// both orders, on the single path and on the batch path.
+
+// publishPaths publishes "mine" by author, alone or in a batch with a message of other, and
+// returns the error of "mine".
+var publishPaths = map[string]func(ctx context.Context, s *persistence.MessageStore, class cg.ClassID, author, other cg.UserID) error{
+	"single": func(ctx context.Context, s *persistence.MessageStore, class cg.ClassID, author, _ cg.UserID) error {
+		_, _, err := s.CreateMessage(ctx, cg.NewMessage{Class: class, User: author, Content: "mine"})
+		return err
+	},
+	"batch": func(ctx context.Context, s *persistence.MessageStore, class cg.ClassID, author, other cg.UserID) error {
+		res := s.CreateMessages(ctx, []cg.NewMessage{
+			{Class: class, User: author, Content: "mine"},
+			{Class: class, User: other, Content: "theirs"},
+		})
+		if res[1].Err != nil {
+			return res[1].Err
+		}
+		return res[0].Err
+	},
+}
+
+// deletionCase is a room of two members, author and other, on one of the publish paths.
+type deletionCase struct {
+	db            *persistence.DB
+	store         *persistence.MessageStore
+	class         cg.ClassID
+	author, other cg.UserID
+	publish       func() error // "mine" by author, on the path
+}
+
+// eachPublishPath runs test on a fresh room for each publish path, in parallel.
+func eachPublishPath(t *testing.T, test func(t *testing.T, c deletionCase)) {
+	t.Parallel()
+	for name, publish := range publishPaths {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db := testenv.MustOpenDB(t)
+			store := persistence.NewMessageStore(db)
+			class, users := memberFixture(t, db, 2)
+			test(t, deletionCase{db: db, store: store, class: class, author: users[0], other: users[1], publish: func() error {
+				return publish(context.Background(), store, class, users[0], users[1])
+			}})
+		})
+	}
+}
+
+// TestAuthorDeletedDuringCommit: the commit has locked its author when the account is deleted;
+// the deletion waits for the commit and then tombstones the message.
+func TestAuthorDeletedDuringCommit(t *testing.T) {
+	eachPublishPath(t, func(t *testing.T, c deletionCase) {
+		db, store, class, users, ctx := c.db, c.store, c.class, []cg.UserID{c.author, c.other}, context.Background()
+		if _, _, err := store.CreateMessage(ctx, cg.NewMessage{Class: class, User: users[1], Content: "first"}); err != nil {
+			t.Fatal(err)
+		}
+
+		// A transaction of the test holds the room, so the commit stops at the room's lock,
+		// after it has checked and locked its authors.
+		room, roomPID := lockRoom(t, db, class)
+		published := make(chan error, 1)
+		go func() { published <- c.publish() }()
+		waitBlockedBy(t, db, roomPID)
+
+		del, delPID := conn(t, db)
+		deleted := make(chan error, 1)
+		go func() {
+			_, err := del.Exec(ctx, `DELETE FROM users WHERE id = $1`, users[0])
+			deleted <- err
+		}()
+		waitWaiting(t, db, delPID) // the deletion waits for the commit
+
+		if err := room.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-published; err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		if err := <-deleted; err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		var content *string
+		var author *string
+		var tombstone bool
+		if err := db.Pool.QueryRow(ctx, `SELECT content, user_id::text, deleted_at IS NOT NULL FROM class_messages WHERE class_id = $1 AND seq = 2`, class).
+			Scan(&content, &author, &tombstone); err != nil {
+			t.Fatal(err)
+		}
+		if content != nil || author != nil || !tombstone {
+			t.Fatalf("message of the deleted account: content=%v author=%v tombstone=%v, want a tombstone", content, author, tombstone)
+		}
+		checkContiguous(t, db, class)
+	})
+}
+
+// TestAuthorDeletedBeforeCommit: the account's deletion is under way when the commit looks for
+// the author; the commit waits for it and refuses the message.
+func TestAuthorDeletedBeforeCommit(t *testing.T) {
+	eachPublishPath(t, func(t *testing.T, c deletionCase) {
+		db, class, users, ctx := c.db, c.class, []cg.UserID{c.author, c.other}, context.Background()
+
+		del, delPID := conn(t, db)
+		tx, err := del.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, users[0]); err != nil {
+			t.Fatal(err)
+		}
+		published := make(chan error, 1)
+		go func() { published <- c.publish() }()
+		waitBlockedBy(t, db, delPID) // the commit waits for the deletion
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-published; cg.ErrorCode(err) != cg.ENOTENROLLED {
+			t.Fatalf("publish by a deleted account: %v, want %s", err, cg.ENOTENROLLED)
+		}
+		var left int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM class_messages WHERE content = 'mine' OR user_id = $1`, users[0]).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left != 0 {
+			t.Fatalf("%d messages of the deleted account stored, want 0", left)
+		}
+		checkContiguous(t, db, class)
+	})
+}
+
+// lockRoom holds class's room row in a transaction of its own and returns it with the backend's
+// pid. The test ends it; cleanup rolls it back if it did not.
+func lockRoom(t *testing.T, db *persistence.DB, class cg.ClassID) (interface {
+	Rollback(context.Context) error
+}, int) {
+	t.Helper()
+	c, pid := conn(t, db)
+	tx, err := c.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	var seq int64
+	if err := tx.QueryRow(context.Background(), `SELECT last_seq FROM rooms WHERE class_id = $1 FOR UPDATE`, class).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	return tx, pid
+}
+
+// conn takes a connection of its own from db's pool for the test and returns it with its
+// backend's pid.
+func conn(t *testing.T, db *persistence.DB) (*pgxpool.Conn, int) {
+	t.Helper()
+	c, err := db.Pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Release)
+	var pid int
+	if err := c.QueryRow(context.Background(), `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	return c, pid
+}
+
+// waitBlockedBy waits until some backend waits for a lock that backend pid holds.
+func waitBlockedBy(t *testing.T, db *persistence.DB, pid int) {
+	t.Helper()
+	waitFor(t, "a backend blocked by the holder", `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)))`, db, pid)
+}
+
+// waitWaiting waits until backend pid waits for a lock.
+func waitWaiting(t *testing.T, db *persistence.DB, pid int) {
+	t.Helper()
+	waitFor(t, "the backend to wait for a lock", `SELECT cardinality(pg_blocking_pids($1)) > 0`, db, pid)
+}
+
+func waitFor(t *testing.T, what, query string, db *persistence.DB, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var ok bool
+		if err := db.Pool.QueryRow(context.Background(), query, pid).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// checkContiguous fails the test unless class's messages are seq 1..last_seq without a gap.
+func checkContiguous(t *testing.T, db *persistence.DB, class cg.ClassID) {
+	t.Helper()
+	var n, maxSeq, last int64
+	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*), coalesce(max(seq), 0), coalesce((SELECT last_seq FROM rooms WHERE class_id = $1), 0) FROM class_messages WHERE class_id = $1`, class).
+		Scan(&n, &maxSeq, &last); err != nil {
+		t.Fatal(err)
+	}
+	if n != maxSeq || maxSeq != last {
+		t.Fatalf("room has %d messages, max seq %d, last_seq %d: want all equal", n, maxSeq, last)
+	}
+}
