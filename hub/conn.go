@@ -418,7 +418,9 @@ func (c *conn) publish(f *rooms.ClientFrame) error {
 	// seconds (pgx cancels the query when the context ends).
 	ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.PublishTimeout)
 	defer cancel()
+	start := time.Now()
 	_, err := c.hub.service.Publish(ctx, c.session.UserID, f.Room, f.Content, f.ParentID, f.ClientMsgID, func(m *cg.Message) {
+		c.hub.metrics.commit.Observe(time.Since(start).Seconds())
 		c.enqueue(rooms.AckFrame(f.Ref, m))
 	})
 	return err

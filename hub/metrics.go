@@ -10,6 +10,7 @@ type metrics struct {
 	slow       prometheus.Counter
 	writes     prometheus.Counter
 	gathered   prometheus.Counter
+	commit     prometheus.Observer
 }
 
 // newMetrics registers the hub's metrics; a second hub in one process (tests) shares the
@@ -24,6 +25,16 @@ func newMetrics(reg prometheus.Registerer, h *Hub) *metrics {
 		}
 		return c
 	}
+	commit := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "commongrounds_publish_commit_seconds",
+		Help:    "Time from a publish frame to its commit (the ack is queued then), successful publishes only.",
+		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 14), // 0.25 ms to 2 s
+	})
+	if err := reg.Register(commit); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			commit = are.ExistingCollector.(prometheus.Histogram)
+		}
+	}
 	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "commongrounds_ws_connections", Help: "Open WebSocket connections on this instance.",
 	}, func() float64 { return float64(h.Conns()) })
@@ -36,5 +47,6 @@ func newMetrics(reg prometheus.Registerer, h *Hub) *metrics {
 		slow:       counter("commongrounds_ws_slow_consumers_total", "Sockets closed because their queue overflowed."),
 		writes:     counter("commongrounds_ws_writes_total", "Batches of queued frames written to sockets."),
 		gathered:   counter("commongrounds_ws_gathered_writes_total", "Socket writers started after WRITE_DELAY, to gather frames while the instance was busy."),
+		commit:     commit,
 	}
 }

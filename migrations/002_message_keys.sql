@@ -4,9 +4,9 @@
 -- and user_id against users. Each is a query of its own per row that locks the referenced row
 -- FOR KEY SHARE, and the class rows are the same hundred rows that every concurrent commit locks,
 -- so the locks pile up into multixacts. Measured with BenchmarkBatchingStore100Rooms (100 rooms,
--- 128 publishers, batched commits): 15,000-16,000 messages/s with both checks; 18,700-18,900
--- with class_id checked against rooms instead; 20,000-23,000 with the user check replaced as
--- below; 22,000-25,000 with neither. The guarantees stay:
+-- 128 publishers, batched commits, the batch statement of version 1): 15,000-16,000 messages/s
+-- with both checks, 22,000-25,000 without either, 18,700-18,900 with class_id checked against
+-- rooms instead. The guarantees stay:
 --
 -- * class_id now references rooms (class_id), which references classes. Every insert of a
 --   message already takes its room row FOR UPDATE (that lock is what orders the seqs), so the

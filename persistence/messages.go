@@ -214,23 +214,27 @@ func (s *MessageStore) CreateMessage(ctx context.Context, nm cg.NewMessage) (*cg
 	if !cg.ValidUUID(string(nm.Class)) {
 		return nil, false, errClassNotFound
 	}
-	if nm.ClientMsgID != "" {
-		if m, err := s.findByClientMsgID(ctx, nm); err == nil {
-			return m, false, nil
-		} else if !errors.Is(err, pgx.ErrNoRows) {
-			return nil, false, wrap("find message by client_msg_id", err)
-		}
-	}
 	if nm.ParentID != nil {
 		if err := s.checkParent(ctx, nm.Class, *nm.ParentID); err != nil {
 			return nil, false, err
 		}
 	}
+	// A repeated client_msg_id is rare (a retry), so it is not looked up first: the insert
+	// runs into the unique key, and is rolled back with the seq it took.
 	for attempt := 0; ; attempt++ {
 		m, err := s.insertMessage(ctx, nm)
 		switch {
 		case err == nil:
 			return m, true, nil
+		case errors.Is(err, pgx.ErrNoRows) && nm.ClientMsgID != "" && attempt == 0:
+			// A retry of a message that committed before its author left the room still
+			// finds it.
+			if m, err := s.findByClientMsgID(ctx, nm); err == nil {
+				return m, false, nil
+			} else if !errors.Is(err, pgx.ErrNoRows) {
+				return nil, false, wrap("find message by client_msg_id", err)
+			}
+			fallthrough
 		case errors.Is(err, pgx.ErrNoRows) && attempt == 0:
 			// Not enrolled, no such class, or no pseudonym yet: RoomAccess tells which, and
 			// creates the pseudonym, after which the insert is tried once more.

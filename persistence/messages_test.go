@@ -81,6 +81,43 @@ func TestCreateMessageConcurrent(t *testing.T) {
 	}
 }
 
+// TestCreateMessageRetry repeats a client_msg_id on the single path: the retry gets the first
+// message back (also after its author left the room) and takes no seq.
+func TestCreateMessageRetry(t *testing.T) {
+	t.Parallel()
+	db := testenv.MustOpenDB(t)
+	store := persistence.NewMessageStore(db)
+	ctx := context.Background()
+	class, users := roomFixture(t, db, 1)
+	nm := cg.NewMessage{Class: class, User: users[0], Content: "once", ClientMsgID: "retry-1"}
+	first, created, err := store.CreateMessage(ctx, nm)
+	if err != nil || !created {
+		t.Fatalf("first publish: created=%v err=%v", created, err)
+	}
+	again := func(when string) {
+		t.Helper()
+		m, created, err := store.CreateMessage(ctx, nm)
+		if err != nil || created || m.ID != first.ID || m.Seq != first.Seq {
+			t.Fatalf("retry %s: %+v created=%v err=%v, want message %s again", when, m, created, err, first.ID)
+		}
+	}
+	again("in the room")
+	if _, _, err := store.CreateMessage(ctx, cg.NewMessage{Class: class, User: users[0], Content: "next"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM user_classes WHERE user_id = $1`, users[0]); err != nil {
+		t.Fatal(err)
+	}
+	again("after leaving the room")
+	if _, _, err := store.CreateMessage(ctx, cg.NewMessage{Class: class, User: users[0], Content: "new", ClientMsgID: "retry-2"}); cg.ErrorCode(err) != cg.ENOTENROLLED {
+		t.Fatalf("new message after leaving: %v, want %s", err, cg.ENOTENROLLED)
+	}
+	checkContiguous(t, db, class)
+	if last, err := store.LastSeqs(ctx, []cg.ClassID{class}); err != nil || last[class] != 2 {
+		t.Fatalf("LastSeqs=%v (%v), want 2", last, err)
+	}
+}
+
 // BenchmarkCreateMessage stores messages in one room, from one publisher.
 func BenchmarkCreateMessage(b *testing.B) {
 	db := testenv.MustOpenDB(b)
