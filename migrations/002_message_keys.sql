@@ -20,6 +20,16 @@
 --   The tombstone trigger (BEFORE DELETE, version 1) runs only once the deletion holds the row,
 --   so after that commit, and finds the new message. persistence/integrity_test.go puts the two
 --   against each other in both orders.
+--
+--   That argument needs the deletion to run at READ COMMITTED, where the trigger's UPDATE sees
+--   what committed before the deletion took the row. At REPEATABLE READ or SERIALIZABLE it would
+--   see its transaction's first snapshot and miss the new message, which would keep its content
+--   with no author; so the trigger now refuses to delete a user at any other level.
+--
+-- Deploying: the code that locks the author must run before this migration does (every server
+-- of the release before applies it; a server of the release before it must not write messages
+-- after it). The new key is checked against every message while class_messages is locked, so on
+-- a large table the migration pauses publishing for the length of that scan.
 
 -- Rooms for any class that has messages but no room row (none are written that way; this keeps
 -- the new key valid whatever the data).
@@ -32,3 +42,18 @@ ALTER TABLE class_messages
     DROP CONSTRAINT class_messages_user_id_fkey,
     ADD CONSTRAINT class_messages_class_id_fkey
         FOREIGN KEY (class_id) REFERENCES rooms (class_id) ON DELETE CASCADE;
+
+CREATE OR REPLACE FUNCTION tombstone_user_messages() RETURNS trigger AS $$
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'users can only be deleted at READ COMMITTED'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'At a higher level the deletion may not see a message committed while it waited, and would leave it with its content.';
+    END IF;
+    UPDATE class_messages
+       SET content = NULL, anon_id = NULL, user_id = NULL, client_msg_id = NULL,
+           deleted_at = now()
+     WHERE user_id = OLD.id;
+    RETURN OLD;
+END;
+$$ LANGUAGE plpgsql;

@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -11,35 +12,39 @@ import (
 	cg "github.com/commongrounds/commongrounds"
 )
 
-// batchInsertSQL stores a batch of messages in one statement. It keeps only the messages whose
-// author is enrolled and has a pseudonym, whose parent is a root of the same room, and whose
-// client_msg_id is new, and locks their authors' rows FOR KEY SHARE (see CreateMessage for why);
-// numbers them per room in arrival order; takes each room's seqs from its row in one step (rooms
-// are locked in id order, so concurrent batches cannot deadlock); inserts them under the ids the
+// batchInsertSQL stores a batch of messages in one statement. It locks the authors' rows FOR KEY
+// SHARE, in id order (see CreateMessage for why; the order is the one VerifyPhone locks in, so
+// the two cannot deadlock), and keeps only the messages whose author is enrolled and has a
+// pseudonym, whose parent is a root of the same room, and whose client_msg_id is new; numbers
+// them per room in arrival order; takes each room's seqs from its row in one step (rooms are
+// locked in id order, so concurrent batches cannot deadlock); inserts them under the ids the
 // caller chose; and raises the parents' reply counts. The messages it leaves out are retried one
 // by one, which reports why (or returns the earlier message of a repeated client_msg_id).
 //
 // Every step is linear in the batch: no step joins two of the statement's own intermediate
 // results, which PostgreSQL's generic plan (it cannot know the arrays' lengths) would join by
 // comparing every row with every other. A message finds its room's new last_seq by the room's
-// rank among the batch's rooms, and the caller finds its messages by id.
+// rank among the batch's rooms, and the caller finds its messages by id. Should a rank ever
+// point at another room, the seq is NULL and the statement fails (seq is NOT NULL) rather than
+// number a message into the wrong room.
 const batchInsertSQL = `
 WITH input AS (
 	SELECT t.id::uuid AS id, t.class_id::uuid AS class_id, t.user_id::uuid AS user_id, t.content,
 	       t.parent_id::uuid AS parent_id, t.client_msg_id, t.ord
 	  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
 	       AS t(id, class_id, user_id, content, parent_id, client_msg_id, ord)),
+authors AS MATERIALIZED (
+	SELECT id FROM users WHERE id IN (SELECT user_id FROM input) ORDER BY id FOR KEY SHARE),
 valid AS (
 	SELECT i.*, p.anon_id
 	  FROM input i
-	  JOIN users u ON u.id = i.user_id
+	  JOIN authors u ON u.id = i.user_id
 	  JOIN user_classes uc ON uc.user_id = i.user_id AND uc.class_id = i.class_id
 	  JOIN class_pseudonyms p ON p.class_id = i.class_id AND p.user_id = i.user_id
 	 WHERE (i.parent_id IS NULL OR EXISTS (
 	            SELECT 1 FROM class_messages pm WHERE pm.id = i.parent_id AND pm.class_id = i.class_id AND pm.parent_id IS NULL))
 	   AND (i.client_msg_id IS NULL OR NOT EXISTS (
-	            SELECT 1 FROM class_messages e WHERE e.class_id = i.class_id AND e.user_id = i.user_id AND e.client_msg_id = i.client_msg_id))
-	   FOR KEY SHARE OF u),
+	            SELECT 1 FROM class_messages e WHERE e.class_id = i.class_id AND e.user_id = i.user_id AND e.client_msg_id = i.client_msg_id))),
 numbered AS (
 	SELECT v.*, row_number() OVER (PARTITION BY v.class_id ORDER BY v.ord) AS rn,
 	       count(*) OVER (PARTITION BY v.class_id) AS n,
@@ -51,10 +56,10 @@ room AS (
 	ON CONFLICT (class_id) DO UPDATE SET last_seq = r.last_seq + EXCLUDED.last_seq
 	RETURNING class_id, last_seq),
 last AS MATERIALIZED (
-	SELECT array_agg(last_seq ORDER BY class_id) AS seqs FROM room),
+	SELECT array_agg(class_id ORDER BY class_id) AS ids, array_agg(last_seq ORDER BY class_id) AS seqs FROM room),
 msg AS (
 	INSERT INTO class_messages (id, class_id, seq, user_id, anon_id, content, parent_id, client_msg_id)
-	SELECT nb.id, nb.class_id, last.seqs[nb.room_rank] - nb.n + nb.rn, nb.user_id, nb.anon_id, nb.content, nb.parent_id, nb.client_msg_id
+	SELECT nb.id, nb.class_id, CASE WHEN last.ids[nb.room_rank] = nb.class_id THEN last.seqs[nb.room_rank] - nb.n + nb.rn END, nb.user_id, nb.anon_id, nb.content, nb.parent_id, nb.client_msg_id
 	  FROM numbered nb, last
 	RETURNING ` + messageColumns + `),
 parent AS (
@@ -73,20 +78,47 @@ type BatchResult struct {
 // CreateMessages stores a batch of messages, in one statement where it can. Results are in the
 // order of nms. Within a room, messages get seqs in the order of nms.
 func (s *MessageStore) CreateMessages(ctx context.Context, nms []cg.NewMessage) []BatchResult {
-	out := make([]BatchResult, len(nms))
 	if len(nms) == 1 {
+		out := make([]BatchResult, 1)
 		out[0].Msg, out[0].Created, out[0].Err = s.CreateMessage(ctx, nms[0])
 		return out
 	}
+	out, err := s.insertBatch(ctx, nms)
+	if err != nil {
+		var unknown outcomeUnknown
+		if isUnavailable(err) || errors.As(err, &unknown) {
+			// Whether the statement committed is not known, so nothing is tried again here: the
+			// clients' retries find their messages by client_msg_id.
+			werr := wrap("insert messages", err)
+			for i := range out {
+				out[i] = BatchResult{Err: werr}
+			}
+			return out
+		}
+		// A repeated client_msg_id within the batch, or a race with another batch: nothing of
+		// the statement was stored; every message goes the single way.
+		clear(out)
+	}
+	for i, nm := range nms {
+		if out[i].Msg == nil {
+			out[i].Msg, out[i].Created, out[i].Err = s.CreateMessage(ctx, nm)
+		}
+	}
+	return out
+}
+
+// insertBatch runs batchInsertSQL for nms. The results of the messages it stored have their
+// Msg; the others are zero. On an error nothing was stored, unless it is an outcomeUnknown.
+func (s *MessageStore) insertBatch(ctx context.Context, nms []cg.NewMessage) ([]BatchResult, error) {
 	n := len(nms)
+	out := make([]BatchResult, n)
 	ids, classes, users, contents, parents, cmids := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]*string, n), make([]*string, n)
 	at := make(map[cg.MessageID]int, n) // where each id's message is in nms
 	for i, nm := range nms {
-		// Time-ordered ids: the primary key grows at its right edge instead of everywhere.
-		id := uuid.Must(uuid.NewV7()).String()
-		ids[i] = id
-		at[cg.MessageID(id)] = i
-		if !cg.ValidUUID(string(nm.Class)) || (nm.ParentID != nil && !cg.ValidUUID(string(*nm.ParentID))) {
+		id := newMessageID()
+		ids[i] = string(id)
+		at[id] = i
+		if !cg.ValidUUID(string(nm.Class)) || !cg.ValidUUID(string(nm.User)) || (nm.ParentID != nil && !cg.ValidUUID(string(*nm.ParentID))) {
 			// Left to the single path, which reports the error.
 			classes[i], users[i] = "00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"
 			continue
@@ -101,47 +133,36 @@ func (s *MessageStore) CreateMessages(ctx context.Context, nms []cg.NewMessage) 
 			cmids[i] = &c
 		}
 	}
-	done := make([]bool, n)
 	rows, err := s.db.Pool.Query(ctx, batchInsertSQL, ids, classes, users, contents, parents, cmids)
-	if err == nil {
-		for rows.Next() {
-			var m cg.Message
-			if err = rows.Scan(&m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted); err != nil {
-				break
-			}
-			m.CreatedAt = m.CreatedAt.UTC()
-			i, ok := at[m.ID]
-			if !ok {
-				err = fmt.Errorf("batch returned a message it was not given: %s", m.ID)
-				break
-			}
-			out[i] = BatchResult{Msg: &m, Created: true}
-			done[i] = true
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-	}
 	if err != nil {
-		if isUnavailable(err) {
-			werr := wrap("insert messages", err)
-			for i := range out {
-				out[i] = BatchResult{Err: werr}
-			}
-			return out
-		}
-		// A repeated client_msg_id within the batch, or a race with another batch: nothing of
-		// the statement was stored; every message goes the single way.
-		clear(done)
+		return out, err
 	}
-	for i, nm := range nms {
-		if !done[i] {
-			out[i].Msg, out[i].Created, out[i].Err = s.CreateMessage(ctx, nm)
+	defer rows.Close()
+	for rows.Next() {
+		var m cg.Message
+		if err := rows.Scan(&m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted); err != nil {
+			return out, outcomeUnknown{err}
 		}
+		m.CreatedAt = m.CreatedAt.UTC()
+		i, ok := at[m.ID]
+		if !ok {
+			return out, outcomeUnknown{fmt.Errorf("batch returned a message it was not given: %s", m.ID)}
+		}
+		out[i] = BatchResult{Msg: &m, Created: true}
 	}
-	return out
+	return out, rows.Err()
 }
+
+// outcomeUnknown is an error in reading the batch's results: the statement runs to its end on
+// the server whatever the client does with its rows, so it may have committed.
+type outcomeUnknown struct{ err error }
+
+func (e outcomeUnknown) Error() string { return e.err.Error() }
+func (e outcomeUnknown) Unwrap() error { return e.err }
+
+// newMessageID returns a time-ordered id: the primary key grows at its right edge instead of
+// everywhere.
+func newMessageID() cg.MessageID { return cg.MessageID(uuid.Must(uuid.NewV7()).String()) }
 
 // BatchingStore is a MessageStore whose CreateMessage and RoomAccess join concurrent calls
 // into batches: while a batch is under way, the calls that arrive wait and go together in the

@@ -2,9 +2,12 @@ package persistence_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	cg "github.com/commongrounds/commongrounds"
@@ -144,9 +147,14 @@ func TestAuthorDeletedBeforeCommit(t *testing.T) {
 
 // lockRoom holds class's room row in a transaction of its own and returns it with the backend's
 // pid. The test ends it; cleanup rolls it back if it did not.
-func lockRoom(t *testing.T, db *persistence.DB, class cg.ClassID) (interface {
-	Rollback(context.Context) error
-}, int) {
+func lockRoom(t *testing.T, db *persistence.DB, class cg.ClassID) (pgx.Tx, int) {
+	t.Helper()
+	return holdLocks(t, db, `SELECT FROM rooms WHERE class_id = $1 FOR UPDATE`, class)
+}
+
+// holdLocks runs the locking query in a transaction of its own and returns the transaction with
+// its backend's pid. The test ends it; cleanup rolls it back if it did not.
+func holdLocks(t *testing.T, db *persistence.DB, query string, args ...any) (pgx.Tx, int) {
 	t.Helper()
 	c, pid := conn(t, db)
 	tx, err := c.Begin(context.Background())
@@ -154,11 +162,18 @@ func lockRoom(t *testing.T, db *persistence.DB, class cg.ClassID) (interface {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
-	var seq int64
-	if err := tx.QueryRow(context.Background(), `SELECT last_seq FROM rooms WHERE class_id = $1 FOR UPDATE`, class).Scan(&seq); err != nil {
-		t.Fatal(err)
+	if tag, err := tx.Exec(context.Background(), query, args...); err != nil || tag.RowsAffected() == 0 {
+		t.Fatalf("lock: %d rows, %v", tag.RowsAffected(), err)
 	}
 	return tx, pid
+}
+
+// inIDOrder returns a and b, the lower id first.
+func inIDOrder(a, b cg.UserID) (cg.UserID, cg.UserID) {
+	if b < a {
+		return b, a
+	}
+	return a, b
 }
 
 // conn takes a connection of its own from db's pool for the test and returns it with its
@@ -218,4 +233,119 @@ func checkContiguous(t *testing.T, db *persistence.DB, class cg.ClassID) {
 	if n != maxSeq || maxSeq != last {
 		t.Fatalf("room has %d messages, max seq %d, last_seq %d: want all equal", n, maxSeq, last)
 	}
+}
+
+// TestDeleteUserOnlyAtReadCommitted: at a higher isolation level the tombstone trigger would
+// miss a message committed while the deletion waited for its author's row, so it refuses; at
+// READ COMMITTED (UserStore's) the account goes and its messages become tombstones.
+func TestDeleteUserOnlyAtReadCommitted(t *testing.T) {
+	t.Parallel()
+	db := testenv.MustOpenDB(t)
+	store := persistence.NewMessageStore(db)
+	ctx := context.Background()
+	class, users := memberFixture(t, db, 1)
+	if _, _, err := store.CreateMessage(ctx, cg.NewMessage{Class: class, User: users[0], Content: "mine"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, level := range []pgx.TxIsoLevel{pgx.RepeatableRead, pgx.Serializable} {
+		tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: level})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, users[0])
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "55000" {
+			t.Errorf("delete at %s: %v, want SQLSTATE 55000", level, err)
+		}
+		_ = tx.Rollback(ctx)
+	}
+	if err := persistence.NewUserStore(db).DeleteUser(ctx, users[0]); err != nil {
+		t.Fatal(err)
+	}
+	var content *string
+	if err := db.Pool.QueryRow(ctx, `SELECT content FROM class_messages WHERE class_id = $1 AND seq = 1`, class).Scan(&content); err != nil {
+		t.Fatal(err)
+	}
+	if content != nil {
+		t.Fatalf("the deleted account's message kept its content %q", *content)
+	}
+}
+
+// TestVerifyPhoneLocksInIDOrder: a phone verification that takes the number from another
+// account changes two users rows, which publishing locks FOR KEY SHARE in id order. A
+// transaction of the test stands for a batch that has locked the lower id and goes on to the
+// higher; the verification must wait for the lower before it touches the higher, or the two
+// would deadlock.
+func TestVerifyPhoneLocksInIDOrder(t *testing.T) {
+	t.Parallel()
+	db := testenv.MustOpenDB(t)
+	phones := persistence.NewPhoneStore(db)
+	ctx := context.Background()
+	a, b := mustUser(t, db, "order-a@virginia.edu"), mustUser(t, db, "order-b@virginia.edu")
+	lower, higher := inIDOrder(a.ID, b.ID)
+	number, now := hash("+14345550199"), time.Now()
+	// higher holds the number; lower is about to prove it has it now.
+	for _, u := range []cg.UserID{higher, lower} {
+		if err := phones.SavePhoneVerification(ctx, u, number, 1, hash("code"), now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := phones.VerifyPhoneCode(ctx, higher, hash("code"), now, 5); err != nil {
+		t.Fatal(err)
+	}
+
+	tx, pid := holdLocks(t, db, `SELECT FROM users WHERE id = $1 FOR KEY SHARE`, lower)
+	verified := make(chan error, 1)
+	go func() { verified <- phones.VerifyPhoneCode(ctx, lower, hash("code"), now, 5) }()
+	waitBlockedBy(t, db, pid)
+	if _, err := tx.Exec(ctx, `SELECT FROM users WHERE id = $1 FOR KEY SHARE NOWAIT`, higher); err != nil {
+		t.Fatalf("the verification holds the higher row while it waits for the lower: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-verified; err != nil {
+		t.Fatal(err)
+	}
+	var holder cg.UserID
+	if err := db.Pool.QueryRow(ctx, `SELECT id FROM users WHERE phone_hash = $1`, number).Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	if holder != lower {
+		t.Fatalf("the number is %s's, want %s's", holder, lower)
+	}
+}
+
+// TestBatchLocksAuthorsInIDOrder: whatever the order of its messages, a batch locks its authors'
+// rows in id order — while it waits for the lower, it holds nothing of the higher.
+func TestBatchLocksAuthorsInIDOrder(t *testing.T) {
+	t.Parallel()
+	db := testenv.MustOpenDB(t)
+	store := persistence.NewMessageStore(db)
+	ctx := context.Background()
+	class, users := memberFixture(t, db, 2)
+	lower, higher := inIDOrder(users[0], users[1])
+	tx, pid := holdLocks(t, db, `SELECT FROM users WHERE id = $1 FOR UPDATE`, lower)
+	stored := make(chan error, 1)
+	go func() {
+		res, err := store.InsertBatch(ctx, []cg.NewMessage{
+			{Class: class, User: higher, Content: "higher first"},
+			{Class: class, User: lower, Content: "lower second"},
+		})
+		if err == nil && (res[0].Msg == nil || res[1].Msg == nil) {
+			err = errors.New("the batch left a message out")
+		}
+		stored <- err
+	}()
+	waitBlockedBy(t, db, pid)
+	if _, err := tx.Exec(ctx, `SELECT FROM users WHERE id = $1 FOR UPDATE NOWAIT`, higher); err != nil {
+		t.Fatalf("the batch holds the higher author while it waits for the lower: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stored; err != nil {
+		t.Fatal(err)
+	}
+	checkContiguous(t, db, class)
 }

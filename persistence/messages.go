@@ -275,14 +275,14 @@ func (s *MessageStore) insertMessage(ctx context.Context, nm cg.NewMessage) (*cg
 			ON CONFLICT (class_id) DO UPDATE SET last_seq = rooms.last_seq + 1
 			RETURNING last_seq),
 		msg AS (
-			INSERT INTO class_messages (class_id, seq, user_id, anon_id, content, parent_id, client_msg_id)
-			SELECT $1, room.last_seq, $2, author.anon_id, $3, $4, $5 FROM room, author
+			INSERT INTO class_messages (id, class_id, seq, user_id, anon_id, content, parent_id, client_msg_id)
+			SELECT $6, $1, room.last_seq, $2, author.anon_id, $3, $4, $5 FROM room, author
 			RETURNING `+messageColumns+`),
 		parent AS (
 			UPDATE class_messages SET reply_count = reply_count + 1
 			 WHERE id = $4 AND EXISTS (SELECT 1 FROM msg))
 		SELECT * FROM msg`,
-		nm.Class, nm.User, nm.Content, nm.ParentID, clientMsgID))
+		nm.Class, nm.User, nm.Content, nm.ParentID, clientMsgID, newMessageID()))
 }
 
 func (s *MessageStore) findByClientMsgID(ctx context.Context, nm cg.NewMessage) (*cg.Message, error) {

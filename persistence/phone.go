@@ -96,6 +96,12 @@ func (s *PhoneStore) VerifyPhoneCode(ctx context.Context, user cg.UserID, codeHa
 	if _, err := tx.Exec(ctx, `DELETE FROM phone_verifications WHERE user_id = $1`, user); err != nil {
 		return wrap("verify phone: delete", err)
 	}
+	// The two rows this changes are locked first, in id order: publishing locks authors in
+	// that order too (FOR KEY SHARE, which a change of phone_hash, a unique key, conflicts with),
+	// so the two cannot deadlock.
+	if _, err := tx.Exec(ctx, `SELECT FROM users WHERE id = $2 OR phone_hash = $1 ORDER BY id FOR UPDATE`, phoneHash, user); err != nil {
+		return wrap("verify phone: lock", err)
+	}
 	if _, err := tx.Exec(ctx, `
 		UPDATE users SET phone_hash = NULL, phone_pepper_version = NULL, phone_verified = false
 		 WHERE phone_hash = $1 AND id <> $2`, phoneHash, user); err != nil {
