@@ -3,6 +3,7 @@ package persistence_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -237,14 +238,30 @@ func checkContiguous(t *testing.T, db *persistence.DB, class cg.ClassID) {
 
 // TestDeleteUserOnlyAtReadCommitted: at a higher isolation level the tombstone trigger would
 // miss a message committed while the deletion waited for its author's row, so it refuses; at
-// READ COMMITTED (UserStore's) the account goes and its messages become tombstones.
+// READ COMMITTED (UserStore's) the account goes and its messages become tombstones, in every
+// class it wrote in, the ones it has left included (the trigger finds them through the
+// account's pseudonyms).
 func TestDeleteUserOnlyAtReadCommitted(t *testing.T) {
 	t.Parallel()
 	db := testenv.MustOpenDB(t)
 	store := persistence.NewMessageStore(db)
 	ctx := context.Background()
-	class, users := memberFixture(t, db, 1)
-	if _, _, err := store.CreateMessage(ctx, cg.NewMessage{Class: class, User: users[0], Content: "mine"}); err != nil {
+	class, users := memberFixture(t, db, 2)
+	left, _ := memberFixture(t, db, 0)
+	author, other := users[0], users[1]
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO user_classes (user_id, class_id) VALUES ($1, $2)`, author, left); err != nil {
+		t.Fatal(err)
+	}
+	for _, nm := range []cg.NewMessage{
+		{Class: class, User: author, Content: "mine"},
+		{Class: class, User: other, Content: "theirs"},
+		{Class: left, User: author, Content: "mine, in the class I left"},
+	} {
+		if _, _, err := store.CreateMessage(ctx, nm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM user_classes WHERE user_id = $1 AND class_id = $2`, author, left); err != nil {
 		t.Fatal(err)
 	}
 	for _, level := range []pgx.TxIsoLevel{pgx.RepeatableRead, pgx.Serializable} {
@@ -252,22 +269,31 @@ func TestDeleteUserOnlyAtReadCommitted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, users[0])
+		_, err = tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, author)
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "55000" {
 			t.Errorf("delete at %s: %v, want SQLSTATE 55000", level, err)
 		}
 		_ = tx.Rollback(ctx)
 	}
-	if err := persistence.NewUserStore(db).DeleteUser(ctx, users[0]); err != nil {
+	if err := persistence.NewUserStore(db).DeleteUser(ctx, author); err != nil {
 		t.Fatal(err)
 	}
-	var content *string
-	if err := db.Pool.QueryRow(ctx, `SELECT content FROM class_messages WHERE class_id = $1 AND seq = 1`, class).Scan(&content); err != nil {
+	rows, err := db.Pool.Query(ctx, `SELECT coalesce(content, ''), user_id IS NULL, deleted_at IS NOT NULL FROM class_messages WHERE class_id IN ($1, $2) ORDER BY class_id = $2, seq`, class, left)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if content != nil {
-		t.Fatalf("the deleted account's message kept its content %q", *content)
+	type state struct {
+		Content           string
+		NoAuthor, Deleted bool
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[state])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []state{{"", true, true}, {"theirs", false, false}, {"", true, true}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("messages after the deletion: %+v, want %+v", got, want)
 	}
 }
 
