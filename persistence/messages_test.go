@@ -405,18 +405,25 @@ func BenchmarkRoomAccess(b *testing.B) {
 		store cg.MessageStore
 	}{{"single", base}, {"batched", batching}} {
 		b.Run(tc.name, func(b *testing.B) {
-			var next atomic.Int64
-			b.SetParallelism(64 / max(1, runtime.GOMAXPROCS(0)))
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					u := users[next.Add(1)%int64(len(users))]
-					if _, err := tc.store.RoomAccess(ctx, u, class); err != nil {
-						b.Error(err)
-						return
-					}
-				}
+			benchmarkLookups(b, func(n int64) error {
+				_, err := tc.store.RoomAccess(ctx, users[n%int64(len(users))], class)
+				return err
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
 		})
 	}
+}
+
+// benchmarkLookups calls lookup from 64 goroutines with a counter, and reports lookups per second.
+func benchmarkLookups(b *testing.B, lookup func(n int64) error) {
+	var next atomic.Int64
+	b.SetParallelism(64 / max(1, runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := lookup(next.Add(1)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
 }

@@ -96,6 +96,9 @@ func (s *UserStore) DeleteUser(ctx context.Context, id cg.UserID) error {
 	return wrap("delete user", err)
 }
 
+// errSignIn is the answer to a token whose session is missing, expired or revoked.
+var errSignIn = cg.Errorf(cg.EUNAUTHORIZED, "Sign in first.")
+
 // SessionStore stores sessions.
 type SessionStore struct{ db *DB }
 
@@ -112,7 +115,7 @@ func (s *SessionStore) CreateSession(ctx context.Context, id cg.SessionID, user 
 // FindSession returns the unexpired session id whose token hash matches; unauthorized if none.
 func (s *SessionStore) FindSession(ctx context.Context, id cg.SessionID, tokenHash []byte) (*cg.Session, error) {
 	if !cg.ValidUUID(string(id)) {
-		return nil, cg.Errorf(cg.EUNAUTHORIZED, "Sign in first.")
+		return nil, errSignIn
 	}
 	var ss cg.Session
 	err := s.db.Pool.QueryRow(ctx, `
@@ -121,7 +124,7 @@ func (s *SessionStore) FindSession(ctx context.Context, id cg.SessionID, tokenHa
 		 WHERE s.id = $1 AND s.token_hash = $2 AND s.expires_at > now()`, id, tokenHash).
 		Scan(&ss.ID, &ss.UserID, &ss.Role, &ss.ExpiresAt, &ss.LastUsed)
 	if err != nil {
-		return nil, notFound("find session", err, cg.EUNAUTHORIZED, "Sign in first.")
+		return nil, notFound("find session", err, cg.EUNAUTHORIZED, errSignIn.Message)
 	}
 	return &ss, nil
 }

@@ -72,7 +72,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	users := persistence.NewUserStore(db)
-	sessions := &auth.Sessions{Store: persistence.NewSessionStore(db), Signer: signer, TTL: cfg.SessionTTL}
+	// Every request and every socket looks its session up; lookups that queue up while one is
+	// under way go together (a restart brings thousands of sockets back at once).
+	sessionStore := persistence.NewBatchingSessionStore(persistence.NewSessionStore(db), 2, 256)
+	defer sessionStore.Close()
+	sessions := &auth.Sessions{Store: sessionStore, Signer: signer, TTL: cfg.SessionTTL}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
