@@ -215,8 +215,10 @@ func (b *BatchingStore) RoomAccess(ctx context.Context, user cg.UserID, class cg
 
 // Close stops the workers after the batches under way.
 func (b *BatchingStore) Close() {
-	b.creates.close()
-	b.accesses.close()
+	var wg sync.WaitGroup
+	wg.Go(b.creates.close)
+	wg.Go(b.accesses.close)
+	wg.Wait()
 }
 
 // batcher runs calls in batches on a few workers: a worker takes the first waiting call and

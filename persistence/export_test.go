@@ -11,3 +11,6 @@ import (
 func (s *MessageStore) InsertBatch(ctx context.Context, nms []cg.NewMessage) ([]BatchResult, error) {
 	return s.insertBatch(ctx, nms)
 }
+
+// PhoneLockSQL is the statement that makes the verifications of one number take turns.
+const PhoneLockSQL = phoneLockSQL

@@ -375,3 +375,104 @@ func TestBatchLocksAuthorsInIDOrder(t *testing.T) {
 	}
 	checkContiguous(t, db, class)
 }
+
+// TestVerifyPhoneTakesTurnsPerNumber: verifications of one number wait for each other before
+// they lock any account, so the number's holder cannot change between a verification's lock of
+// the two rows it changes and its change of them (which would lock a third row out of id order).
+func TestVerifyPhoneTakesTurnsPerNumber(t *testing.T) {
+	t.Parallel()
+	db := testenv.MustOpenDB(t)
+	phones := persistence.NewPhoneStore(db)
+	ctx := context.Background()
+	u := mustUser(t, db, "turns@virginia.edu")
+	number, now := hash("+14345550198"), time.Now()
+	if err := phones.SavePhoneVerification(ctx, u.ID, number, 1, hash("code"), now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	tx, pid := holdLocks(t, db, persistence.PhoneLockSQL, number)
+	verified := make(chan error, 1)
+	go func() { verified <- phones.VerifyPhoneCode(ctx, u.ID, hash("code"), now, 5) }()
+	waitBlockedBy(t, db, pid)
+	other, _ := conn(t, db)
+	if _, err := other.Exec(ctx, `SELECT FROM users WHERE id = $1 FOR UPDATE NOWAIT`, u.ID); err != nil {
+		t.Fatalf("the waiting verification holds its account: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-verified; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPreviousReleaseInsertLocksAuthor: during a rolling deploy, servers of the release before
+// migration 002 insert messages without locking the author. The trigger does it for them — a
+// deletion waits for such an insert and tombstones the message, and an insert for a deleted
+// author is refused as the foreign key refused it — while this release's connections skip it.
+func TestPreviousReleaseInsertLocksAuthor(t *testing.T) {
+	t.Parallel()
+	db := testenv.MustOpenDB(t)
+	ctx := context.Background()
+	class, users := memberFixture(t, db, 1)
+	author := users[0]
+	var setting string
+	if err := db.Pool.QueryRow(ctx, `SHOW commongrounds.locks_authors`).Scan(&setting); err != nil || setting != "on" {
+		t.Fatalf("this release's connections: commongrounds.locks_authors = %q (%v), want on", setting, err)
+	}
+	// The previous release's statement, on a connection that does not say it locks authors.
+	previous := func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL commongrounds.locks_authors = 'off'`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			WITH room AS (
+				INSERT INTO rooms (class_id, last_seq) VALUES ($1, 1)
+				ON CONFLICT (class_id) DO UPDATE SET last_seq = rooms.last_seq + 1
+				RETURNING last_seq)
+			INSERT INTO class_messages (class_id, seq, user_id, anon_id, content)
+			SELECT $1, room.last_seq, $2, p.anon_id, 'from the previous release'
+			  FROM room, class_pseudonyms p WHERE p.class_id = $1 AND p.user_id = $2`, class, author)
+		return err
+	}
+	c, pid := conn(t, db)
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := previous(tx); err != nil {
+		t.Fatal(err)
+	}
+	deleted := make(chan error, 1)
+	go func() { deleted <- persistence.NewUserStore(db).DeleteUser(ctx, author) }()
+	waitBlockedBy(t, db, pid) // the deletion waits for the insert
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	var content *string
+	if err := db.Pool.QueryRow(ctx, `SELECT content FROM class_messages WHERE class_id = $1 AND seq = 1`, class).Scan(&content); err != nil {
+		t.Fatal(err)
+	}
+	if content != nil {
+		t.Fatalf("the deleted author's message kept its content %q", *content)
+	}
+
+	// Now the author is gone: an insert of the previous release naming it is refused, as the
+	// foreign key refused it.
+	tx2, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx2.Rollback(ctx) }()
+	if _, err := tx2.Exec(ctx, `SET LOCAL commongrounds.locks_authors = 'off'`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = tx2.Exec(ctx, `INSERT INTO class_messages (class_id, seq, user_id, anon_id, content) VALUES ($1, 2, $2, 'Anon_0000aa', 'orphan')`, class, author)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23503" {
+		t.Fatalf("insert for a deleted author: %v, want SQLSTATE 23503", err)
+	}
+}

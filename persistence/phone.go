@@ -32,6 +32,9 @@ func (s *PhoneStore) SavePhoneVerification(ctx context.Context, user cg.UserID, 
 	return wrap("save phone verification", err)
 }
 
+// phoneLockSQL makes the verifications of one number ($1, its hash) take turns, until commit.
+const phoneLockSQL = `SELECT pg_advisory_xact_lock(hashtextextended('phone_hash:' || encode($1::bytea, 'hex'), 0))`
+
 // errInvalidCode is the answer to every code that does not verify a number.
 func errInvalidCode(msg string) error { return cg.Errorf(cg.EINVALIDCODE, "%s", msg) }
 
@@ -98,7 +101,11 @@ func (s *PhoneStore) VerifyPhoneCode(ctx context.Context, user cg.UserID, codeHa
 	}
 	// The two rows this changes are locked first, in id order: publishing locks authors in
 	// that order too (FOR KEY SHARE, which a change of phone_hash, a unique key, conflicts with),
-	// so the two cannot deadlock.
+	// so the two cannot deadlock. Verifications of one number take turns (phoneLockSQL), so the
+	// number's holder cannot change between the lock and the release below.
+	if _, err := tx.Exec(ctx, phoneLockSQL, phoneHash); err != nil {
+		return wrap("verify phone: lock number", err)
+	}
 	if _, err := tx.Exec(ctx, `SELECT FROM users WHERE id = $2 OR phone_hash = $1 ORDER BY id FOR UPDATE`, phoneHash, user); err != nil {
 		return wrap("verify phone: lock", err)
 	}

@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"sync"
 
 	cg "github.com/commongrounds/commongrounds"
 )
@@ -70,7 +71,7 @@ func (s *SessionStore) FindSessions(ctx context.Context, reqs []SessionRequest) 
 }
 
 // TouchSessions is TouchSession for many sessions. A session that another transaction is
-// touching at the moment is left to it.
+// changing at the moment is left to it (a touch that waited could only write the same time).
 func (s *SessionStore) TouchSessions(ctx context.Context, ids []cg.SessionID) error {
 	valid := make([]string, 0, len(ids))
 	for _, id := range ids {
@@ -82,7 +83,7 @@ func (s *SessionStore) TouchSessions(ctx context.Context, ids []cg.SessionID) er
 		WITH due AS (
 			SELECT id FROM sessions
 			 WHERE id = ANY($1::text[]::uuid[]) AND last_used_at < now() - interval '1 minute'
-			 ORDER BY id FOR UPDATE SKIP LOCKED)
+			 ORDER BY id FOR NO KEY UPDATE SKIP LOCKED)
 		UPDATE sessions s SET last_used_at = now() FROM due WHERE s.id = due.id`, valid)
 	return wrap("touch sessions", err)
 }
@@ -135,6 +136,8 @@ func (b *BatchingSessionStore) TouchSession(ctx context.Context, id cg.SessionID
 
 // Close stops the workers after the batches under way.
 func (b *BatchingSessionStore) Close() {
-	b.finds.close()
-	b.touches.close()
+	var wg sync.WaitGroup
+	wg.Go(b.finds.close)
+	wg.Go(b.touches.close)
+	wg.Wait()
 }
