@@ -52,9 +52,6 @@ func Open(ctx context.Context, url string, opts Options, create, migrate bool) (
 	cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
 	cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(opts.StatementTimeout.Milliseconds())
 	cfg.ConnConfig.RuntimeParams["application_name"] = "commongrounds"
-	// The statements that write messages lock their authors themselves; this skips the trigger
-	// that does it for servers of earlier releases (migrations/002_message_keys.sql).
-	cfg.ConnConfig.RuntimeParams["commongrounds.locks_authors"] = "on"
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	} else if cfg.MaxConns < 8 {

@@ -3,10 +3,12 @@ package persistence_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -406,32 +408,29 @@ func TestVerifyPhoneTakesTurnsPerNumber(t *testing.T) {
 }
 
 // TestPreviousReleaseInsertLocksAuthor: during a rolling deploy, servers of the release before
-// migration 002 insert messages without locking the author. The trigger does it for them — a
-// deletion waits for such an insert and tombstones the message, and an insert for a deleted
-// author is refused as the foreign key refused it — while this release's connections skip it.
+// migration 002 insert messages without locking the author. The trigger does it for their rows
+// (version 4 ids, the column default) — a deletion waits for such an insert and tombstones the
+// message, and an insert for a deleted author is refused as the foreign key refused it — and
+// leaves this release's rows (version 7 ids, author locked by the statement) alone. A changed
+// author is checked whoever changes it.
 func TestPreviousReleaseInsertLocksAuthor(t *testing.T) {
 	t.Parallel()
 	db := testenv.MustOpenDB(t)
 	ctx := context.Background()
-	class, users := memberFixture(t, db, 1)
-	author := users[0]
-	var setting string
-	if err := db.Pool.QueryRow(ctx, `SHOW commongrounds.locks_authors`).Scan(&setting); err != nil || setting != "on" {
-		t.Fatalf("this release's connections: commongrounds.locks_authors = %q (%v), want on", setting, err)
-	}
-	// The previous release's statement, on a connection that does not say it locks authors.
-	previous := func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL commongrounds.locks_authors = 'off'`); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `
+	class, users := memberFixture(t, db, 2)
+	author, other := users[0], users[1]
+	// The previous release's statement, as it was.
+	previous := func(q interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	}, user cg.UserID) error {
+		_, err := q.Exec(ctx, `
 			WITH room AS (
 				INSERT INTO rooms (class_id, last_seq) VALUES ($1, 1)
 				ON CONFLICT (class_id) DO UPDATE SET last_seq = rooms.last_seq + 1
 				RETURNING last_seq)
 			INSERT INTO class_messages (class_id, seq, user_id, anon_id, content)
 			SELECT $1, room.last_seq, $2, p.anon_id, 'from the previous release'
-			  FROM room, class_pseudonyms p WHERE p.class_id = $1 AND p.user_id = $2`, class, author)
+			  FROM room, class_pseudonyms p WHERE p.class_id = $1 AND p.user_id = $2`, class, user)
 		return err
 	}
 	c, pid := conn(t, db)
@@ -440,7 +439,7 @@ func TestPreviousReleaseInsertLocksAuthor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if err := previous(tx); err != nil {
+	if err := previous(tx, author); err != nil {
 		t.Fatal(err)
 	}
 	deleted := make(chan error, 1)
@@ -460,19 +459,69 @@ func TestPreviousReleaseInsertLocksAuthor(t *testing.T) {
 		t.Fatalf("the deleted author's message kept its content %q", *content)
 	}
 
-	// Now the author is gone: an insert of the previous release naming it is refused, as the
-	// foreign key refused it.
-	tx2, err := db.Pool.Begin(ctx)
+	sqlState := func(err error) string {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			return pgErr.Code
+		}
+		return fmt.Sprint(err)
+	}
+	insert := `INSERT INTO class_messages (id, class_id, seq, user_id, anon_id, content) VALUES ($1, $2, $3, $4, 'Anon_0000aa', 'x')`
+	// The author is gone: a row of the previous release naming it is refused...
+	if got := sqlState(execRolledBack(t, db, insert, uuid.NewString(), class, 100, author)); got != "23503" {
+		t.Errorf("previous release's row for a deleted author: %s, want SQLSTATE 23503", got)
+	}
+	// ...a row of this release is not looked at (its statement checked the author)...
+	if err := execRolledBack(t, db, insert, uuid.Must(uuid.NewV7()).String(), class, 101, author); err != nil {
+		t.Errorf("this release's row: %v, want the trigger to leave it alone", err)
+	}
+	// ...and a live message cannot be given an author that does not exist.
+	if err := previous(db.Pool, other); err != nil {
+		t.Fatal(err)
+	}
+	if got := sqlState(execRolledBack(t, db, `UPDATE class_messages SET user_id = gen_random_uuid() WHERE class_id = $1 AND user_id = $2`, class, other)); got != "23503" {
+		t.Errorf("author changed to a missing user: %s, want SQLSTATE 23503", got)
+	}
+}
+
+// execRolledBack runs a statement in a transaction that is rolled back, and returns its error.
+func execRolledBack(t *testing.T, db *persistence.DB, sql string, args ...any) error {
+	t.Helper()
+	tx, err := db.Pool.Begin(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = tx2.Rollback(ctx) }()
-	if _, err := tx2.Exec(ctx, `SET LOCAL commongrounds.locks_authors = 'off'`); err != nil {
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	_, err = tx.Exec(context.Background(), sql, args...)
+	return err
+}
+
+// TestDeleteUserWaitsForPhoneVerification: a phone verification locks its pending row before
+// the users rows; deleting the account takes the pending row first too, so while it waits for
+// the verification it holds nothing the verification will want.
+func TestDeleteUserWaitsForPhoneVerification(t *testing.T) {
+	t.Parallel()
+	db := testenv.MustOpenDB(t)
+	ctx := context.Background()
+	u := mustUser(t, db, "leaving@virginia.edu")
+	if err := persistence.NewPhoneStore(db).SavePhoneVerification(ctx, u.ID, hash("+14345550197"), 1, hash("code"), time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = tx2.Exec(ctx, `INSERT INTO class_messages (class_id, seq, user_id, anon_id, content) VALUES ($1, 2, $2, 'Anon_0000aa', 'orphan')`, class, author)
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "23503" {
-		t.Fatalf("insert for a deleted author: %v, want SQLSTATE 23503", err)
+	tx, pid := holdLocks(t, db, `SELECT FROM phone_verifications WHERE user_id = $1 FOR UPDATE`, u.ID)
+	deleted := make(chan error, 1)
+	go func() { deleted <- persistence.NewUserStore(db).DeleteUser(ctx, u.ID) }()
+	waitBlockedBy(t, db, pid)
+	if _, err := tx.Exec(ctx, `SELECT FROM users WHERE id = $1 FOR UPDATE NOWAIT`, u.ID); err != nil {
+		t.Fatalf("the deletion holds the account while it waits for the verification: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	var left bool
+	if err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, u.ID).Scan(&left); err != nil || left {
+		t.Fatalf("account still there (%v)", err)
 	}
 }

@@ -90,9 +90,18 @@ func (s *UserStore) DeleteUser(ctx context.Context, id cg.UserID) error {
 	if !cg.ValidUUID(string(id)) {
 		return nil
 	}
-	_, err := s.db.Pool.Exec(ctx, `
-		WITH gone AS (DELETE FROM users WHERE id = $1 RETURNING email)
-		DELETE FROM magic_links WHERE email IN (SELECT email FROM gone)`, id)
+	// A pending phone verification goes first: VerifyPhoneCode locks it before the users rows,
+	// and a deletion that reached it only through the cascade, holding the users row, would
+	// take the two in the other order and could deadlock with it.
+	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM phone_verifications WHERE user_id = $1`, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			WITH gone AS (DELETE FROM users WHERE id = $1 RETURNING email)
+			DELETE FROM magic_links WHERE email IN (SELECT email FROM gone)`, id)
+		return err
+	})
 	return wrap("delete user", err)
 }
 
