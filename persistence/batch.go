@@ -214,11 +214,26 @@ func (b *BatchingStore) RoomAccess(ctx context.Context, user cg.UserID, class cg
 }
 
 // Close stops the workers after the batches under way.
-func (b *BatchingStore) Close() {
-	var wg sync.WaitGroup
-	wg.Go(b.creates.close)
-	wg.Go(b.accesses.close)
-	wg.Wait()
+func (b *BatchingStore) Close() { closeTogether(b.creates.close, b.accesses.close) }
+
+// eachByOrdinal runs a statement over arrays of inputs whose rows begin with the ordinality of
+// the input they answer (1-based, WITH ORDINALITY), scans the rest of each row into dest and
+// calls row with index[ordinality-1]: the caller's position of that input.
+func (db *DB) eachByOrdinal(ctx context.Context, query string, args []any, index []int, dest []any, row func(i int)) error {
+	rows, err := db.Pool.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var ord int64
+	dest = append([]any{&ord}, dest...)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		row(index[ord-1])
+	}
+	return rows.Err()
 }
 
 // batcher runs calls in batches on a few workers: a worker takes the first waiting call and
@@ -305,6 +320,16 @@ func (b *batcher[In, Out]) work() {
 			c.done <- results[i]
 		}
 	}
+}
+
+// closeTogether closes batchers at once, so that shutdown waits for the longest batch under way,
+// not for their sum.
+func closeTogether(closes ...func()) {
+	var wg sync.WaitGroup
+	for _, c := range closes {
+		wg.Go(c)
+	}
+	wg.Wait()
 }
 
 func (b *batcher[In, Out]) close() {

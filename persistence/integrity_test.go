@@ -3,7 +3,6 @@ package persistence_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -171,6 +170,25 @@ func holdLocks(t *testing.T, db *persistence.DB, query string, args ...any) (pgx
 	return tx, pid
 }
 
+// waitsHoldingNothing holds what hold locks in a transaction of the test and runs run beside it.
+// Once run waits for that lock, the transaction takes what free locks, with NOWAIT: it fails
+// the test if run already holds it, for then run takes its locks out of order. Then the
+// transaction commits, run goes on, and its error is returned.
+func waitsHoldingNothing(t *testing.T, db *persistence.DB, hold string, holdArg any, free string, freeArg any, run func() error) error {
+	t.Helper()
+	tx, pid := holdLocks(t, db, hold, holdArg)
+	done := make(chan error, 1)
+	go func() { done <- run() }()
+	waitBlockedBy(t, db, pid)
+	if _, err := tx.Exec(context.Background(), free, freeArg); err != nil {
+		t.Fatalf("while it waited for %q, it held what %q takes: %v", hold, free, err)
+	}
+	if err := tx.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return <-done
+}
+
 // inIDOrder returns a and b, the lower id first.
 func inIDOrder(a, b cg.UserID) (cg.UserID, cg.UserID) {
 	if b < a {
@@ -271,9 +289,7 @@ func TestDeleteUserOnlyAtReadCommitted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, author)
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "55000" {
+		if _, err = tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, author); sqlState(err) != "55000" {
 			t.Errorf("delete at %s: %v, want SQLSTATE 55000", level, err)
 		}
 		_ = tx.Rollback(ctx)
@@ -322,17 +338,11 @@ func TestVerifyPhoneLocksInIDOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tx, pid := holdLocks(t, db, `SELECT FROM users WHERE id = $1 FOR KEY SHARE`, lower)
-	verified := make(chan error, 1)
-	go func() { verified <- phones.VerifyPhoneCode(ctx, lower, hash("code"), now, 5) }()
-	waitBlockedBy(t, db, pid)
-	if _, err := tx.Exec(ctx, `SELECT FROM users WHERE id = $1 FOR KEY SHARE NOWAIT`, higher); err != nil {
-		t.Fatalf("the verification holds the higher row while it waits for the lower: %v", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-verified; err != nil {
+	err := waitsHoldingNothing(t, db,
+		`SELECT FROM users WHERE id = $1 FOR KEY SHARE`, lower,
+		`SELECT FROM users WHERE id = $1 FOR KEY SHARE NOWAIT`, higher,
+		func() error { return phones.VerifyPhoneCode(ctx, lower, hash("code"), now, 5) })
+	if err != nil {
 		t.Fatal(err)
 	}
 	var holder cg.UserID
@@ -353,26 +363,20 @@ func TestBatchLocksAuthorsInIDOrder(t *testing.T) {
 	ctx := context.Background()
 	class, users := memberFixture(t, db, 2)
 	lower, higher := inIDOrder(users[0], users[1])
-	tx, pid := holdLocks(t, db, `SELECT FROM users WHERE id = $1 FOR UPDATE`, lower)
-	stored := make(chan error, 1)
-	go func() {
-		res, err := store.InsertBatch(ctx, []cg.NewMessage{
-			{Class: class, User: higher, Content: "higher first"},
-			{Class: class, User: lower, Content: "lower second"},
+	err := waitsHoldingNothing(t, db,
+		`SELECT FROM users WHERE id = $1 FOR UPDATE`, lower,
+		`SELECT FROM users WHERE id = $1 FOR UPDATE NOWAIT`, higher,
+		func() error {
+			res, err := store.InsertBatch(ctx, []cg.NewMessage{
+				{Class: class, User: higher, Content: "higher first"},
+				{Class: class, User: lower, Content: "lower second"},
+			})
+			if err == nil && (res[0].Msg == nil || res[1].Msg == nil) {
+				err = errors.New("the batch left a message out")
+			}
+			return err
 		})
-		if err == nil && (res[0].Msg == nil || res[1].Msg == nil) {
-			err = errors.New("the batch left a message out")
-		}
-		stored <- err
-	}()
-	waitBlockedBy(t, db, pid)
-	if _, err := tx.Exec(ctx, `SELECT FROM users WHERE id = $1 FOR UPDATE NOWAIT`, higher); err != nil {
-		t.Fatalf("the batch holds the higher author while it waits for the lower: %v", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-stored; err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
 	checkContiguous(t, db, class)
@@ -391,18 +395,11 @@ func TestVerifyPhoneTakesTurnsPerNumber(t *testing.T) {
 	if err := phones.SavePhoneVerification(ctx, u.ID, number, 1, hash("code"), now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	tx, pid := holdLocks(t, db, persistence.PhoneLockSQL, number)
-	verified := make(chan error, 1)
-	go func() { verified <- phones.VerifyPhoneCode(ctx, u.ID, hash("code"), now, 5) }()
-	waitBlockedBy(t, db, pid)
-	other, _ := conn(t, db)
-	if _, err := other.Exec(ctx, `SELECT FROM users WHERE id = $1 FOR UPDATE NOWAIT`, u.ID); err != nil {
-		t.Fatalf("the waiting verification holds its account: %v", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-verified; err != nil {
+	err := waitsHoldingNothing(t, db,
+		persistence.PhoneLockSQL, number,
+		`SELECT FROM users WHERE id = $1 FOR UPDATE NOWAIT`, u.ID,
+		func() error { return phones.VerifyPhoneCode(ctx, u.ID, hash("code"), now, 5) })
+	if err != nil {
 		t.Fatal(err)
 	}
 }
@@ -459,13 +456,6 @@ func TestPreviousReleaseInsertLocksAuthor(t *testing.T) {
 		t.Fatalf("the deleted author's message kept its content %q", *content)
 	}
 
-	sqlState := func(err error) string {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) {
-			return pgErr.Code
-		}
-		return fmt.Sprint(err)
-	}
 	insert := `INSERT INTO class_messages (id, class_id, seq, user_id, anon_id, content) VALUES ($1, $2, $3, $4, 'Anon_0000aa', 'x')`
 	// The author is gone: a row of the previous release naming it is refused...
 	if got := sqlState(execRolledBack(t, db, insert, uuid.NewString(), class, 100, author)); got != "23503" {
@@ -507,17 +497,11 @@ func TestDeleteUserWaitsForPhoneVerification(t *testing.T) {
 	if err := persistence.NewPhoneStore(db).SavePhoneVerification(ctx, u.ID, hash("+14345550197"), 1, hash("code"), time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	tx, pid := holdLocks(t, db, `SELECT FROM phone_verifications WHERE user_id = $1 FOR UPDATE`, u.ID)
-	deleted := make(chan error, 1)
-	go func() { deleted <- persistence.NewUserStore(db).DeleteUser(ctx, u.ID) }()
-	waitBlockedBy(t, db, pid)
-	if _, err := tx.Exec(ctx, `SELECT FROM users WHERE id = $1 FOR UPDATE NOWAIT`, u.ID); err != nil {
-		t.Fatalf("the deletion holds the account while it waits for the verification: %v", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-deleted; err != nil {
+	err := waitsHoldingNothing(t, db,
+		`SELECT FROM phone_verifications WHERE user_id = $1 FOR UPDATE`, u.ID,
+		`SELECT FROM users WHERE id = $1 FOR UPDATE NOWAIT`, u.ID,
+		func() error { return persistence.NewUserStore(db).DeleteUser(ctx, u.ID) })
+	if err != nil {
 		t.Fatal(err)
 	}
 	var left bool

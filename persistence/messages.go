@@ -146,26 +146,14 @@ func (s *MessageStore) RoomAccesses(ctx context.Context, reqs []AccessRequest) [
 		return out
 	}
 	var firstUse []int
-	rows, err := s.db.Pool.Query(ctx, roomAccessSQL, users, classes)
-	if err == nil {
-		for rows.Next() {
-			var ord int64
-			var exists, enrolled bool
-			var anon *cg.AnonID
-			if err = rows.Scan(&ord, &exists, &enrolled, &anon); err != nil {
-				break
-			}
-			i := index[ord-1]
-			var first bool
-			if out[i].Anon, first, out[i].Err = accessOf(exists, enrolled, anon); first {
-				firstUse = append(firstUse, i)
-			}
+	var exists, enrolled bool
+	var anon *cg.AnonID
+	err := s.db.eachByOrdinal(ctx, roomAccessSQL, []any{users, classes}, index, []any{&exists, &enrolled, &anon}, func(i int) {
+		var first bool
+		if out[i].Anon, first, out[i].Err = accessOf(exists, enrolled, anon); first {
+			firstUse = append(firstUse, i)
 		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-	}
+	})
 	if err != nil {
 		werr := wrap("room access", err)
 		for _, i := range index {

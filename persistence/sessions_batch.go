@@ -2,7 +2,6 @@ package persistence
 
 import (
 	"context"
-	"sync"
 
 	cg "github.com/commongrounds/commongrounds"
 )
@@ -46,21 +45,11 @@ func (s *SessionStore) FindSessions(ctx context.Context, reqs []SessionRequest) 
 	if len(index) == 0 {
 		return out
 	}
-	rows, err := s.db.Pool.Query(ctx, findSessionsSQL, ids, hashes)
-	if err == nil {
-		for rows.Next() {
-			var ord int64
-			var ss cg.Session
-			if err = rows.Scan(&ord, &ss.ID, &ss.UserID, &ss.Role, &ss.ExpiresAt, &ss.LastUsed); err != nil {
-				break
-			}
-			out[index[ord-1]] = SessionResult{Session: &ss}
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-	}
+	var ss cg.Session
+	err := s.db.eachByOrdinal(ctx, findSessionsSQL, []any{ids, hashes}, index, []any{&ss.ID, &ss.UserID, &ss.Role, &ss.ExpiresAt, &ss.LastUsed}, func(i int) {
+		found := ss
+		out[i] = SessionResult{Session: &found}
+	})
 	if err != nil {
 		werr := wrap("find sessions", err)
 		for _, i := range index {
@@ -135,9 +124,4 @@ func (b *BatchingSessionStore) TouchSession(ctx context.Context, id cg.SessionID
 }
 
 // Close stops the workers after the batches under way.
-func (b *BatchingSessionStore) Close() {
-	var wg sync.WaitGroup
-	wg.Go(b.finds.close)
-	wg.Go(b.touches.close)
-	wg.Wait()
-}
+func (b *BatchingSessionStore) Close() { closeTogether(b.finds.close, b.touches.close) }
