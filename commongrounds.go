@@ -140,11 +140,25 @@ type FlaggedMessage struct {
 	FlagCount int `json:"flag_count"`
 }
 
+// AccessRequest and AccessResult are one call of MessageStore.RoomAccesses.
+type AccessRequest struct {
+	User  UserID
+	Class ClassID
+}
+
+type AccessResult struct {
+	Anon AnonID
+	Err  error
+}
+
 // MessageStore keeps the messages of class rooms, their pseudonyms and their moderation.
 type MessageStore interface {
 	// RoomAccess returns the user's pseudonym in the class's room, creating it on first use.
 	// Errors: not_found (no such class), not_enrolled.
 	RoomAccess(ctx context.Context, user UserID, class ClassID) (AnonID, error)
+	// RoomAccesses is RoomAccess for many (user, class) pairs at once, in one round trip; the
+	// results are in the order of reqs.
+	RoomAccesses(ctx context.Context, reqs []AccessRequest) []AccessResult
 	// CreateMessage stores a message under the room's next seq and returns it; created is false
 	// when the user's earlier message with the same client_msg_id is returned instead.
 	// Errors: not_found, not_enrolled, invalid_parent, unavailable.

@@ -17,27 +17,39 @@ import (
 const socketBufferSize = 512
 
 // smallBuffers is a ResponseWriter whose Hijack gives the connection small buffers.
-type smallBuffers struct{ http.ResponseWriter }
+type smallBuffers struct {
+	http.ResponseWriter
+	reader *bufio.Reader // the read buffer handed over, once hijacked
+}
 
 // withSmallBuffers wraps w when it can be hijacked (through Unwrap, as the library and
-// http.ResponseController look), and otherwise leaves it as it is, so that the library still
-// refuses it before answering.
-func withSmallBuffers(w http.ResponseWriter) http.ResponseWriter {
+// http.ResponseController look), and otherwise leaves it as it is (sb nil), so that the library
+// still refuses it before answering.
+func withSmallBuffers(w http.ResponseWriter) (_ http.ResponseWriter, sb *smallBuffers) {
 	for rw := w; ; {
 		switch t := rw.(type) {
 		case http.Hijacker:
-			return smallBuffers{w}
+			sb = &smallBuffers{ResponseWriter: w}
+			return sb, sb
 		case interface{ Unwrap() http.ResponseWriter }:
 			rw = t.Unwrap()
 		default:
-			return w
+			return w, nil
 		}
 	}
 }
 
-func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+// Reader returns the read buffer Hijack handed over, or nil.
+func (w *smallBuffers) Reader() *bufio.Reader {
+	if w == nil {
+		return nil
+	}
+	return w.reader
+}
+
+func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -51,5 +63,6 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if bw.Buffered() == 0 { // the server flushed the 101 before handing over
 		bw = bufio.NewWriterSize(conn, socketBufferSize)
 	}
+	w.reader = r
 	return conn, bufio.NewReadWriter(r, bw), nil
 }

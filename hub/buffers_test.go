@@ -17,27 +17,29 @@ func TestFrameBehindUpgrade(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	u := e.newUser()
+	_, br := rawDial(t, e, u.token, maskedFrame(`{"type":"ping","ref":"behind"}`))
+	got := readRawFrame(t, br)
+	if want := `"ref":"behind"`; !strings.Contains(got, `"type":"pong"`) || !strings.Contains(got, want) {
+		t.Fatalf("answer %s, want a pong with %s", got, want)
+	}
+}
+
+// rawDial opens a socket as token by hand, writing behind the upgrade request in the same write,
+// and returns the connection and its reader, positioned after the 101.
+func rawDial(t *testing.T, e *env, token string, behind []byte) (net.Conn, *bufio.Reader) {
+	t.Helper()
 	nc, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-
+	t.Cleanup(func() { _ = nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(15 * time.Second))
 	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef")) + "\r\n" +
-		"Authorization: Bearer " + u.token + "\r\n\r\n"
-	payload := []byte(`{"type":"ping","ref":"behind"}`)
-	key := [4]byte{1, 2, 3, 4}
-	frame := []byte{0x81, 0x80 | byte(len(payload))} // final text frame, masked, as a client's must be
-	frame = append(frame, key[:]...)
-	for i, b := range payload {
-		frame = append(frame, b^key[i%4])
-	}
-	if _, err := nc.Write(append([]byte(req), frame...)); err != nil {
+		"Authorization: Bearer " + token + "\r\n\r\n"
+	if _, err := nc.Write(append([]byte(req), behind...)); err != nil {
 		t.Fatal(err)
 	}
-
 	br := bufio.NewReader(nc)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -46,18 +48,42 @@ func TestFrameBehindUpgrade(t *testing.T) {
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade: %s", resp.Status)
 	}
+	return nc, br
+}
+
+// maskedFrame encodes payload as a final, masked text frame, as a client's must be (payload
+// under 126 bytes).
+func maskedFrame(payload string) []byte {
+	key := [4]byte{1, 2, 3, 4}
+	frame := []byte{0x81, 0x80 | byte(len(payload))}
+	frame = append(frame, key[:]...)
+	for i := range len(payload) {
+		frame = append(frame, payload[i]^key[i%4])
+	}
+	return frame
+}
+
+// readRawFrame reads one unfragmented text frame from the server and returns its payload.
+func readRawFrame(t *testing.T, br *bufio.Reader) string {
+	t.Helper()
 	head := make([]byte, 2)
 	if _, err := io.ReadFull(br, head); err != nil {
-		t.Fatalf("no frame after the upgrade: %v", err)
+		t.Fatalf("no frame: %v", err)
 	}
-	if head[0] != 0x81 || head[1] >= 126 {
-		t.Fatalf("frame header % x, want a short final text frame", head)
+	if head[0] != 0x81 || head[1]&0x80 != 0 || head[1] == 127 {
+		t.Fatalf("frame header % x, want a final, unmasked text frame under 64 KiB", head)
 	}
-	got := make([]byte, head[1])
+	n := int(head[1])
+	if n == 126 {
+		ext := make([]byte, 2)
+		if _, err := io.ReadFull(br, ext); err != nil {
+			t.Fatal(err)
+		}
+		n = int(ext[0])<<8 | int(ext[1])
+	}
+	got := make([]byte, n)
 	if _, err := io.ReadFull(br, got); err != nil {
 		t.Fatal(err)
 	}
-	if want := `"ref":"behind"`; !strings.Contains(string(got), `"type":"pong"`) || !strings.Contains(string(got), want) {
-		t.Fatalf("answer %s, want a pong with %s", got, want)
-	}
+	return string(got)
 }

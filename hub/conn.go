@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -20,7 +21,8 @@ type conn struct {
 	hub     *Hub
 	id      string // unique among all sockets
 	ws      *websocket.Conn
-	tcp     *corkConn // the connection under ws, when the server's listener made it corkable
+	tcp     *corkConn     // the connection under ws, when the server's listener made it corkable
+	br      *bufio.Reader // ws's read buffer, when known: read by the reader goroutine, and by Close after closed is set
 	session *cg.Session
 	ctx     context.Context // ends when the connection closes
 	cancel  context.CancelFunc
@@ -29,6 +31,7 @@ type conn struct {
 	queue    [][]byte      // guarded by mu
 	queued   int           // guarded by mu: bytes in queue
 	writing  bool          // guarded by mu: a writer goroutine runs
+	held     bool          // guarded by mu: the reader holds the writer back (hold)
 	closed   bool          // guarded by mu: no more frames are accepted
 	slow     bool          // guarded by mu: the queue overflowed; the socket is being closed
 	drained  chan struct{} // guarded by mu: closed when the queue empties, if someone waits
@@ -74,16 +77,53 @@ func (c *conn) enqueueWith(frame []byte, gather bool) {
 	}
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
-	if !c.writing {
-		c.writing = true
-		c.hub.writers.Add(1)
-		if gather {
-			c.hub.startWriterLater(c)
-		} else {
-			go c.write()
+	if !c.writing && !c.held {
+		c.startWriterLocked(gather)
+	}
+	c.mu.Unlock()
+}
+
+// startWriterLocked starts the writer, after WriteDelay when gather is set. c.mu is held.
+func (c *conn) startWriterLocked(gather bool) {
+	c.writing = true
+	c.hub.writers.Add(1)
+	if gather {
+		c.hub.startWriterLater(c)
+	} else {
+		go c.write()
+	}
+}
+
+// hold keeps the writer from starting until release, so that the replies the reader queues
+// meanwhile go out in one write. Only the reader holds, and never while it waits for the queue.
+func (c *conn) hold() {
+	c.mu.Lock()
+	c.held = true
+	c.mu.Unlock()
+}
+
+// release ends hold and starts the writer for what was queued meanwhile.
+func (c *conn) release() {
+	c.mu.Lock()
+	if c.held {
+		c.held = false
+		if !c.writing && len(c.queue) > 0 && !c.closed {
+			c.startWriterLocked(c.hub.busy())
 		}
 	}
 	c.mu.Unlock()
+}
+
+// moreBuffered reports whether bytes of the client's next frame have already been read into the
+// socket's buffer: reading that frame will not wait for the client.
+func (c *conn) moreBuffered() bool {
+	if c.br == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Close reads the peer's close frame through the same buffer; it runs after closed is set.
+	return !c.closed && c.br.Buffered() > 0
 }
 
 // write is the connection's writer: it drains the queue, then exits.
@@ -263,22 +303,45 @@ func (c *conn) serve() {
 		c.closeWith(CloseSessionEnded, "session expired")
 	})
 	c.mu.Unlock()
+	var subs []*rooms.ClientFrame // subscribe frames read and not yet answered
 	for {
 		typ, data, err := c.ws.Read(c.ctx)
 		if err != nil {
 			return
 		}
-		if typ != websocket.MessageText {
-			c.enqueue(rooms.ErrorFrame("", rooms.EINVALIDFRAME, "Frames must be JSON text.", 0))
-			continue
-		}
-		if !utf8.Valid(data) {
+		var f *rooms.ClientFrame
+		var ferr *rooms.FrameError
+		switch {
+		case typ != websocket.MessageText:
+			ferr = &rooms.FrameError{Code: rooms.EINVALIDFRAME, Message: "Frames must be JSON text."}
+		case !utf8.Valid(data):
 			c.closeWith(websocket.StatusInvalidFramePayloadData, "text frame is not valid UTF-8")
 			return
+		default:
+			f, ferr = rooms.DecodeFrame(data)
 		}
-		c.handle(data)
+		// Subscribes that arrive together, as when a client opens its rooms, are answered
+		// together: one access lookup, one write. Any other frame is answered after them.
+		if ferr == nil && f.Type == rooms.TypeSubscribe {
+			subs = append(subs, f)
+			if len(subs) < maxSubscribeBatch && c.moreBuffered() {
+				continue
+			}
+		}
+		c.subscribeAll(subs)
+		clear(subs)
+		subs = subs[:0]
+		switch {
+		case ferr != nil:
+			c.enqueue(rooms.ErrorFrame(ferr.Ref, ferr.Code, ferr.Message, 0))
+		case f.Type != rooms.TypeSubscribe:
+			c.handle(f)
+		}
 	}
 }
+
+// maxSubscribeBatch is the most subscribe frames answered together.
+const maxSubscribeBatch = 64
 
 func (c *conn) cleanup() {
 	c.mu.Lock()
@@ -300,19 +363,12 @@ func (c *conn) cleanup() {
 	_ = c.ws.CloseNow()
 }
 
-// handle answers one client frame.
-func (c *conn) handle(data []byte) {
-	f, ferr := rooms.DecodeFrame(data)
-	if ferr != nil {
-		c.enqueue(rooms.ErrorFrame(ferr.Ref, ferr.Code, ferr.Message, 0))
-		return
-	}
+// handle answers one client frame other than subscribe (subscribeAll).
+func (c *conn) handle(f *rooms.ClientFrame) {
 	var err error
 	switch f.Type {
 	case rooms.TypePing:
 		c.enqueue(rooms.PongFrame(f.Ref))
-	case rooms.TypeSubscribe:
-		err = c.subscribe(f)
 	case rooms.TypeUnsubscribe:
 		c.unsubscribe(f.Room)
 		c.enqueue(rooms.UnsubscribedFrame(f.Ref, f.Room))
@@ -353,13 +409,33 @@ func (c *conn) replyError(ref string, err error) {
 	c.enqueue(rooms.ErrorFrame(ref, code, cg.ErrorMessage(err), retry))
 }
 
-// subscribe joins a room: the subscribed reply, then every message after since_seq, then live
-// ones, with no gap and no duplicate.
-func (c *conn) subscribe(f *rooms.ClientFrame) error {
-	anon, err := c.hub.service.Join(c.ctx, c.session.UserID, f.Room)
-	if err != nil {
-		return err
+// subscribeAll answers subscribe frames in order. Their access checks are looked up together,
+// and their replies are held back until all are queued, to go out in one write.
+func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
+	if len(fs) == 0 {
+		return
 	}
+	ids := make([]cg.ClassID, len(fs))
+	for i, f := range fs {
+		ids[i] = f.Room
+	}
+	access := c.hub.service.JoinAll(c.ctx, c.session.UserID, ids)
+	c.hold()
+	defer c.release()
+	for i, f := range fs {
+		err := access[i].Err
+		if err == nil {
+			err = c.subscribe(f, access[i].Anon)
+		}
+		if err != nil {
+			c.replyError(f.Ref, err)
+		}
+	}
+}
+
+// subscribe joins a room under the user's pseudonym anon: the subscribed reply, then every
+// message after since_seq, then live ones, with no gap and no duplicate.
+func (c *conn) subscribe(f *rooms.ClientFrame, anon cg.AnonID) error {
 	c.unsubscribe(f.Room) // a repeated subscribe starts over
 	r := c.hub.acquire(f.Room)
 	if err := r.ready(c.ctx); err != nil {
@@ -386,6 +462,7 @@ func (c *conn) subscribe(f *rooms.ClientFrame) error {
 			if len(msgs) == 0 {
 				break
 			}
+			c.release() // the queue drains while the store is read
 			for _, msg := range msgs {
 				if err := c.waitQueueBelow(c.hub.opts.MaxQueueBytes / 2); err != nil {
 					c.hub.release(r)

@@ -51,7 +51,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, status, appErr.Code, appErr.Message, appErr.RetryAfterMs)
 		return
 	}
-	ws, err := websocket.Accept(withSmallBuffers(w), r, &websocket.AcceptOptions{
+	rw, sb := withSmallBuffers(w)
+	ws, err := websocket.Accept(rw, r, &websocket.AcceptOptions{
 		// scheme://host patterns, which the library matches exactly.
 		OriginPatterns:  h.opts.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
@@ -62,7 +63,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Not the request's context: the socket outlives it and needs none of its values.
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &conn{hub: h, id: id, ws: ws, tcp: corkOf(r.Context()), session: sess, ctx: ctx, cancel: cancel, rooms: make(map[cg.ClassID]*membership)}
+	c := &conn{hub: h, id: id, ws: ws, tcp: corkOf(r.Context()), br: sb.Reader(), session: sess, ctx: ctx, cancel: cancel, rooms: make(map[cg.ClassID]*membership)}
 	if c.tcp != nil {
 		c.tcp.setTimeout(h.opts.WriteTimeout)
 	}

@@ -2,11 +2,13 @@ package hub_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -769,4 +771,103 @@ func collectFrom(t *testing.T, c *client, since int64, n int) []int64 {
 		out = append(out, c.expect("message").Message.Seq)
 	}
 	return out
+}
+
+// countingStore counts the room-access lookups that reach the store.
+type countingStore struct {
+	*persistence.MessageStore
+	mu      sync.Mutex
+	lookups []int // guarded by mu: the number of pairs of each lookup, in order
+}
+
+func (s *countingStore) RoomAccess(ctx context.Context, user cg.UserID, class cg.ClassID) (cg.AnonID, error) {
+	s.count(1)
+	return s.MessageStore.RoomAccess(ctx, user, class)
+}
+
+func (s *countingStore) RoomAccesses(ctx context.Context, reqs []cg.AccessRequest) []cg.AccessResult {
+	s.count(len(reqs))
+	return s.MessageStore.RoomAccesses(ctx, reqs)
+}
+
+func (s *countingStore) count(n int) {
+	s.mu.Lock()
+	s.lookups = append(s.lookups, n)
+	s.mu.Unlock()
+}
+
+func (s *countingStore) Lookups() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.lookups)
+}
+
+// TestPipelinedSubscribes sends four subscribes and a ping in one write, as a client opening
+// its rooms does: the four access checks go to the store as one lookup, and the replies come
+// in the order of the frames — each room's subscribed before its messages, the refusals with
+// their refs, the ping's pong last.
+func TestPipelinedSubscribes(t *testing.T) {
+	t.Parallel()
+	var store *countingStore
+	e := newEnv(t, func(svc *rooms.Service, _ *hub.Options) {
+		store = &countingStore{MessageStore: svc.Store.(*persistence.MessageStore)}
+		svc.Store = store
+	})
+	a, d, notMine := e.newClass(), e.newClass(), e.newClass()
+	u, other := e.newUser(), e.newUser()
+	e.enroll(a, u)
+	e.enroll(d, u)
+	e.enroll(notMine, other)
+	ctx := context.Background()
+	for _, content := range []string{"one", "two"} {
+		if _, _, err := e.store.CreateMessage(ctx, cg.NewMessage{Class: a, User: u.id, Content: content}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc, br := rawDial(t, e, u.token, nil)
+	var batch []byte
+	for _, f := range []string{
+		`{"type":"subscribe","ref":"a","room":"` + string(a) + `","since_seq":0}`,
+		`{"type":"subscribe","ref":"b","room":"` + string(notMine) + `"}`,
+		`{"type":"subscribe","ref":"c","room":"00000000-0000-4000-8000-000000000000"}`,
+		`{"type":"subscribe","ref":"d","room":"` + string(d) + `"}`,
+		`{"type":"ping","ref":"p"}`,
+	} {
+		batch = append(batch, maskedFrame(f)...)
+	}
+	if _, err := nc.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"subscribed a", "message one", "message two", "error b not_enrolled", "error c not_found", "subscribed d", "pong p"}
+	var got []string
+	for len(got) < len(want) {
+		var f struct {
+			Type, Ref, Code string
+			Message         json.RawMessage
+		}
+		raw := readRawFrame(t, br)
+		if err := json.Unmarshal([]byte(raw), &f); err != nil {
+			t.Fatalf("frame %s: %v", raw, err)
+		}
+		switch f.Type {
+		case "presence":
+			continue
+		case "message":
+			var m cg.Message
+			if err := json.Unmarshal(f.Message, &m); err != nil {
+				t.Fatalf("frame %s: %v", raw, err)
+			}
+			got = append(got, "message "+*m.Content)
+		case "error":
+			got = append(got, "error "+f.Ref+" "+f.Code)
+		default:
+			got = append(got, f.Type+" "+f.Ref)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("frames\n%q\nwant\n%q", got, want)
+	}
+	if l := store.Lookups(); !slices.Equal(l, []int{4}) {
+		t.Fatalf("access lookups of %v pairs, want one of 4", l)
+	}
 }

@@ -170,7 +170,7 @@ func newMessageID() cg.MessageID { return cg.MessageID(uuid.Must(uuid.NewV7()).S
 type BatchingStore struct {
 	*MessageStore
 	creates  *batcher[cg.NewMessage, BatchResult]
-	accesses *batcher[AccessRequest, AccessResult]
+	accesses *batcher[cg.AccessRequest, cg.AccessResult]
 }
 
 var _ cg.MessageStore = (*BatchingStore)(nil)
@@ -187,8 +187,8 @@ func NewBatchingStore(s *MessageStore, committers, readers, max int) *BatchingSt
 		creates: newBatcher(committers, max, s.CreateMessages, func(err error) BatchResult {
 			return BatchResult{Err: wrap("queue message", err)}
 		}),
-		accesses: newBatcher(readers, max, s.RoomAccesses, func(err error) AccessResult {
-			return AccessResult{Err: wrap("queue room access", err)}
+		accesses: newBatcher(readers, max, s.RoomAccesses, func(err error) cg.AccessResult {
+			return cg.AccessResult{Err: wrap("queue room access", err)}
 		}),
 	}
 }
@@ -206,11 +206,26 @@ func (b *BatchingStore) CreateMessage(ctx context.Context, nm cg.NewMessage) (*c
 
 // RoomAccess checks the room and the enrollment and returns the pseudonym, in the next batch.
 func (b *BatchingStore) RoomAccess(ctx context.Context, user cg.UserID, class cg.ClassID) (cg.AnonID, error) {
-	res, err := b.accesses.do(ctx, AccessRequest{User: user, Class: class})
+	res, err := b.accesses.do(ctx, cg.AccessRequest{User: user, Class: class})
 	if err != nil {
 		return "", err
 	}
 	return res.Anon, res.Err
+}
+
+// RoomAccesses looks the pairs up in the next batch, all in the same one.
+func (b *BatchingStore) RoomAccesses(ctx context.Context, reqs []cg.AccessRequest) []cg.AccessResult {
+	if len(reqs) == 0 {
+		return nil
+	}
+	out, err := b.accesses.doAll(ctx, reqs)
+	if err != nil {
+		out = make([]cg.AccessResult, len(reqs))
+		for i := range out {
+			out[i].Err = err
+		}
+	}
+	return out
 }
 
 // Close stops the workers after the batches under way.
@@ -237,8 +252,8 @@ func (db *DB) eachByOrdinal(ctx context.Context, query string, args []any, index
 }
 
 // batcher runs calls in batches on a few workers: a worker takes the first waiting call and
-// whatever else is waiting, up to max, and runs them together with run, which returns one
-// result per input, in order.
+// whatever else is waiting, up to max inputs, and runs them together with run, which returns one
+// result per input, in order. A call may bring several inputs; they stay in one batch.
 type batcher[In, Out any] struct {
 	calls chan *batchCall[In, Out]
 	max   int
@@ -251,8 +266,9 @@ type batcher[In, Out any] struct {
 
 type batchCall[In, Out any] struct {
 	ctx  context.Context
-	in   In
-	done chan Out
+	ins  []In
+	outs []Out         // set by the worker before done closes
+	done chan struct{} // closed when outs is set
 }
 
 func newBatcher[In, Out any](workers, max int, run func(context.Context, []In) []Out, fail func(error) Out) *batcher[In, Out] {
@@ -266,16 +282,36 @@ func newBatcher[In, Out any](workers, max int, run func(context.Context, []In) [
 
 // do runs in in the next batch. The error is for a call that never joined one.
 func (b *batcher[In, Out]) do(ctx context.Context, in In) (Out, error) {
-	c := &batchCall[In, Out]{ctx: ctx, in: in, done: make(chan Out, 1)}
+	outs, err := b.doAll(ctx, []In{in})
+	if err != nil {
+		var zero Out
+		return zero, err
+	}
+	return outs[0], nil
+}
+
+// doAll runs ins in the next batch, all in the same one; the results are in the order of ins.
+// The error is for a call that never joined a batch.
+func (b *batcher[In, Out]) doAll(ctx context.Context, ins []In) ([]Out, error) {
+	c := &batchCall[In, Out]{ctx: ctx, ins: ins, done: make(chan struct{})}
 	select {
 	case b.calls <- c:
 	case <-b.stop:
-		var zero Out
-		return zero, errClosed
+		return nil, errClosed
 	case <-ctx.Done():
-		return b.fail(ctx.Err()), nil
+		b.failCall(c, ctx.Err())
+		return c.outs, nil
 	}
-	return <-c.done, nil // always answered: a taken call is run or failed
+	<-c.done // always answered: a taken call is run or failed
+	return c.outs, nil
+}
+
+// failCall answers every input of c with err.
+func (b *batcher[In, Out]) failCall(c *batchCall[In, Out], err error) {
+	c.outs = make([]Out, len(c.ins))
+	for i := range c.outs {
+		c.outs[i] = b.fail(err)
+	}
 }
 
 func (b *batcher[In, Out]) work() {
@@ -287,37 +323,37 @@ func (b *batcher[In, Out]) work() {
 		case <-b.stop:
 			return
 		}
-		batch := []*batchCall[In, Out]{first}
+		batch, n := []*batchCall[In, Out]{first}, len(first.ins)
 	fill:
-		for len(batch) < b.max {
+		for n < b.max {
 			select {
 			case c := <-b.calls:
-				batch = append(batch, c)
+				batch, n = append(batch, c), n+len(c.ins)
 			default:
 				break fill
 			}
 		}
 		// Calls whose callers gave up are left out; the others share one deadline.
+		ins := make([]In, 0, n)
 		live := batch[:0]
 		for _, c := range batch {
 			if err := c.ctx.Err(); err != nil {
-				c.done <- b.fail(err)
+				b.failCall(c, err)
+				close(c.done)
 				continue
 			}
 			live = append(live, c)
+			ins = append(ins, c.ins...)
 		}
 		if len(live) == 0 {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		ins := make([]In, len(live))
-		for i, c := range live {
-			ins[i] = c.in
-		}
 		results := b.run(ctx, ins)
 		cancel()
-		for i, c := range live {
-			c.done <- results[i]
+		for _, c := range live {
+			c.outs, results = results[:len(c.ins):len(c.ins)], results[len(c.ins):]
+			close(c.done)
 		}
 	}
 }

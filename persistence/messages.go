@@ -102,17 +102,6 @@ func accessOf(exists, enrolled bool, anon *cg.AnonID) (a cg.AnonID, firstUse boo
 	return *anon, false, nil
 }
 
-// AccessRequest and AccessResult are one call of RoomAccesses.
-type AccessRequest struct {
-	User  cg.UserID
-	Class cg.ClassID
-}
-
-type AccessResult struct {
-	Anon cg.AnonID
-	Err  error
-}
-
 // roomAccessSQL looks up, for each of many (user, class) pairs, whether the class exists, whether the
 // user is enrolled, and the user's pseudonym there.
 const roomAccessSQL = `
@@ -124,8 +113,8 @@ SELECT r.ord,
 
 // RoomAccesses is RoomAccess for many calls, looked up in one statement; a first use draws
 // its pseudonym on its own. Results are in the order of reqs.
-func (s *MessageStore) RoomAccesses(ctx context.Context, reqs []AccessRequest) []AccessResult {
-	out := make([]AccessResult, len(reqs))
+func (s *MessageStore) RoomAccesses(ctx context.Context, reqs []cg.AccessRequest) []cg.AccessResult {
+	out := make([]cg.AccessResult, len(reqs))
 	if len(reqs) == 1 {
 		out[0].Anon, out[0].Err = s.RoomAccess(ctx, reqs[0].User, reqs[0].Class)
 		return out
@@ -157,7 +146,7 @@ func (s *MessageStore) RoomAccesses(ctx context.Context, reqs []AccessRequest) [
 	if err != nil {
 		werr := wrap("room access", err)
 		for _, i := range index {
-			out[i] = AccessResult{Err: werr}
+			out[i] = cg.AccessResult{Err: werr}
 		}
 		return out
 	}

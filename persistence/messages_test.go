@@ -329,7 +329,7 @@ func benchmarkBatching(b *testing.B, workers, maxBatch int) {
 }
 
 // TestRoomAccesses answers many room accesses at once, through RoomAccesses and through the
-// batching store's concurrent RoomAccess: every answer is what RoomAccess alone gives —
+// batching store's concurrent RoomAccess and RoomAccesses: every answer is what RoomAccess alone gives —
 // the pseudonym of an enrolled member (drawn on first use, once), not_enrolled, or
 // class_not_found — and a pseudonym drawn in a batch is the one kept.
 func TestRoomAccesses(t *testing.T) {
@@ -343,19 +343,19 @@ func TestRoomAccesses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var reqs []persistence.AccessRequest
+	var reqs []cg.AccessRequest
 	for _, u := range members {
-		reqs = append(reqs, persistence.AccessRequest{User: u, Class: class})
+		reqs = append(reqs, cg.AccessRequest{User: u, Class: class})
 	}
 	for _, u := range outsiders {
-		reqs = append(reqs, persistence.AccessRequest{User: u, Class: class})
+		reqs = append(reqs, cg.AccessRequest{User: u, Class: class})
 	}
 	reqs = append(reqs,
-		persistence.AccessRequest{User: members[0], Class: other},
-		persistence.AccessRequest{User: members[0], Class: "00000000-0000-4000-8000-000000000000"},
-		persistence.AccessRequest{User: members[0], Class: "not-a-uuid"},
+		cg.AccessRequest{User: members[0], Class: other},
+		cg.AccessRequest{User: members[0], Class: "00000000-0000-4000-8000-000000000000"},
+		cg.AccessRequest{User: members[0], Class: "not-a-uuid"},
 	)
-	want := func(r persistence.AccessRequest) (cg.AnonID, string) {
+	want := func(r cg.AccessRequest) (cg.AnonID, string) {
 		t.Helper()
 		anon, err := base.RoomAccess(ctx, r.User, r.Class)
 		return anon, cg.ErrorCode(err)
@@ -384,6 +384,26 @@ func TestRoomAccesses(t *testing.T) {
 				anon, err := store.RoomAccess(ctx, r.User, r.Class)
 				if anon != got[i].Anon || cg.ErrorCode(err) != cg.ErrorCode(got[i].Err) {
 					t.Errorf("request %d through the batching store: (%q, %v), want (%q, %v)", i, anon, err, got[i].Anon, got[i].Err)
+				}
+			}()
+		}
+		// Beside them, callers of several pairs at once (as a socket's subscribes): each gets
+		// its own answers, in its order, out of batches it shares with the others.
+		for _, n := range []int{1, 3, 7} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var mine []cg.AccessRequest
+				var idx []int
+				for k := range n {
+					j := (i + k*5) % len(reqs)
+					mine, idx = append(mine, reqs[j]), append(idx, j)
+				}
+				for k, res := range store.RoomAccesses(ctx, mine) {
+					j := idx[k]
+					if res.Anon != got[j].Anon || cg.ErrorCode(res.Err) != cg.ErrorCode(got[j].Err) {
+						t.Errorf("request %d among %d through the batching store: (%q, %v), want (%q, %v)", j, n, res.Anon, res.Err, got[j].Anon, got[j].Err)
+					}
 				}
 			}()
 		}

@@ -34,6 +34,16 @@ func (s *Service) Join(ctx context.Context, user cg.UserID, room cg.ClassID) (cg
 	return s.Store.RoomAccess(ctx, user, room)
 }
 
+// JoinAll is Join for several rooms at once, looked up together: the results are in the order
+// of rooms.
+func (s *Service) JoinAll(ctx context.Context, user cg.UserID, rooms []cg.ClassID) []cg.AccessResult {
+	reqs := make([]cg.AccessRequest, len(rooms))
+	for i, r := range rooms {
+		reqs[i] = cg.AccessRequest{User: user, Class: r}
+	}
+	return s.Store.RoomAccesses(ctx, reqs)
+}
+
 // Publish validates and stores a message, then announces it to the room. It returns once the
 // message is committed; the announcement failing does not fail the publish, because subscribers
 // repair gaps from the store.
