@@ -179,8 +179,9 @@ var _ cg.MessageStore = (*BatchingStore)(nil)
 // and readers room-access readers, each taking up to max queued lookups. Close stops them.
 //
 // Concurrent commits into the same rooms queue on the rooms' row locks, so more committers make
-// smaller batches, not more throughput: BenchmarkBatchingStore100Rooms commits the most with one
-// or two. More than one keeps a slow commit from holding every room up.
+// smaller batches, not more throughput: BenchmarkBatchingStore100Rooms commits as much with one as
+// with two, and a second committer's batches mostly wait on the first one's locks (see
+// docs/benchmarks.md, (d)); a slow commit holds the rooms it locked up either way.
 func NewBatchingStore(s *MessageStore, committers, readers, max int) *BatchingStore {
 	return &BatchingStore{
 		MessageStore: s,
