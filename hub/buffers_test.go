@@ -3,10 +3,12 @@ package hub_test
 import (
 	"bufio"
 	"encoding/base64"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -28,7 +30,23 @@ func TestFrameBehindUpgrade(t *testing.T) {
 // and returns the connection and its reader, positioned after the 101.
 func rawDial(t *testing.T, e *env, token string, behind []byte) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	nc, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	return rawDialWith(t, e, token, behind, 0)
+}
+
+// rawDialWith is rawDial with the client's receive buffer set to rcvbuf bytes (0: the system's).
+func rawDialWith(t *testing.T, e *env, token string, behind []byte, rcvbuf int) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	var d net.Dialer
+	if rcvbuf > 0 {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+			})
+			return errors.Join(err, serr)
+		}
+	}
+	nc, err := d.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,9 +71,12 @@ func rawDial(t *testing.T, e *env, token string, behind []byte) (net.Conn, *bufi
 
 // maskedFrame encodes payload as a final, masked text frame, as a client's must be (payload
 // under 126 bytes).
-func maskedFrame(payload string) []byte {
+func maskedFrame(payload string) []byte { return maskedFrameOf(0x1, payload) }
+
+// maskedFrameOf is maskedFrame with another opcode (0x9 ping, 0xA pong).
+func maskedFrameOf(opcode byte, payload string) []byte {
 	key := [4]byte{1, 2, 3, 4}
-	frame := []byte{0x81, 0x80 | byte(len(payload))}
+	frame := []byte{0x80 | opcode, 0x80 | byte(len(payload))}
 	frame = append(frame, key[:]...)
 	for i := range len(payload) {
 		frame = append(frame, payload[i]^key[i%4])
@@ -66,14 +87,24 @@ func maskedFrame(payload string) []byte {
 // readRawFrame reads one unfragmented text frame from the server and returns its payload.
 func readRawFrame(t *testing.T, br *bufio.Reader) string {
 	t.Helper()
+	op, payload := readRawFrameOf(t, br)
+	if op != 0x1 {
+		t.Fatalf("frame of opcode %#x (%q), want a text frame", op, payload)
+	}
+	return payload
+}
+
+// readRawFrameOf reads one unfragmented frame from the server and returns its opcode and payload.
+func readRawFrameOf(t *testing.T, br *bufio.Reader) (byte, string) {
+	t.Helper()
 	head := make([]byte, 2)
 	if _, err := io.ReadFull(br, head); err != nil {
 		t.Fatalf("no frame: %v", err)
 	}
-	if head[0] != 0x81 || head[1]&0x80 != 0 || head[1] == 127 {
-		t.Fatalf("frame header % x, want a final, unmasked text frame under 64 KiB", head)
+	if head[0]&0x80 == 0 || head[1]&0x80 != 0 || head[1]&0x7f == 127 {
+		t.Fatalf("frame header % x, want a final, unmasked frame under 64 KiB", head)
 	}
-	n := int(head[1])
+	n := int(head[1] & 0x7f)
 	if n == 126 {
 		ext := make([]byte, 2)
 		if _, err := io.ReadFull(br, ext); err != nil {
@@ -85,5 +116,5 @@ func readRawFrame(t *testing.T, br *bufio.Reader) string {
 	if _, err := io.ReadFull(br, got); err != nil {
 		t.Fatal(err)
 	}
-	return string(got)
+	return head[0] & 0x0f, string(got)
 }

@@ -3,6 +3,7 @@ package hub
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -114,16 +115,53 @@ func (c *conn) release() {
 	c.mu.Unlock()
 }
 
-// moreBuffered reports whether bytes of the client's next frame have already been read into the
-// socket's buffer: reading that frame will not wait for the client.
-func (c *conn) moreBuffered() bool {
+// nextMessageBuffered reports whether the client's next frame is already whole in the socket's
+// read buffer and is a complete data message (final, text or binary): reading it waits neither
+// for the client nor, as after a control frame the library answers itself, for a frame after it.
+func (c *conn) nextMessageBuffered() bool {
 	if c.br == nil {
 		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// Close reads the peer's close frame through the same buffer; it runs after closed is set.
-	return !c.closed && c.br.Buffered() > 0
+	if c.closed {
+		return false
+	}
+	// Peek of no more than is buffered reads nothing from the connection.
+	n := c.br.Buffered()
+	if n < 2 {
+		return false
+	}
+	h, _ := c.br.Peek(2)
+	if h[0]&0x80 == 0 { // not final: the message goes on in later frames
+		return false
+	}
+	if op := h[0] & 0x0f; op != 1 && op != 2 { // a control frame or a continuation
+		return false
+	}
+	size := 2 + int(h[1]&0x7f)
+	if h[1]&0x80 != 0 { // masked, as a client's frames are
+		size += 4
+	}
+	switch h[1] & 0x7f {
+	case 126:
+		if n < 4 {
+			return false
+		}
+		ext, _ := c.br.Peek(4)
+		size += 2 - 126 + int(binary.BigEndian.Uint16(ext[2:4]))
+	case 127: // 64 KiB or more: never whole in the buffer
+		return false
+	}
+	return size <= n
+}
+
+// queuedBytes returns the bytes queued and not yet written.
+func (c *conn) queuedBytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queued
 }
 
 // write is the connection's writer: it drains the queue, then exits.
@@ -261,6 +299,9 @@ func (c *conn) shutdown(ctx context.Context) {
 		return
 	}
 	c.closed = true // nothing new is queued; what is queued is still written
+	if c.held && !c.writing && len(c.queue) > 0 {
+		c.startWriterLocked(false) // what the reader queued while holding the writer back, too
+	}
 	c.mu.Unlock()
 	// The writer wakes the waiters after every batch; wait until it has written everything,
 	// or until ctx ends (then close anyway).
@@ -324,7 +365,7 @@ func (c *conn) serve() {
 		// together: one access lookup, one write. Any other frame is answered after them.
 		if ferr == nil && f.Type == rooms.TypeSubscribe {
 			subs = append(subs, f)
-			if len(subs) < maxSubscribeBatch && c.moreBuffered() {
+			if len(subs) < maxSubscribeBatch && c.nextMessageBuffered() {
 				continue
 			}
 		}
@@ -419,13 +460,23 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 	for i, f := range fs {
 		ids[i] = f.Room
 	}
+	leaves := c.hub.leaves.Load()
 	access := c.hub.service.JoinAll(c.ctx, c.session.UserID, ids)
 	c.hold()
 	defer c.release()
 	for i, f := range fs {
+		// A room's backlog may take up to half the queue (room.attach); what the rooms before it
+		// queued drains first, so that rooms answered together cannot overflow it.
+		if i > 0 && c.queuedBytes() >= c.hub.opts.MaxQueueBytes/4 {
+			c.release()
+			if err := c.waitQueueBelow(c.hub.opts.MaxQueueBytes / 4); err != nil {
+				return // the connection is ending
+			}
+			c.hold()
+		}
 		err := access[i].Err
 		if err == nil {
-			err = c.subscribe(f, access[i].Anon)
+			err = c.subscribe(f, access[i].Anon, leaves)
 		}
 		if err != nil {
 			c.replyError(f.Ref, err)
@@ -433,9 +484,19 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 	}
 }
 
-// subscribe joins a room under the user's pseudonym anon: the subscribed reply, then every
-// message after since_seq, then live ones, with no gap and no duplicate.
-func (c *conn) subscribe(f *rooms.ClientFrame, anon cg.AnonID) error {
+// subscribe joins a room under the user's pseudonym anon, checked when the hub's leaves count was
+// leaves: the subscribed reply, then every message after since_seq, then live ones, with no gap
+// and no duplicate.
+func (c *conn) subscribe(f *rooms.ClientFrame, anon cg.AnonID, leaves uint64) error {
+	// A user who left a class since the check must not join its room: the LeaveRoom event that
+	// would end the subscription may have come and gone before it existed. Checked again now,
+	// and once more after joining.
+	if n := c.hub.leaves.Load(); n != leaves {
+		leaves = n
+		if _, err := c.hub.service.Join(c.ctx, c.session.UserID, f.Room); err != nil {
+			return err
+		}
+	}
 	c.unsubscribe(f.Room) // a repeated subscribe starts over
 	r := c.hub.acquire(f.Room)
 	if err := r.ready(c.ctx); err != nil {
@@ -475,6 +536,16 @@ func (c *conn) subscribe(f *rooms.ClientFrame, anon cg.AnonID) error {
 		}
 	}
 	c.rooms[f.Room] = &membership{room: r, member: m}
+	if c.hub.leaves.Load() != leaves {
+		// Left while joining: leave as the event would have had it come a moment later.
+		if _, err := c.hub.service.Join(c.ctx, c.session.UserID, f.Room); err != nil {
+			c.unsubscribe(f.Room)
+			c.enqueue(rooms.UnsubscribedFrame("", f.Room))
+			if code := cg.ErrorCode(err); code != cg.ENOTENROLLED && code != cg.ECLASSNOTFOUND {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

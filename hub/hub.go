@@ -177,8 +177,9 @@ type Hub struct {
 	stop      chan struct{}
 	stopped   chan struct{}
 
-	writers   atomic.Int64 // sockets with frames not yet written: writers at work or waiting out WriteDelay
-	busyUntil atomic.Int64 // unix ns until which new writers gather
+	leaves    atomic.Uint64 // leaveRoom calls so far: a subscribe that sees it change checks its access again
+	writers   atomic.Int64  // sockets with frames not yet written: writers at work or waiting out WriteDelay
+	busyUntil atomic.Int64  // unix ns until which new writers gather
 	delayMu   sync.Mutex
 	delayed   []*conn // guarded by delayMu: sockets whose writer starts when WriteDelay is up
 }
@@ -362,6 +363,9 @@ func (h *Hub) HandleControl(payload []byte) {
 // leaveRoom ends the subscriptions of the user's local sockets to the room: a user who left a
 // class receives nothing more of its room. Each socket is told with an unsubscribed frame.
 func (h *Hub) leaveRoom(user cg.UserID, class cg.ClassID) {
+	// Counted before anything is detached: a subscribe whose access was checked before the user
+	// left, and which attaches after this looked, sees the count change (conn.subscribe).
+	h.leaves.Add(1)
 	r := h.lookup(class)
 	if r == nil {
 		return

@@ -1,10 +1,12 @@
 package hub_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"runtime"
@@ -869,5 +871,174 @@ func TestPipelinedSubscribes(t *testing.T) {
 	}
 	if l := store.Lookups(); !slices.Equal(l, []int{4}) {
 		t.Fatalf("access lookups of %v pairs, want one of 4", l)
+	}
+}
+
+// readRawUntil reads the server's frames until one of them is of type typ with ref, and returns
+// what came before it (types and refs); pongs to control pings and presence frames are skipped.
+func readRawUntil(t *testing.T, br *bufio.Reader, typ, ref string) []string {
+	t.Helper()
+	var before []string
+	for {
+		op, raw := readRawFrameOf(t, br)
+		if op == 0x8 {
+			t.Fatalf("socket closed (%q) before %s %s, after %q", raw, typ, ref, before)
+		}
+		if op != 0x1 {
+			continue
+		}
+		var f struct{ Type, Ref, Code string }
+		if err := json.Unmarshal([]byte(raw), &f); err != nil {
+			t.Fatalf("frame %s: %v", raw, err)
+		}
+		if f.Type == typ && f.Ref == ref {
+			return before
+		}
+		if f.Type != "presence" {
+			before = append(before, strings.TrimSpace(f.Type+" "+f.Ref+" "+f.Code))
+		}
+	}
+}
+
+// TestPipelinedSubscribeAnsweredAlone: a subscribe is held back for the frame behind it only when
+// that frame is a whole data message already read. A control frame behind it (a pong to the
+// server's ping, a client's own ping), which the WebSocket library answers itself before waiting
+// for the next message, or a frame only partly arrived, must not keep the subscribe waiting: the
+// client may wait for the reply before it sends anything else.
+func TestPipelinedSubscribeAnsweredAlone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.newClass()
+	u := e.newUser()
+	e.enroll(a, u)
+	sub := maskedFrame(`{"type":"subscribe","ref":"a","room":"` + string(a) + `"}`)
+
+	t.Run("ControlFrameBehind", func(t *testing.T) {
+		nc, br := rawDial(t, e, u.token, nil)
+		if _, err := nc.Write(append(slices.Clone(sub), maskedFrameOf(0x9, "keepalive")...)); err != nil {
+			t.Fatal(err)
+		}
+		readRawUntil(t, br, "subscribed", "a") // fails at the deadline if the reply waits
+	})
+	t.Run("PartialFrameBehind", func(t *testing.T) {
+		nc, br := rawDial(t, e, u.token, nil)
+		ping := maskedFrame(`{"type":"ping","ref":"p"}`)
+		if _, err := nc.Write(append(slices.Clone(sub), ping[:3]...)); err != nil {
+			t.Fatal(err)
+		}
+		readRawUntil(t, br, "subscribed", "a")
+		if _, err := nc.Write(ping[3:]); err != nil {
+			t.Fatal(err)
+		}
+		readRawUntil(t, br, "pong", "p")
+	})
+}
+
+// TestPipelinedSubscribesFitTheQueue resumes four rooms at once, each behind by less than half
+// the socket's queue, so that each is served from the room's memory without waiting: together
+// they are more than the queue holds, and the socket must still get every message, not be closed
+// as a slow consumer.
+func TestPipelinedSubscribesFitTheQueue(t *testing.T) {
+	t.Parallel()
+	const maxQueue = 64 << 10
+	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) { o.MaxQueueBytes = maxQueue })
+	u, w := e.newUser(), e.newUser()
+	var classes []cg.ClassID
+	for range 4 {
+		class := e.newClass()
+		e.enroll(class, u, w)
+		classes = append(classes, class)
+	}
+	watcher := e.dial(w) // keeps the rooms active, so they hold their messages in memory
+	for _, class := range classes {
+		watcher.subscribe(class, nil)
+	}
+	content := strings.Repeat("x", 1200) // 20 messages: about 26 KiB a room, 105 in all
+	for _, class := range classes {
+		for range 20 {
+			if _, err := e.svc.Publish(context.Background(), w.id, class, content, nil, "", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range 80 {
+		watcher.expect("message")
+	}
+	nc, br := rawDial(t, e, u.token, nil)
+	var batch []byte
+	for i, class := range classes {
+		batch = append(batch, maskedFrame(fmt.Sprintf(`{"type":"subscribe","ref":"%d","room":"%s","since_seq":0}`, i, class))...)
+	}
+	batch = append(batch, maskedFrame(`{"type":"ping","ref":"end"}`)...)
+	if _, err := nc.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, f := range readRawUntil(t, br, "pong", "end") {
+		got[f]++
+	}
+	want := map[string]int{"subscribed 0": 1, "subscribed 1": 1, "subscribed 2": 1, "subscribed 3": 1, "message": 80}
+	if !maps.Equal(got, want) {
+		t.Fatalf("frames %v, want %v", got, want)
+	}
+}
+
+// TestSubscribeAfterLeaving drops a class while the socket's subscribe to its room waits behind
+// another room's backfill, after its access was checked: the subscribe must be refused, since the
+// LeaveRoom event that ends such subscriptions has already passed.
+func TestSubscribeAfterLeaving(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) { o.MaxQueueBytes = 16 << 10; o.BackfillPage = 50 })
+	a, b := e.newClass(), e.newClass()
+	u, w := e.newUser(), e.newUser()
+	e.enroll(a, u, w)
+	e.enroll(b, u, w)
+	ctx := context.Background()
+	// A backlog in a larger than what the socket's buffers can hold (a few MiB at most on
+	// loopback with the client's receive buffer at 4 KiB), so that a's backfill cannot end
+	// before the client reads it.
+	var nms []cg.NewMessage
+	for range 2000 {
+		nms = append(nms, cg.NewMessage{Class: a, User: w.id, Content: strings.Repeat("y", 3000)})
+	}
+	if _, err := e.store.RoomAccess(ctx, w.id, a); err != nil {
+		t.Fatal(err)
+	}
+	for batch := range slices.Chunk(nms, 200) {
+		for _, r := range e.store.CreateMessages(ctx, batch) {
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+	}
+	nc, br := rawDialWith(t, e, u.token, nil, 4096)
+	subs := append(maskedFrame(`{"type":"subscribe","ref":"a","room":"`+string(a)+`","since_seq":0}`),
+		maskedFrame(`{"type":"subscribe","ref":"b","room":"`+string(b)+`"}`)...)
+	if _, err := nc.Write(subs); err != nil {
+		t.Fatal(err)
+	}
+	// a's backfill has begun, so both accesses have been checked.
+	readRawUntil(t, br, "subscribed", "a")
+	if _, err := e.db.Pool.Exec(ctx, `DELETE FROM user_classes WHERE user_id = $1 AND class_id = $2`, u.id, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.hub.LeaveRoom(ctx, u.id, b); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		op, raw := readRawFrameOf(t, br)
+		if op != 0x1 {
+			continue
+		}
+		var f struct{ Type, Ref, Code string }
+		if err := json.Unmarshal([]byte(raw), &f); err != nil {
+			t.Fatal(err)
+		}
+		if f.Ref == "b" {
+			if f.Type != "error" || f.Code != "not_enrolled" {
+				t.Fatalf("subscribe to the dropped class: %s, want not_enrolled", raw)
+			}
+			return
+		}
 	}
 }
