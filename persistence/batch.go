@@ -180,8 +180,8 @@ var _ cg.MessageStore = (*BatchingStore)(nil)
 //
 // Concurrent commits into the same rooms queue on the rooms' row locks, so more committers make
 // smaller batches, not more throughput: BenchmarkBatchingStore100Rooms commits as much with one as
-// with two, and a second committer's batches mostly wait on the first one's locks (see
-// docs/benchmarks.md, (d)); a slow commit holds the rooms it locked up either way.
+// with two. More than one keeps a batch that is stuck (waiting on a lock, or retried one message
+// at a time) from holding up every room.
 func NewBatchingStore(s *MessageStore, committers, readers, max int) *BatchingStore {
 	return &BatchingStore{
 		MessageStore: s,

@@ -93,11 +93,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer closeBroker()
 
 	// Rooms: the broker carries events between instances, the hub serves the sockets.
-	// Publishes that queue up while a commit is under way are committed together, by one
-	// committer: a second one makes smaller batches that wait on the first one's room locks
-	// (docs/benchmarks.md, (d)). Room-access checks (every subscribe makes one) that queue up
-	// are looked up together.
-	messages := persistence.NewBatchingStore(persistence.NewMessageStore(db), 1, 4, 256)
+	// Publishes that queue up while a commit is under way are committed together; two
+	// committers, so that a batch stuck on a lock or gone one by one does not hold every room of
+	// the instance up (one was no faster: docs/benchmarks.md, (d)). Room-access checks (every
+	// subscribe makes one) that queue up are looked up together.
+	messages := persistence.NewBatchingStore(persistence.NewMessageStore(db), 2, 4, 256)
 	defer messages.Close()
 	roomService := &rooms.Service{
 		Store:             messages,
