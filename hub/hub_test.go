@@ -9,8 +9,10 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -994,11 +996,19 @@ func TestSubscribeAfterLeaving(t *testing.T) {
 	e.enroll(a, u, w)
 	e.enroll(b, u, w)
 	ctx := context.Background()
-	// A backlog in a larger than what the socket's buffers can hold (a few MiB at most on
-	// loopback with the client's receive buffer at 4 KiB), so that a's backfill cannot end
-	// before the client reads it.
+	// A backlog in a larger than what the socket's buffers can hold (the server's send buffer
+	// grows up to tcp_wmem's maximum; the client's receive buffer is 4 KiB), so that a's
+	// backfill cannot end before the client reads it.
+	sndMax := 4 << 20
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_wmem"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 3 {
+			if n, err := strconv.Atoi(f[2]); err == nil {
+				sndMax = n
+			}
+		}
+	}
 	var nms []cg.NewMessage
-	for range 2000 {
+	for range sndMax/3000*3/2 + 200 {
 		nms = append(nms, cg.NewMessage{Class: a, User: w.id, Content: strings.Repeat("y", 3000)})
 	}
 	if _, err := e.store.RoomAccess(ctx, w.id, a); err != nil {
