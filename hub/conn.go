@@ -465,6 +465,13 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 	c.hold()
 	defer c.release()
 	for i, f := range fs {
+		// A user who left a class since the lookup must not join its room: the LeaveRoom event
+		// that ends such subscriptions may have come and gone before this one existed. The rooms
+		// not yet joined are looked up again, together.
+		if n := c.hub.leaves.Load(); n != leaves {
+			leaves = n
+			copy(access[i:], c.hub.service.JoinAll(c.ctx, c.session.UserID, ids[i:]))
+		}
 		// A room's backlog may take up to half the queue (room.attach); what the rooms before it
 		// queued drains first, so that rooms answered together cannot overflow it.
 		if i > 0 && c.queuedBytes() >= c.hub.opts.MaxQueueBytes/4 {
@@ -488,15 +495,6 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 // leaves: the subscribed reply, then every message after since_seq, then live ones, with no gap
 // and no duplicate.
 func (c *conn) subscribe(f *rooms.ClientFrame, anon cg.AnonID, leaves uint64) error {
-	// A user who left a class since the check must not join its room: the LeaveRoom event that
-	// would end the subscription may have come and gone before it existed. Checked again now,
-	// and once more after joining.
-	if n := c.hub.leaves.Load(); n != leaves {
-		leaves = n
-		if _, err := c.hub.service.Join(c.ctx, c.session.UserID, f.Room); err != nil {
-			return err
-		}
-	}
 	c.unsubscribe(f.Room) // a repeated subscribe starts over
 	r := c.hub.acquire(f.Room)
 	if err := r.ready(c.ctx); err != nil {
@@ -537,10 +535,12 @@ func (c *conn) subscribe(f *rooms.ClientFrame, anon cg.AnonID, leaves uint64) er
 	}
 	c.rooms[f.Room] = &membership{room: r, member: m}
 	if c.hub.leaves.Load() != leaves {
-		// Left while joining: leave as the event would have had it come a moment later.
+		// Left while joining (the room's backfill, its readiness): leave as the event would have
+		// had it come a moment later, unless the event did.
 		if _, err := c.hub.service.Join(c.ctx, c.session.UserID, f.Room); err != nil {
-			c.unsubscribe(f.Room)
-			c.enqueue(rooms.UnsubscribedFrame("", f.Room))
+			if c.unsubscribe(f.Room) {
+				c.enqueue(rooms.UnsubscribedFrame("", f.Room))
+			}
 			if code := cg.ErrorCode(err); code != cg.ENOTENROLLED && code != cg.ECLASSNOTFOUND {
 				return err
 			}
@@ -550,14 +550,16 @@ func (c *conn) subscribe(f *rooms.ClientFrame, anon cg.AnonID, leaves uint64) er
 }
 
 // unsubscribe leaves a room, if joined.
-func (c *conn) unsubscribe(id cg.ClassID) {
+// It reports whether the socket was still a member (a LeaveRoom event may have detached it).
+func (c *conn) unsubscribe(id cg.ClassID) bool {
 	ms, ok := c.rooms[id]
 	if !ok {
-		return
+		return false
 	}
 	delete(c.rooms, id)
-	ms.room.detach(c)
+	member := ms.room.detach(c)
 	c.hub.release(ms.room)
+	return member
 }
 
 // publish stores a message; the ack is queued before the message fans out.

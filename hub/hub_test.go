@@ -985,20 +985,86 @@ func TestPipelinedSubscribesFitTheQueue(t *testing.T) {
 	}
 }
 
-// TestSubscribeAfterLeaving drops a class while the socket's subscribe to its room waits behind
-// another room's backfill, after its access was checked: the subscribe must be refused, since the
-// LeaveRoom event that ends such subscriptions has already passed.
+// TestSubscribeAfterLeaving drops a class while a subscribe to its room is under way, after its
+// access was checked: the LeaveRoom event that ends such subscriptions passes before the socket
+// has joined, so the subscribe itself must notice.
 func TestSubscribeAfterLeaving(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) { o.MaxQueueBytes = 16 << 10; o.BackfillPage = 50 })
-	a, b := e.newClass(), e.newClass()
-	u, w := e.newUser(), e.newUser()
-	e.enroll(a, u, w)
-	e.enroll(b, u, w)
 	ctx := context.Background()
-	// A backlog in a larger than what the socket's buffers can hold (the server's send buffer
-	// grows up to tcp_wmem's maximum; the client's receive buffer is 4 KiB), so that a's
-	// backfill cannot end before the client reads it.
+	drop := func(u *user, class cg.ClassID) {
+		t.Helper()
+		if _, err := e.db.Pool.Exec(ctx, `DELETE FROM user_classes WHERE user_id = $1 AND class_id = $2`, u.id, class); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.hub.LeaveRoom(ctx, u.id, class); err != nil {
+			t.Fatal(err)
+		}
+	}
+	subscribe := func(nc net.Conn, frames ...string) {
+		t.Helper()
+		var b []byte
+		for _, f := range frames {
+			b = append(b, maskedFrame(f)...)
+		}
+		if _, err := nc.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("WaitingBehindAnotherRoom", func(t *testing.T) {
+		a, b := e.newClass(), e.newClass()
+		u, w := e.newUser(), e.newUser()
+		e.enroll(a, u, w)
+		e.enroll(b, u, w)
+		backlog(t, e, a, w)
+		nc, br := rawDialWith(t, e, u.token, nil, 4096)
+		subscribe(nc, `{"type":"subscribe","ref":"a","room":"`+string(a)+`","since_seq":0}`,
+			`{"type":"subscribe","ref":"b","room":"`+string(b)+`"}`)
+		readRawUntil(t, br, "subscribed", "a") // a's backfill has begun: both were checked
+		drop(u, b)
+		for {
+			if f := nextRawText(t, br); f.Ref == "b" {
+				if f.Type != "error" || f.Code != "not_enrolled" {
+					t.Fatalf("subscribe to the dropped class: %s %s, want not_enrolled", f.Type, f.Code)
+				}
+				return
+			}
+		}
+	})
+	t.Run("DuringItsOwnBackfill", func(t *testing.T) {
+		a := e.newClass()
+		u, w := e.newUser(), e.newUser()
+		e.enroll(a, u, w)
+		n := backlog(t, e, a, w)
+		nc, br := rawDialWith(t, e, u.token, nil, 4096)
+		subscribe(nc, `{"type":"subscribe","ref":"a","room":"`+string(a)+`","since_seq":0}`)
+		readRawUntil(t, br, "subscribed", "a") // the socket is not yet a member: nothing to detach
+		drop(u, a)
+		messages := 0
+		for {
+			switch f := nextRawText(t, br); f.Type {
+			case "message":
+				messages++
+			case "unsubscribed":
+				if f.Room != string(a) || messages != n {
+					t.Fatalf("unsubscribed from %s after %d messages, want from %s after %d", f.Room, messages, a, n)
+				}
+				return
+			case "presence":
+			default:
+				t.Fatalf("frame %s %s %s, want the backlog, then unsubscribed", f.Type, f.Ref, f.Code)
+			}
+		}
+	})
+}
+
+// backlog stores in class, by author, more than the server's send buffer can hold (it grows up
+// to tcp_wmem's maximum), so that a backfill cannot end before a client with a small receive
+// buffer reads it. It returns the number of messages.
+func backlog(t *testing.T, e *env, class cg.ClassID, author *user) int {
+	t.Helper()
+	ctx := context.Background()
 	sndMax := 4 << 20
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_wmem"); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 3 {
@@ -1007,12 +1073,12 @@ func TestSubscribeAfterLeaving(t *testing.T) {
 			}
 		}
 	}
+	if _, err := e.store.RoomAccess(ctx, author.id, class); err != nil {
+		t.Fatal(err)
+	}
 	var nms []cg.NewMessage
 	for range sndMax/3000*3/2 + 200 {
-		nms = append(nms, cg.NewMessage{Class: a, User: w.id, Content: strings.Repeat("y", 3000)})
-	}
-	if _, err := e.store.RoomAccess(ctx, w.id, a); err != nil {
-		t.Fatal(err)
+		nms = append(nms, cg.NewMessage{Class: class, User: author.id, Content: strings.Repeat("y", 3000)})
 	}
 	for batch := range slices.Chunk(nms, 200) {
 		for _, r := range e.store.CreateMessages(ctx, batch) {
@@ -1021,34 +1087,27 @@ func TestSubscribeAfterLeaving(t *testing.T) {
 			}
 		}
 	}
-	nc, br := rawDialWith(t, e, u.token, nil, 4096)
-	subs := append(maskedFrame(`{"type":"subscribe","ref":"a","room":"`+string(a)+`","since_seq":0}`),
-		maskedFrame(`{"type":"subscribe","ref":"b","room":"`+string(b)+`"}`)...)
-	if _, err := nc.Write(subs); err != nil {
-		t.Fatal(err)
-	}
-	// a's backfill has begun, so both accesses have been checked.
-	readRawUntil(t, br, "subscribed", "a")
-	if _, err := e.db.Pool.Exec(ctx, `DELETE FROM user_classes WHERE user_id = $1 AND class_id = $2`, u.id, b); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.hub.LeaveRoom(ctx, u.id, b); err != nil {
-		t.Fatal(err)
-	}
+	return len(nms)
+}
+
+// rawText is the part of a server frame the raw-socket tests look at.
+type rawText struct{ Type, Ref, Code, Room string }
+
+// nextRawText returns the server's next text frame.
+func nextRawText(t *testing.T, br *bufio.Reader) rawText {
+	t.Helper()
 	for {
 		op, raw := readRawFrameOf(t, br)
+		if op == 0x8 {
+			t.Fatalf("socket closed: %q", raw)
+		}
 		if op != 0x1 {
 			continue
 		}
-		var f struct{ Type, Ref, Code string }
+		var f rawText
 		if err := json.Unmarshal([]byte(raw), &f); err != nil {
-			t.Fatal(err)
+			t.Fatalf("frame %s: %v", raw, err)
 		}
-		if f.Ref == "b" {
-			if f.Type != "error" || f.Code != "not_enrolled" {
-				t.Fatalf("subscribe to the dropped class: %s, want not_enrolled", raw)
-			}
-			return
-		}
+		return f
 	}
 }
