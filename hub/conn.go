@@ -587,9 +587,12 @@ func (c *conn) typing(f *rooms.ClientFrame) error {
 	}
 	c.typingAt[f.Room] = now // refused frames count too: each costs a query
 	var anon cg.AnonID
-	if ms, ok := c.rooms[f.Room]; ok {
+	if ms, ok := c.rooms[f.Room]; ok && ms.room.has(c) {
 		anon = ms.member.anon
 	} else {
+		// Not joined, or no longer: a LeaveRoom event detaches the socket from the room
+		// without the reader knowing; it forgets the room now.
+		c.unsubscribe(f.Room)
 		// Not joined on this socket: check enrollment and find the pseudonym.
 		a, err := c.hub.service.Join(c.ctx, c.session.UserID, f.Room)
 		if err != nil {

@@ -708,6 +708,15 @@ func TestLeaveRoom(t *testing.T) {
 	if f := cl.expect("pong", "message"); f.Type != "pong" {
 		t.Fatalf("the leaver got %s", f.raw)
 	}
+	// Nor can the leaver tell the room it is typing, on the socket the room was left on.
+	cl.send(map[string]any{"type": "typing", "ref": "t", "room": class})
+	if f := cl.expect("error"); f.Code != "not_enrolled" || f.Ref != "t" {
+		t.Fatalf("typing after leaving: %s, want not_enrolled", f.raw)
+	}
+	cs.send(`{"type":"ping","ref":"p"}`)
+	if f := cs.expect("pong", "typing"); f.Type != "pong" {
+		t.Fatalf("the stayer got %s", f.raw)
+	}
 }
 
 // TestResumeHidesHidden resumes from the room's in-memory ring after a message was hidden: the

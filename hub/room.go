@@ -364,6 +364,14 @@ func (r *room) attach(c *conn, m *member, since *int64, first bool, subscribed f
 	return true, 0
 }
 
+// has reports whether c is a member of the room.
+func (r *room) has(c *conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.members[c]
+	return ok
+}
+
 // detach removes c from the room and reports whether it was a member.
 func (r *room) detach(c *conn) bool {
 	r.mu.Lock()
