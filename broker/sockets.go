@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,6 +19,23 @@ type RedisSockets struct {
 	prefix string
 	ttl    time.Duration
 	now    func() time.Time
+
+	// Releases that arrive while one is under way go together, in one pipelined round trip:
+	// when thousands of sockets close at once, one round trip each timed out by the thousand.
+	mu       sync.Mutex
+	pending  []release     // guarded by mu: releases for the next round
+	next     *releaseRound // guarded by mu: the round pending goes in
+	flushing bool          // guarded by mu: a caller is sending rounds
+}
+
+type release struct {
+	key, id string
+}
+
+// releaseRound is one round trip of releases; err is set before done closes.
+type releaseRound struct {
+	done chan struct{}
+	err  error
 }
 
 // NewRedisSockets returns a socket counter whose entries expire after ttl unless refreshed.
@@ -25,7 +43,7 @@ func NewRedisSockets(client redis.UniversalClient, prefix string, ttl time.Durat
 	if prefix == "" {
 		prefix = "cg:"
 	}
-	return &RedisSockets{client: client, prefix: prefix, ttl: ttl, now: time.Now}
+	return &RedisSockets{client: client, prefix: prefix, ttl: ttl, now: time.Now, next: newReleaseRound()}
 }
 
 func (s *RedisSockets) key(user cg.UserID) string { return s.prefix + "sockets:{" + string(user) + "}" }
@@ -50,9 +68,56 @@ func (s *RedisSockets) Acquire(ctx context.Context, user cg.UserID, id string, m
 	return n == 1, nil
 }
 
-// Release forgets the socket id of user.
+func newReleaseRound() *releaseRound { return &releaseRound{done: make(chan struct{})} }
+
+// releaseTimeout bounds one round of releases.
+const releaseTimeout = 5 * time.Second
+
+// Release forgets the socket id of user. Releases that arrive while a round is under way go
+// in the next round, all together; the caller that finds none under way sends the rounds until
+// no release is left. A caller whose ctx ends stops waiting; its release still goes.
 func (s *RedisSockets) Release(ctx context.Context, user cg.UserID, id string) error {
-	return s.client.ZRem(ctx, s.key(user), id).Err()
+	s.mu.Lock()
+	s.pending = append(s.pending, release{key: s.key(user), id: id})
+	round := s.next
+	lead := !s.flushing
+	s.flushing = true
+	s.mu.Unlock()
+	if lead {
+		s.flush()
+	}
+	select {
+	case <-round.done:
+		return round.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// flush sends rounds of releases until none is pending.
+func (s *RedisSockets) flush() {
+	for {
+		s.mu.Lock()
+		batch, round := s.pending, s.next
+		if len(batch) == 0 {
+			s.flushing = false
+			s.mu.Unlock()
+			return
+		}
+		s.pending, s.next = nil, newReleaseRound()
+		s.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+		pipe := s.client.Pipeline()
+		for _, r := range batch {
+			pipe.ZRem(ctx, r.key, r.id)
+		}
+		_, err := pipe.Exec(ctx)
+		cancel()
+		if err != nil {
+			round.err = fmt.Errorf("release sockets: %w", err)
+		}
+		close(round.done)
+	}
 }
 
 // Refresh extends the entries of the sockets still open here.

@@ -1,0 +1,92 @@
+package broker_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/broker"
+	"github.com/commongrounds/commongrounds/internal/testenv"
+)
+
+// roundTrips is a go-redis hook that counts round trips: commands sent alone and pipelines.
+type roundTrips struct{ n atomic.Int64 }
+
+func (*roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (p *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		p.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (p *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		p.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// TestRedisSocketsRelease closes a thousand sockets of a hundred users at once, as a network
+// failure or a load test's end does: every socket is forgotten, so that each user may open as
+// many again, and the releases went in far fewer round trips than sockets.
+func TestRedisSocketsRelease(t *testing.T) {
+	t.Parallel()
+	client, prefix := testenv.MustRedis(t)
+	counter := &roundTrips{}
+	client.AddHook(counter)
+	s := broker.NewRedisSockets(client, prefix, 30*time.Second)
+	ctx := context.Background()
+	const users, each = 100, 10
+	type socket struct {
+		user cg.UserID
+		id   string
+	}
+	var sockets []socket
+	for u := range users {
+		for i := range each {
+			sk := socket{cg.UserID(fmt.Sprintf("user-%d", u)), fmt.Sprintf("s-%d-%d", u, i)}
+			if ok, err := s.Acquire(ctx, sk.user, sk.id, each); err != nil || !ok {
+				t.Fatalf("acquire %v: %v, %v", sk, ok, err)
+			}
+			sockets = append(sockets, sk)
+		}
+	}
+	if ok, err := s.Acquire(ctx, "user-0", "one-too-many", each); err != nil || ok {
+		t.Fatalf("acquire past the limit: %v, %v", ok, err)
+	}
+
+	before := counter.n.Load()
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, sk := range sockets {
+		wg.Go(func() {
+			<-start
+			if err := s.Release(ctx, sk.user, sk.id); err != nil {
+				t.Errorf("release %v: %v", sk, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	rounds := counter.n.Load() - before
+	t.Logf("%d releases in %d round trips", len(sockets), rounds)
+	if rounds > int64(len(sockets)/4) {
+		t.Errorf("%d releases took %d round trips, want them together", len(sockets), rounds)
+	}
+	for u := range users {
+		user := cg.UserID(fmt.Sprintf("user-%d", u))
+		for i := range each {
+			if ok, err := s.Acquire(ctx, user, fmt.Sprintf("again-%d", i), each); err != nil || !ok {
+				t.Fatalf("acquire again for %s: %v, %v", user, ok, err)
+			}
+		}
+	}
+}
