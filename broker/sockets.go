@@ -70,8 +70,9 @@ func (s *RedisSockets) Acquire(ctx context.Context, user cg.UserID, id string, m
 
 func newReleaseRound() *releaseRound { return &releaseRound{done: make(chan struct{})} }
 
-// releaseTimeout bounds one round of releases.
-const releaseTimeout = 5 * time.Second
+// releaseTimeout bounds one round of releases, as one release was bounded before they went
+// together: an unresponsive Redis holds the caller sending the rounds up for a second a round.
+const releaseTimeout = time.Second
 
 // Release forgets the socket id of user. Releases that arrive while a round is under way go
 // in the next round, all together; the caller that finds none under way sends the rounds until
