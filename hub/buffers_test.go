@@ -73,6 +73,19 @@ func rawDialWith(t *testing.T, e *env, token string, behind []byte, rcvbuf int) 
 // under 126 bytes).
 func maskedFrame(payload string) []byte { return maskedFrameOf(0x1, payload) }
 
+// writeFrames sends payloads as masked text frames in one write, so that the server reads them
+// together.
+func writeFrames(t *testing.T, nc net.Conn, payloads ...string) {
+	t.Helper()
+	var b []byte
+	for _, p := range payloads {
+		b = append(b, maskedFrame(p)...)
+	}
+	if _, err := nc.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // maskedFrameOf is maskedFrame with another opcode (0x9 ping, 0xA pong).
 func maskedFrameOf(opcode byte, payload string) []byte {
 	key := [4]byte{1, 2, 3, 4}

@@ -96,7 +96,7 @@ func (c *conn) startWriterLocked(gather bool) {
 }
 
 // hold keeps the writer from starting until release, so that the replies the reader queues
-// meanwhile go out in one write. Only the reader holds, and never while it waits for the queue.
+// meanwhile go out in one write. Only the reader holds; waitQueueBelow releases.
 func (c *conn) hold() {
 	c.mu.Lock()
 	c.held = true
@@ -106,13 +106,17 @@ func (c *conn) hold() {
 // release ends hold and starts the writer for what was queued meanwhile.
 func (c *conn) release() {
 	c.mu.Lock()
+	c.releaseLocked()
+	c.mu.Unlock()
+}
+
+func (c *conn) releaseLocked() {
 	if c.held {
 		c.held = false
 		if !c.writing && len(c.queue) > 0 && !c.closed {
 			c.startWriterLocked(c.hub.busy())
 		}
 	}
-	c.mu.Unlock()
 }
 
 // nextMessageBuffered reports whether the client's next frame is already whole in the socket's
@@ -140,19 +144,21 @@ func (c *conn) nextMessageBuffered() bool {
 	if op := h[0] & 0x0f; op != 1 && op != 2 { // a control frame or a continuation
 		return false
 	}
-	size := 2 + int(h[1]&0x7f)
+	size := 2           // the header, then the mask key, then the payload
 	if h[1]&0x80 != 0 { // masked, as a client's frames are
 		size += 4
 	}
-	switch h[1] & 0x7f {
-	case 126:
+	switch length := int(h[1] & 0x7f); length {
+	case 126: // the length is in the next 2 bytes
 		if n < 4 {
 			return false
 		}
 		ext, _ := c.br.Peek(4)
-		size += 2 - 126 + int(binary.BigEndian.Uint16(ext[2:4]))
+		size += 2 + int(binary.BigEndian.Uint16(ext[2:4]))
 	case 127: // 64 KiB or more: never whole in the buffer
 		return false
+	default:
+		size += length
 	}
 	return size <= n
 }
@@ -236,6 +242,7 @@ func (c *conn) waitQueueBelow(n int) error {
 			c.mu.Unlock()
 			return nil
 		}
+		c.releaseLocked()          // a held writer would never drain it
 		ch := c.writerWakeLocked() // a writer runs while anything is queued
 		c.mu.Unlock()
 		select {
@@ -475,7 +482,6 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 		// A room's backlog may take up to half the queue (room.attach); what the rooms before it
 		// queued drains first, so that rooms answered together cannot overflow it.
 		if i > 0 && c.queuedBytes() >= c.hub.opts.MaxQueueBytes/4 {
-			c.release()
 			if err := c.waitQueueBelow(c.hub.opts.MaxQueueBytes / 4); err != nil {
 				return // the connection is ending
 			}
@@ -590,10 +596,9 @@ func (c *conn) typing(f *rooms.ClientFrame) error {
 	if ms, ok := c.rooms[f.Room]; ok && ms.room.has(c) {
 		anon = ms.member.anon
 	} else {
-		// Not joined, or no longer: a LeaveRoom event detaches the socket from the room
-		// without the reader knowing; it forgets the room now.
+		// Not joined on this socket, or no longer (a LeaveRoom event detaches the socket without
+		// the reader knowing; it forgets the room now): check enrollment, find the pseudonym.
 		c.unsubscribe(f.Room)
-		// Not joined on this socket: check enrollment and find the pseudonym.
 		a, err := c.hub.service.Join(c.ctx, c.session.UserID, f.Room)
 		if err != nil {
 			return err

@@ -838,30 +838,17 @@ func TestPipelinedSubscribes(t *testing.T) {
 		}
 	}
 	nc, br := rawDial(t, e, u.token, nil)
-	var batch []byte
-	for _, f := range []string{
-		`{"type":"subscribe","ref":"a","room":"` + string(a) + `","since_seq":0}`,
-		`{"type":"subscribe","ref":"b","room":"` + string(notMine) + `"}`,
+	writeFrames(t, nc,
+		`{"type":"subscribe","ref":"a","room":"`+string(a)+`","since_seq":0}`,
+		`{"type":"subscribe","ref":"b","room":"`+string(notMine)+`"}`,
 		`{"type":"subscribe","ref":"c","room":"00000000-0000-4000-8000-000000000000"}`,
-		`{"type":"subscribe","ref":"d","room":"` + string(d) + `"}`,
-		`{"type":"ping","ref":"p"}`,
-	} {
-		batch = append(batch, maskedFrame(f)...)
-	}
-	if _, err := nc.Write(batch); err != nil {
-		t.Fatal(err)
-	}
+		`{"type":"subscribe","ref":"d","room":"`+string(d)+`"}`,
+		`{"type":"ping","ref":"p"}`)
 	want := []string{"subscribed a", "message one", "message two", "error b not_enrolled", "error c not_found", "subscribed d", "pong p"}
 	var got []string
 	for len(got) < len(want) {
-		var f struct {
-			Type, Ref, Code string
-			Message         json.RawMessage
-		}
 		raw := readRawFrame(t, br)
-		if err := json.Unmarshal([]byte(raw), &f); err != nil {
-			t.Fatalf("frame %s: %v", raw, err)
-		}
+		f := parseRawText(t, raw)
 		switch f.Type {
 		case "presence":
 			continue
@@ -891,17 +878,7 @@ func readRawUntil(t *testing.T, br *bufio.Reader, typ, ref string) []string {
 	t.Helper()
 	var before []string
 	for {
-		op, raw := readRawFrameOf(t, br)
-		if op == 0x8 {
-			t.Fatalf("socket closed (%q) before %s %s, after %q", raw, typ, ref, before)
-		}
-		if op != 0x1 {
-			continue
-		}
-		var f struct{ Type, Ref, Code string }
-		if err := json.Unmarshal([]byte(raw), &f); err != nil {
-			t.Fatalf("frame %s: %v", raw, err)
-		}
+		f := nextRawText(t, br)
 		if f.Type == typ && f.Ref == ref {
 			return before
 		}
@@ -976,14 +953,11 @@ func TestPipelinedSubscribesFitTheQueue(t *testing.T) {
 		watcher.expect("message")
 	}
 	nc, br := rawDial(t, e, u.token, nil)
-	var batch []byte
+	var frames []string
 	for i, class := range classes {
-		batch = append(batch, maskedFrame(fmt.Sprintf(`{"type":"subscribe","ref":"%d","room":"%s","since_seq":0}`, i, class))...)
+		frames = append(frames, fmt.Sprintf(`{"type":"subscribe","ref":"%d","room":"%s","since_seq":0}`, i, class))
 	}
-	batch = append(batch, maskedFrame(`{"type":"ping","ref":"end"}`)...)
-	if _, err := nc.Write(batch); err != nil {
-		t.Fatal(err)
-	}
+	writeFrames(t, nc, append(frames, `{"type":"ping","ref":"end"}`)...)
 	got := map[string]int{}
 	for _, f := range readRawUntil(t, br, "pong", "end") {
 		got[f]++
@@ -1010,16 +984,6 @@ func TestSubscribeAfterLeaving(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	subscribe := func(nc net.Conn, frames ...string) {
-		t.Helper()
-		var b []byte
-		for _, f := range frames {
-			b = append(b, maskedFrame(f)...)
-		}
-		if _, err := nc.Write(b); err != nil {
-			t.Fatal(err)
-		}
-	}
 
 	t.Run("WaitingBehindAnotherRoom", func(t *testing.T) {
 		a, b := e.newClass(), e.newClass()
@@ -1028,7 +992,7 @@ func TestSubscribeAfterLeaving(t *testing.T) {
 		e.enroll(b, u, w)
 		backlog(t, e, a, w)
 		nc, br := rawDialWith(t, e, u.token, nil, 4096)
-		subscribe(nc, `{"type":"subscribe","ref":"a","room":"`+string(a)+`","since_seq":0}`,
+		writeFrames(t, nc, `{"type":"subscribe","ref":"a","room":"`+string(a)+`","since_seq":0}`,
 			`{"type":"subscribe","ref":"b","room":"`+string(b)+`"}`)
 		readRawUntil(t, br, "subscribed", "a") // a's backfill has begun: both were checked
 		drop(u, b)
@@ -1047,7 +1011,7 @@ func TestSubscribeAfterLeaving(t *testing.T) {
 		e.enroll(a, u, w)
 		n := backlog(t, e, a, w)
 		nc, br := rawDialWith(t, e, u.token, nil, 4096)
-		subscribe(nc, `{"type":"subscribe","ref":"a","room":"`+string(a)+`","since_seq":0}`)
+		writeFrames(t, nc, `{"type":"subscribe","ref":"a","room":"`+string(a)+`","since_seq":0}`)
 		readRawUntil(t, br, "subscribed", "a") // the socket is not yet a member: nothing to detach
 		drop(u, a)
 		messages := 0
@@ -1100,9 +1064,13 @@ func backlog(t *testing.T, e *env, class cg.ClassID, author *user) int {
 }
 
 // rawText is the part of a server frame the raw-socket tests look at.
-type rawText struct{ Type, Ref, Code, Room string }
+type rawText struct {
+	Type, Ref, Code, Room string
+	Message               json.RawMessage
+}
 
-// nextRawText returns the server's next text frame.
+// nextRawText returns the server's next text frame, skipping control frames; a close fails the
+// test.
 func nextRawText(t *testing.T, br *bufio.Reader) rawText {
 	t.Helper()
 	for {
@@ -1110,13 +1078,17 @@ func nextRawText(t *testing.T, br *bufio.Reader) rawText {
 		if op == 0x8 {
 			t.Fatalf("socket closed: %q", raw)
 		}
-		if op != 0x1 {
-			continue
+		if op == 0x1 {
+			return parseRawText(t, raw)
 		}
-		var f rawText
-		if err := json.Unmarshal([]byte(raw), &f); err != nil {
-			t.Fatalf("frame %s: %v", raw, err)
-		}
-		return f
 	}
+}
+
+func parseRawText(t *testing.T, raw string) rawText {
+	t.Helper()
+	var f rawText
+	if err := json.Unmarshal([]byte(raw), &f); err != nil {
+		t.Fatalf("frame %s: %v", raw, err)
+	}
+	return f
 }
