@@ -16,26 +16,6 @@ import (
 	"github.com/commongrounds/commongrounds/internal/testenv"
 )
 
-// fakeClock is a clock that moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time // guarded by mu
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 12, 9, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // retryAfter returns the RetryAfterMs of a rate_limited error, failing the test for any other.
 func retryAfter(t *testing.T, err error) time.Duration {
 	t.Helper()
@@ -112,7 +92,7 @@ func testLimiter(t *testing.T, newLimiter func() auth.Limiter) {
 
 func TestMemoryLimiter(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock()
+	clock := testenv.NewClock(time.Date(2026, 1, 12, 9, 0, 0, 0, time.UTC))
 	shared := auth.NewMemoryLimiter(clock.Now)
 	testLimiter(t, func() auth.Limiter { return shared })
 	t.Run("OKWindowEnds", func(t *testing.T) {

@@ -121,6 +121,10 @@ func (s *RedisSockets) flush() {
 	}
 }
 
+// RefreshInterval is how often Refresh must run for no entry to lapse: a third of the lifetime,
+// so that two missed refreshes lapse none.
+func (s *RedisSockets) RefreshInterval() time.Duration { return s.ttl / 3 }
+
 // Refresh extends the entries of the sockets still open here.
 func (s *RedisSockets) Refresh(ctx context.Context, sockets map[cg.UserID][]string) error {
 	if len(sockets) == 0 {

@@ -141,6 +141,8 @@ type SocketCounter interface {
 	Release(ctx context.Context, user cg.UserID, id string) error
 	// Refresh keeps the entries of the sockets open here from lapsing.
 	Refresh(ctx context.Context, sockets map[cg.UserID][]string) error
+	// RefreshInterval is how often Refresh must be called.
+	RefreshInterval() time.Duration
 }
 
 const numShards = 32
@@ -432,11 +434,16 @@ func (h *Hub) reconcileLoop() {
 	defer close(h.stopped)
 	t := time.NewTicker(h.opts.ReconcileInterval)
 	defer t.Stop()
-	var presence <-chan time.Time
+	var presence, sockets <-chan time.Time
 	if h.opts.Presence != nil {
 		pt := time.NewTicker(h.opts.PresenceInterval)
 		defer pt.Stop()
 		presence = pt.C
+	}
+	if h.opts.Sockets != nil {
+		st := time.NewTicker(h.opts.Sockets.RefreshInterval())
+		defer st.Stop()
+		sockets = st.C
 	}
 	for {
 		select {
@@ -449,6 +456,7 @@ func (h *Hub) reconcileLoop() {
 			h.reconcile()
 		case <-presence:
 			h.syncPresence(false)
+		case <-sockets:
 			h.refreshSockets()
 		}
 	}
@@ -456,16 +464,13 @@ func (h *Hub) reconcileLoop() {
 
 // refreshSockets keeps this instance's sockets counted across instances.
 func (h *Hub) refreshSockets() {
-	if h.opts.Sockets == nil {
-		return
-	}
 	h.mu.Lock()
 	sockets := make(map[cg.UserID][]string)
 	for c := range h.conns {
 		sockets[c.session.UserID] = append(sockets[c.session.UserID], c.id)
 	}
 	h.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), h.opts.PresenceInterval)
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.Sockets.RefreshInterval())
 	defer cancel()
 	if err := h.opts.Sockets.Refresh(ctx, sockets); err != nil {
 		h.opts.Logger.Warn("refresh socket counts", "err", err)

@@ -1,0 +1,6 @@
+package broker
+
+import "time"
+
+// SetPresenceClock makes p read the time from now.
+func SetPresenceClock(p *RedisPresence, now func() time.Time) { p.now = now }
