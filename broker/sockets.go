@@ -121,6 +121,25 @@ func (s *RedisSockets) flush() {
 	}
 }
 
+// ReleaseAll forgets many sockets at once, in one round trip.
+func (s *RedisSockets) ReleaseAll(ctx context.Context, sockets map[cg.UserID][]string) error {
+	if len(sockets) == 0 {
+		return nil
+	}
+	pipe := s.client.Pipeline()
+	for user, ids := range sockets {
+		members := make([]any, len(ids))
+		for i, id := range ids {
+			members[i] = id
+		}
+		pipe.ZRem(ctx, s.key(user), members...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("release sockets: %w", err)
+	}
+	return nil
+}
+
 // RefreshInterval is how often Refresh must run for no entry to lapse: a third of the lifetime,
 // so that two missed refreshes lapse none.
 func (s *RedisSockets) RefreshInterval() time.Duration { return s.ttl / 3 }

@@ -139,6 +139,8 @@ type SocketCounter interface {
 	Acquire(ctx context.Context, user cg.UserID, id string, max int) (bool, error)
 	// Release forgets a socket.
 	Release(ctx context.Context, user cg.UserID, id string) error
+	// ReleaseAll forgets many sockets.
+	ReleaseAll(ctx context.Context, sockets map[cg.UserID][]string) error
 	// Refresh keeps the entries of the sockets open here from lapsing.
 	Refresh(ctx context.Context, sockets map[cg.UserID][]string) error
 	// RefreshInterval is how often Refresh must be called.
@@ -169,6 +171,10 @@ type Hub struct {
 	conns     map[*conn]struct{}                  // guarded by mu
 	bySession map[cg.SessionID]map[*conn]struct{} // guarded by mu
 	byUser    map[cg.UserID]int                   // guarded by mu: sockets and reservations per user
+	// Sockets closed while shutting down, whose cluster-wide entries Shutdown removes all at
+	// once: one release each, with every socket closing together, timed out by the thousand.
+	unreleased  map[cg.UserID][]string // guarded by mu
+	releasedAll bool                   // guarded by mu: Shutdown has removed them; release one by one
 
 	wg      sync.WaitGroup // readers
 	closers sync.WaitGroup // goroutines closing revoked sockets
@@ -551,17 +557,43 @@ func (h *Hub) reserve(ctx context.Context, sess *cg.Session, id string) error {
 	return nil
 }
 
-// unreserve gives back a reservation (and, given its id, the cluster-wide entry).
+// unreserve gives back a reservation (and, given its id, the cluster-wide entry, which while
+// shutting down Shutdown removes with the others).
 func (h *Hub) unreserve(user cg.UserID, id string) {
 	h.mu.Lock()
 	h.decUserLocked(user)
-	h.mu.Unlock()
-	if h.opts.Sockets != nil && id != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if err := h.opts.Sockets.Release(ctx, user, id); err != nil {
-			h.opts.Logger.Warn("release socket count", "err", err)
+	if h.opts.Sockets == nil || id == "" {
+		h.mu.Unlock()
+		return
+	}
+	if h.closing && !h.releasedAll {
+		if h.unreleased == nil {
+			h.unreleased = make(map[cg.UserID][]string)
 		}
+		h.unreleased[user] = append(h.unreleased[user], id)
+		h.mu.Unlock()
+		return
+	}
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := h.opts.Sockets.Release(ctx, user, id); err != nil {
+		h.opts.Logger.Warn("release socket count", "err", err)
+	}
+}
+
+// releaseAll removes the cluster-wide entries of the sockets closed while shutting down, in one
+// go; a socket closed later releases its own.
+func (h *Hub) releaseAll(ctx context.Context) {
+	h.mu.Lock()
+	sockets := h.unreleased
+	h.unreleased, h.releasedAll = nil, true
+	h.mu.Unlock()
+	if len(sockets) == 0 {
+		return
+	}
+	if err := h.opts.Sockets.ReleaseAll(ctx, sockets); err != nil {
+		h.opts.Logger.Warn("release socket counts", "sockets", len(sockets), "err", err)
 	}
 }
 
@@ -645,6 +677,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	go func() {
 		h.closers.Wait()
 		h.wg.Wait()
+		h.releaseAll(ctx)
 		h.workerMu.Lock()
 		h.noWorkers = true
 		h.workerMu.Unlock()
