@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,22 +19,22 @@ type RedisSockets struct {
 	ttl    time.Duration
 	now    func() time.Time
 
-	// Releases that arrive while one is under way go together, in one pipelined round trip:
-	// when thousands of sockets close at once, one round trip each timed out by the thousand.
-	mu       sync.Mutex
-	pending  []release     // guarded by mu: releases for the next round
-	next     *releaseRound // guarded by mu: the round pending goes in
-	flushing bool          // guarded by mu: a caller is sending rounds
+	// Acquires and releases that arrive while one round trip of theirs is under way go together
+	// in the next, one pipeline: sockets open and close by the thousand at once (a restart, a
+	// network failure).
+	acquires gather[*acquireCall]
+	releases gather[release]
+}
+
+type acquireCall struct {
+	key, id string
+	max     int
+	ok      bool  // set by the round
+	err     error // set by the round
 }
 
 type release struct {
 	key, id string
-}
-
-// releaseRound is one round trip of releases; err is set before done closes.
-type releaseRound struct {
-	done chan struct{}
-	err  error
 }
 
 // NewRedisSockets returns a socket counter whose entries expire after ttl unless refreshed.
@@ -43,7 +42,10 @@ func NewRedisSockets(client redis.UniversalClient, prefix string, ttl time.Durat
 	if prefix == "" {
 		prefix = "cg:"
 	}
-	return &RedisSockets{client: client, prefix: prefix, ttl: ttl, now: time.Now, next: newReleaseRound()}
+	s := &RedisSockets{client: client, prefix: prefix, ttl: ttl, now: time.Now}
+	s.acquires.send = s.sendAcquires
+	s.releases.send = s.sendReleases
+	return s
 }
 
 func (s *RedisSockets) key(user cg.UserID) string { return s.prefix + "sockets:{" + string(user) + "}" }
@@ -57,68 +59,72 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1`)
 
-// Acquire records the socket id of user unless the user already holds max sockets.
+// Acquire records the socket id of user unless the user already holds max sockets. Acquires
+// that arrive together go in one round trip. When ctx ends first, Acquire returns its error,
+// and the socket may still be recorded: the caller releases it.
 func (s *RedisSockets) Acquire(ctx context.Context, user cg.UserID, id string, max int) (bool, error) {
-	now := s.now()
-	n, err := acquireScript.Run(ctx, s.client, []string{s.key(user)},
-		now.UnixMilli(), now.Add(s.ttl).UnixMilli(), id, max, (2 * s.ttl).Milliseconds()).Int()
-	if err != nil {
+	c := &acquireCall{key: s.key(user), id: id, max: max}
+	if err := s.acquires.do(ctx, c); err != nil {
 		return false, fmt.Errorf("acquire socket: %w", err)
 	}
-	return n == 1, nil
+	if c.err != nil {
+		return false, fmt.Errorf("acquire socket: %w", c.err)
+	}
+	return c.ok, nil
 }
 
-func newReleaseRound() *releaseRound { return &releaseRound{done: make(chan struct{})} }
-
-// releaseTimeout bounds one round of releases, as one release was bounded before they went
-// together: an unresponsive Redis holds the caller sending the rounds up for a second a round.
-const releaseTimeout = time.Second
-
-// Release forgets the socket id of user. Releases that arrive while a round is under way go
-// in the next round, all together; the caller that finds none under way sends the rounds until
-// no release is left. A caller whose ctx ends stops waiting; its release still goes.
-func (s *RedisSockets) Release(ctx context.Context, user cg.UserID, id string) error {
-	s.mu.Lock()
-	s.pending = append(s.pending, release{key: s.key(user), id: id})
-	round := s.next
-	lead := !s.flushing
-	s.flushing = true
-	s.mu.Unlock()
-	if lead {
-		s.flush()
-	}
-	select {
-	case <-round.done:
-		return round.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// flush sends rounds of releases until none is pending.
-func (s *RedisSockets) flush() {
-	for {
-		s.mu.Lock()
-		batch, round := s.pending, s.next
-		if len(batch) == 0 {
-			s.flushing = false
-			s.mu.Unlock()
-			return
-		}
-		s.pending, s.next = nil, newReleaseRound()
-		s.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+// sendAcquires runs the acquire script once per call, in one pipeline. When Redis has lost the
+// script (it restarted), the calls refused for that run again once it is loaded.
+func (s *RedisSockets) sendAcquires(ctx context.Context, calls []*acquireCall) error {
+	now := s.now()
+	run := func(calls []*acquireCall) []*redis.Cmd {
 		pipe := s.client.Pipeline()
-		for _, r := range batch {
-			pipe.ZRem(ctx, r.key, r.id)
+		cmds := make([]*redis.Cmd, len(calls))
+		for i, c := range calls {
+			cmds[i] = acquireScript.EvalSha(ctx, pipe, []string{c.key},
+				now.UnixMilli(), now.Add(s.ttl).UnixMilli(), c.id, c.max, (2 * s.ttl).Milliseconds())
 		}
-		_, err := pipe.Exec(ctx)
-		cancel()
-		if err != nil {
-			round.err = fmt.Errorf("release sockets: %w", err)
-		}
-		close(round.done)
+		_, _ = pipe.Exec(ctx) // each command carries its own error
+		return cmds
 	}
+	var again []*acquireCall
+	for i, cmd := range run(calls) {
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			again = append(again, calls[i])
+			continue
+		}
+		n, err := cmd.Int()
+		calls[i].ok, calls[i].err = n == 1, err
+	}
+	if len(again) == 0 {
+		return nil
+	}
+	if err := acquireScript.Load(ctx, s.client).Err(); err != nil {
+		return err
+	}
+	for i, cmd := range run(again) {
+		n, err := cmd.Int()
+		again[i].ok, again[i].err = n == 1, err
+	}
+	return nil
+}
+
+// Release forgets the socket id of user. Releases that arrive together go in one round trip. A
+// caller whose ctx ends stops waiting; its release still goes.
+func (s *RedisSockets) Release(ctx context.Context, user cg.UserID, id string) error {
+	if err := s.releases.do(ctx, release{key: s.key(user), id: id}); err != nil {
+		return fmt.Errorf("release socket: %w", err)
+	}
+	return nil
+}
+
+func (s *RedisSockets) sendReleases(ctx context.Context, batch []release) error {
+	pipe := s.client.Pipeline()
+	for _, r := range batch {
+		pipe.ZRem(ctx, r.key, r.id)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
 }
 
 // ReleaseAll forgets many sockets at once, in one round trip.

@@ -90,3 +90,56 @@ func TestRedisSocketsRelease(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisSocketsAcquire opens a thousand sockets of a hundred users at once, as clients do
+// after a restart: each user is admitted up to the limit and no further, even when its sockets
+// arrive together, and the acquires go in far fewer round trips than sockets.
+func TestRedisSocketsAcquire(t *testing.T) {
+	t.Parallel()
+	client, prefix := testenv.MustRedis(t)
+	counter := &roundTrips{}
+	client.AddHook(counter)
+	s := broker.NewRedisSockets(client, prefix, 30*time.Second)
+	ctx := context.Background()
+	const users, each, max = 100, 12, 10
+	var admitted [users]atomic.Int64
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for u := range users {
+		for i := range each {
+			wg.Go(func() {
+				<-start
+				ok, err := s.Acquire(ctx, cg.UserID(fmt.Sprintf("user-%d", u)), fmt.Sprintf("s-%d-%d", u, i), max)
+				if err != nil {
+					t.Errorf("acquire: %v", err)
+				}
+				if ok {
+					admitted[u].Add(1)
+				}
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	rounds := counter.n.Load()
+	t.Logf("%d acquires in %d round trips", users*each, rounds)
+	for u := range users {
+		if n := admitted[u].Load(); n != max {
+			t.Errorf("user-%d: %d sockets admitted, want %d", u, n, max)
+		}
+	}
+	if rounds > users*each/4 {
+		t.Errorf("%d acquires took %d round trips, want them together", users*each, rounds)
+	}
+
+	// Redis lost its scripts (a restart): the acquire loads it again.
+	if err := client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Acquire(ctx, "someone-else", "s", max); err != nil || !ok {
+		t.Fatalf("acquire after the scripts were flushed: %v, %v", ok, err)
+	}
+	if ok, err := s.Acquire(ctx, "user-0", "one-too-many", max); err != nil || ok {
+		t.Fatalf("acquire past the limit after the scripts were flushed: %v, %v", ok, err)
+	}
+}
