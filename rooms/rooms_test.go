@@ -1,6 +1,8 @@
 package rooms_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -141,4 +143,66 @@ func TestRateLimiter(t *testing.T) {
 	if ok, _ := l.Allow("u"); !ok {
 		t.Fatal("refused after the wait")
 	}
+}
+
+// BenchmarkDecodeFrame decodes the frames a client sends most: subscribes (four on every
+// connect) and publishes.
+func BenchmarkDecodeFrame(b *testing.B) {
+	for _, bc := range []struct{ name, frame string }{
+		{"subscribe", `{"type":"subscribe","ref":"s-1","room":"7d8c3c5e-0a51-4c43-9f3c-7a6a53e1c0b1","since_seq":41}`},
+		{"publish", `{"type":"publish","ref":"p-17","room":"7d8c3c5e-0a51-4c43-9f3c-7a6a53e1c0b1","content":"Does anyone have the notes from Tuesday's lecture? I missed the part on eigenvalues.","client_msg_id":"c-0b7e3d"}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			data := []byte(bc.frame)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ferr := rooms.DecodeFrame(data); ferr != nil {
+					b.Fatal(ferr)
+				}
+			}
+		})
+	}
+}
+
+// FuzzFieldDecoders checks the frame's field decoders against encoding/json on any valid JSON
+// value: the same string, the same number, the same refusals.
+func FuzzFieldDecoders(f *testing.F) {
+	for _, v := range []string{`"s-1"`, `"a\"b"`, `"\u00e9t\u00e9"`, `"été"`, `""`, `null`, `41`, `0`, `-1`, `1.5`, `1e3`,
+		`99999999999999999999`, `123456789012345678`, `true`, `{}`, `[]`} {
+		f.Add([]byte(v))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) || !utf8.Valid(raw) {
+			return // a frame's fields are valid JSON, and its text valid UTF-8
+		}
+		var got string
+		present, ok := rooms.OptString(raw, &got)
+		var want *string
+		wantErr := json.Unmarshal(raw, &want)
+		switch {
+		case wantErr != nil:
+			if ok {
+				t.Fatalf("%s: accepted as %q; encoding/json: %v", raw, got, wantErr)
+			}
+		case want == nil: // null
+			if !ok || got != "" {
+				t.Fatalf("%s: got %q (present=%v ok=%v), want nothing", raw, got, present, ok)
+			}
+		case !present || !ok || got != *want:
+			t.Fatalf("%s: got %q (present=%v ok=%v), encoding/json %q", raw, got, present, ok, *want)
+		}
+
+		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+			return // an absent since_seq, which the frame's decoder handles before DecodeSeq
+		}
+		seq, ok := rooms.DecodeSeq(raw)
+		var n int64
+		if err := json.Unmarshal(raw, &n); err != nil || n < 0 {
+			if ok {
+				t.Fatalf("%s: seq %d accepted; encoding/json: %d, %v", raw, seq, n, err)
+			}
+		} else if !ok || seq != n {
+			t.Fatalf("%s: seq %d (ok=%v), encoding/json %d", raw, seq, ok, n)
+		}
+	})
 }
