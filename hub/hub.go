@@ -171,10 +171,11 @@ type Hub struct {
 	conns     map[*conn]struct{}                  // guarded by mu
 	bySession map[cg.SessionID]map[*conn]struct{} // guarded by mu
 	byUser    map[cg.UserID]int                   // guarded by mu: sockets and reservations per user
-	// Sockets closed while shutting down, whose cluster-wide entries Shutdown removes all at
-	// once: one release each, with every socket closing together, timed out by the thousand.
+	// Sockets closed while shutting down, whose cluster-wide entries releaseWhileClosing removes
+	// together: one release each, with every socket closing at once, timed out by the thousand.
 	unreleased  map[cg.UserID][]string // guarded by mu
-	releasedAll bool                   // guarded by mu: Shutdown has removed them; release one by one
+	releasedAll bool                   // guarded by mu: every reader has ended; release one by one
+	releasing   chan struct{}          // guarded by mu: closed when the shutdown's releases are done
 
 	wg      sync.WaitGroup // readers
 	closers sync.WaitGroup // goroutines closing revoked sockets
@@ -446,7 +447,7 @@ func (h *Hub) reconcileLoop() {
 		defer pt.Stop()
 		presence = pt.C
 	}
-	if h.opts.Sockets != nil {
+	if h.opts.Sockets != nil && h.opts.Sockets.RefreshInterval() > 0 {
 		st := time.NewTicker(h.opts.Sockets.RefreshInterval())
 		defer st.Stop()
 		sockets = st.C
@@ -476,7 +477,9 @@ func (h *Hub) refreshSockets() {
 		sockets[c.session.UserID] = append(sockets[c.session.UserID], c.id)
 	}
 	h.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), h.opts.Sockets.RefreshInterval())
+	// Bounded as the other periodic work, which waits on this: a missed refresh is made up by
+	// the next, two before an entry lapses.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := h.opts.Sockets.Refresh(ctx, sockets); err != nil {
 		h.opts.Logger.Warn("refresh socket counts", "err", err)
@@ -558,7 +561,7 @@ func (h *Hub) reserve(ctx context.Context, sess *cg.Session, id string) error {
 }
 
 // unreserve gives back a reservation (and, given its id, the cluster-wide entry, which while
-// shutting down Shutdown removes with the others).
+// shutting down is removed together with the others closing).
 func (h *Hub) unreserve(user cg.UserID, id string) {
 	h.mu.Lock()
 	h.decUserLocked(user)
@@ -582,18 +585,49 @@ func (h *Hub) unreserve(user cg.UserID, id string) {
 	}
 }
 
-// releaseAll removes the cluster-wide entries of the sockets closed while shutting down, in one
-// go; a socket closed later releases its own.
-func (h *Hub) releaseAll(ctx context.Context) {
+// shutdownReleaseEvery is how often, while shutting down, the sockets closed meanwhile are
+// removed from the cluster-wide count.
+const shutdownReleaseEvery = 100 * time.Millisecond
+
+// releaseWhileClosing removes the cluster-wide entries of the sockets closed while shutting
+// down: every shutdownReleaseEvery those closed meanwhile, all in one round trip, and the rest
+// once every reader has ended; then it closes done.
+func (h *Hub) releaseWhileClosing(done chan struct{}) {
+	defer close(done)
+	readers := make(chan struct{})
+	go func() {
+		h.wg.Wait() // no reader is added once closing
+		close(readers)
+	}()
+	t := time.NewTicker(shutdownReleaseEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			h.releaseClosed(false)
+		case <-readers:
+			h.releaseClosed(true)
+			return
+		}
+	}
+}
+
+// releaseClosed removes the entries of the sockets closed since it last ran; with final, any
+// socket closed later releases its own.
+func (h *Hub) releaseClosed(final bool) {
 	h.mu.Lock()
 	sockets := h.unreleased
-	h.unreleased, h.releasedAll = nil, true
+	h.unreleased = nil
+	h.releasedAll = final
 	h.mu.Unlock()
 	if len(sockets) == 0 {
 		return
 	}
+	// A budget of its own: Shutdown's may be spent on a peer slow to close.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
 	if err := h.opts.Sockets.ReleaseAll(ctx, sockets); err != nil {
-		h.opts.Logger.Warn("release socket counts", "sockets", len(sockets), "err", err)
+		h.opts.Logger.Warn("release socket counts", "users", len(sockets), "err", err)
 	}
 }
 
@@ -651,6 +685,11 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	already := h.closing
 	h.closing = true
+	if !already && h.opts.Sockets != nil {
+		h.releasing = make(chan struct{})
+		go h.releaseWhileClosing(h.releasing)
+	}
+	releasing := h.releasing
 	conns := make([]*conn, 0, len(h.conns))
 	for c := range h.conns {
 		conns = append(conns, c)
@@ -677,7 +716,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	go func() {
 		h.closers.Wait()
 		h.wg.Wait()
-		h.releaseAll(ctx)
+		if releasing != nil {
+			<-releasing
+		}
 		h.workerMu.Lock()
 		h.noWorkers = true
 		h.workerMu.Unlock()
