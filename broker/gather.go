@@ -13,7 +13,8 @@ const roundTimeout = time.Second
 
 // gather sends the calls that arrive while a round trip is under way together, in the next
 // one: when thousands of sockets open or close at once, one round trip each timed out by the
-// thousand. The caller that finds no round under way sends rounds until no call is left.
+// thousand. A call that finds no round under way starts a goroutine that sends rounds until no
+// call is left, so that no caller waits for more than the round it is in and the one before.
 type gather[C any] struct {
 	send func(ctx context.Context, calls []C) error // one round trip; sets each call's result
 
@@ -42,7 +43,7 @@ func (g *gather[C]) do(ctx context.Context, c C) error {
 	g.flushing = true
 	g.mu.Unlock()
 	if lead {
-		g.flush()
+		go g.flush()
 	}
 	select {
 	case <-r.done:

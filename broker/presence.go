@@ -96,6 +96,7 @@ func (p *RedisPresence) Sync(ctx context.Context, local map[cg.ClassID][]cg.User
 			}
 			if len(add) > 0 {
 				pipe.ZAdd(ctx, key, add...)
+				pipe.PExpire(ctx, key, 2*p.ttl) // as the count does, should it not run
 			}
 			counts[room] = countScript.EvalSha(ctx, pipe, []string{key}, now.UnixMilli(), (2 * p.ttl).Milliseconds())
 			next[room] = cur
@@ -116,17 +117,26 @@ func (p *RedisPresence) Sync(ctx context.Context, local map[cg.ClassID][]cg.User
 	counts := run(pipe)
 	_, err := pipe.Exec(ctx)
 	if redis.HasErrorPrefix(err, "NOSCRIPT") {
-		// Redis has restarted or dropped its scripts: load the script and send it all again
-		// (adding and removing entries twice changes nothing).
+		// Redis has restarted or dropped its scripts, and maybe its data: load the script and
+		// send every entry again (adding and removing entries twice changes nothing).
 		if err = countScript.Load(ctx, p.client).Err(); err == nil {
+			full = true
 			pipe = p.client.Pipeline()
 			counts = run(pipe)
 			_, err = pipe.Exec(ctx)
 		}
 	}
 	if err != nil {
-		// Part of it may not have been applied: next time, send every entry and every removal
-		// again, measured from what the last successful sync left.
+		// Any part of it may have been applied: next time, send every entry again, and remove
+		// whatever either sync had added.
+		for room, users := range next {
+			if before, ok := p.prev[room]; ok {
+				for u := range before {
+					users[u] = struct{}{}
+				}
+			}
+			p.prev[room] = users
+		}
 		p.lastFull = time.Time{}
 		return nil, fmt.Errorf("presence sync: %w", err)
 	}

@@ -2,10 +2,12 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,8 +69,10 @@ func named(cmds []string, name string) []string {
 // TestRedisPresence counts distinct users across two instances as they come and go, sends
 // only what changed between full refreshes, and drops an instance that stopped syncing once
 // its entries lapse.
+//
+// Not parallel, as none of the tests that flush Redis's scripts are: the commands a sync sends,
+// which it checks, would change if another test flushed them meanwhile.
 func TestRedisPresence(t *testing.T) {
-	t.Parallel()
 	client, prefix := testenv.MustRedis(t)
 	sent := &sentCommands{}
 	client.AddHook(sent)
@@ -158,5 +162,67 @@ func TestRedisPresence(t *testing.T) {
 	want(countsAfter(a, nil), map[cg.ClassID]int{})
 	if n, err := client.ZCard(ctx, prefix+"presence:{room}").Result(); err != nil || n != 0 {
 		t.Errorf("after a withdrew, the room holds %d entries (%v), want none", n, err)
+	}
+}
+
+// failAfter is a go-redis hook that, when armed, lets one pipeline run and then reports it
+// failed, as a connection lost before the reply does.
+type failAfter struct{ armed atomic.Bool }
+
+func (*failAfter) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (*failAfter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (f *failAfter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		if f.armed.CompareAndSwap(true, false) {
+			return errors.New("connection lost before the reply")
+		}
+		return err
+	}
+}
+
+// TestRedisPresenceFailures: a sync that failed after Redis applied it, and a Redis that lost
+// its data and scripts (a restart), leave no user counted who is gone and miss none who is
+// there.
+// Not parallel: it flushes Redis's scripts.
+func TestRedisPresenceFailures(t *testing.T) {
+	client, prefix := testenv.MustRedis(t)
+	fail := &failAfter{}
+	client.AddHook(fail)
+	ctx := context.Background()
+	p := broker.NewRedisPresence(client, prefix, "a", 30*time.Second)
+	room := cg.ClassID("room")
+	countsAfter := func(local map[cg.ClassID][]cg.UserID) map[cg.ClassID]int {
+		t.Helper()
+		counts, err := p.Sync(ctx, local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return counts
+	}
+	if got := countsAfter(map[cg.ClassID][]cg.UserID{room: {"u1"}}); got[room] != 1 {
+		t.Fatalf("count %d, want 1", got[room])
+	}
+	// u2 comes; the sync adds it but reports failure. Then u2 leaves.
+	fail.armed.Store(true)
+	if _, err := p.Sync(ctx, map[cg.ClassID][]cg.UserID{room: {"u1", "u2"}}); err == nil {
+		t.Fatal("the failed sync reported no error")
+	}
+	if got := countsAfter(map[cg.ClassID][]cg.UserID{room: {"u1"}}); got[room] != 1 {
+		t.Fatalf("after a user added by a failed sync left: count %d, want 1", got[room])
+	}
+	// Redis restarts without its data or scripts.
+	if err := client.Del(ctx, prefix+"presence:{room}").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := countsAfter(map[cg.ClassID][]cg.UserID{room: {"u1"}}); got[room] != 1 {
+		t.Fatalf("after Redis lost its data: count %d, want 1", got[room])
+	}
+	if ttl, err := client.PTTL(ctx, prefix+"presence:{room}").Result(); err != nil || ttl <= 0 {
+		t.Fatalf("the room's set expires in %v (%v), want it to expire", ttl, err)
 	}
 }

@@ -60,11 +60,12 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1`)
 
 // Acquire records the socket id of user unless the user already holds max sockets. Acquires
-// that arrive together go in one round trip. When ctx ends first, Acquire returns its error,
-// and the socket may still be recorded: the caller releases it.
+// that arrive together go in one round trip. Acquire waits for its round even after ctx ends
+// (a round is bounded by a second), so that the socket's release, which goes in a round of its
+// own, cannot reach Redis before it.
 func (s *RedisSockets) Acquire(ctx context.Context, user cg.UserID, id string, max int) (bool, error) {
 	c := &acquireCall{key: s.key(user), id: id, max: max}
-	if err := s.acquires.do(ctx, c); err != nil {
+	if err := s.acquires.do(context.WithoutCancel(ctx), c); err != nil {
 		return false, fmt.Errorf("acquire socket: %w", err)
 	}
 	if c.err != nil {

@@ -94,8 +94,8 @@ func TestRedisSocketsRelease(t *testing.T) {
 // TestRedisSocketsAcquire opens a thousand sockets of a hundred users at once, as clients do
 // after a restart: each user is admitted up to the limit and no further, even when its sockets
 // arrive together, and the acquires go in far fewer round trips than sockets.
+// Not parallel: it flushes Redis's scripts.
 func TestRedisSocketsAcquire(t *testing.T) {
-	t.Parallel()
 	client, prefix := testenv.MustRedis(t)
 	counter := &roundTrips{}
 	client.AddHook(counter)
