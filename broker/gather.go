@@ -21,7 +21,7 @@ type gather[C any] struct {
 	mu       sync.Mutex
 	pending  []C    // guarded by mu: calls for the next round
 	next     *round // guarded by mu: the round pending goes in
-	flushing bool   // guarded by mu: a caller is sending rounds
+	flushing bool   // guarded by mu: a goroutine is sending rounds
 }
 
 // round is one round trip; err is set before done closes.

@@ -62,7 +62,8 @@ return 1`)
 // Acquire records the socket id of user unless the user already holds max sockets. Acquires
 // that arrive together go in one round trip. Acquire waits for its round even after ctx ends
 // (a round is bounded by a second), so that the socket's release, which goes in a round of its
-// own, cannot reach Redis before it.
+// own, cannot reach Redis before it; unless the round timed out, when Redis may still run the
+// acquire later and the entry stays until it lapses.
 func (s *RedisSockets) Acquire(ctx context.Context, user cg.UserID, id string, max int) (bool, error) {
 	c := &acquireCall{key: s.key(user), id: id, max: max}
 	if err := s.acquires.do(context.WithoutCancel(ctx), c); err != nil {

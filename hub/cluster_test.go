@@ -587,6 +587,9 @@ func TestClusterShutdownReleasesSockets(t *testing.T) {
 	// A peer that never reads: its close handshake waits out the library's timeout.
 	silent := e.newUser()
 	rawDial(t, e, silent.token, nil)
+	for e.hub.Conns() != 41 {
+		time.Sleep(time.Millisecond) // the 101 is written before the socket is registered
+	}
 
 	shutCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()

@@ -447,8 +447,12 @@ func (h *Hub) reconcileLoop() {
 		defer pt.Stop()
 		presence = pt.C
 	}
-	if h.opts.Sockets != nil && h.opts.Sockets.RefreshInterval() > 0 {
-		st := time.NewTicker(h.opts.Sockets.RefreshInterval())
+	if h.opts.Sockets != nil {
+		every := h.opts.Sockets.RefreshInterval()
+		if every <= 0 {
+			every = time.Second
+		}
+		st := time.NewTicker(every)
 		defer st.Stop()
 		sockets = st.C
 	}
@@ -729,6 +733,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		if releasing != nil {
+			h.releaseClosed(false) // those closed since the last round: the process may exit now
+		}
 		return ctx.Err()
 	}
 }
