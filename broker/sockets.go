@@ -152,7 +152,10 @@ func (s *RedisSockets) ReleaseAll(ctx context.Context, sockets map[cg.UserID][]s
 // so that two missed refreshes lapse none.
 func (s *RedisSockets) RefreshInterval() time.Duration { return s.ttl / 3 }
 
-// Refresh extends the entries of the sockets still open here.
+// Refresh extends the entries of the sockets still open here. It never adds one: a socket
+// that closed after the caller listed it may have been released already, and adding it back
+// would count it until it lapsed. (After Redis has lost its data, the sockets open then are
+// not counted until they reconnect: the limit is lenient for a while rather than wrong.)
 func (s *RedisSockets) Refresh(ctx context.Context, sockets map[cg.UserID][]string) error {
 	if len(sockets) == 0 {
 		return nil
@@ -164,7 +167,7 @@ func (s *RedisSockets) Refresh(ctx context.Context, sockets map[cg.UserID][]stri
 		for i, id := range ids {
 			zs[i] = redis.Z{Score: expiry, Member: id}
 		}
-		pipe.ZAdd(ctx, s.key(user), zs...)
+		pipe.ZAddXX(ctx, s.key(user), zs...)
 		pipe.PExpire(ctx, s.key(user), 2*s.ttl)
 	}
 	_, err := pipe.Exec(ctx)

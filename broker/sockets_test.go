@@ -143,3 +143,39 @@ func TestRedisSocketsAcquire(t *testing.T) {
 		t.Fatalf("acquire past the limit after the scripts were flushed: %v, %v", ok, err)
 	}
 }
+
+// TestRedisSocketsRefresh extends the entries of open sockets and never brings back one that
+// was released meanwhile.
+func TestRedisSocketsRefresh(t *testing.T) {
+	t.Parallel()
+	client, prefix := testenv.MustRedis(t)
+	s := broker.NewRedisSockets(client, prefix, 30*time.Second)
+	clk := testenv.NewClock(time.Now())
+	broker.SetSocketsClock(s, clk.Now)
+	ctx := context.Background()
+	key := prefix + "sockets:{u}"
+	for _, id := range []string{"open", "closed"} {
+		if ok, err := s.Acquire(ctx, "u", id, 10); err != nil || !ok {
+			t.Fatalf("acquire %s: %v, %v", id, ok, err)
+		}
+	}
+	before, err := client.ZScore(ctx, key, "open").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The refresh listed both sockets; one closed and was released before it was sent.
+	if err := s.Release(ctx, "u", "closed"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	if err := s.Refresh(ctx, map[cg.UserID][]string{"u": {"open", "closed"}}); err != nil {
+		t.Fatal(err)
+	}
+	members, err := client.ZRangeWithScores(ctx, key, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(members) != 1 || members[0].Member != "open" || members[0].Score <= before {
+		t.Fatalf("after the refresh: %v; want only the open socket, its expiry later than %v", members, before)
+	}
+}
