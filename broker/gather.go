@@ -21,6 +21,7 @@ type gather[C any] struct {
 	mu       sync.Mutex
 	pending  []C    // guarded by mu: calls for the next round
 	next     *round // guarded by mu: the round pending goes in
+	sending  *round // guarded by mu: the round under way, if any
 	flushing bool   // guarded by mu: a goroutine is sending rounds
 }
 
@@ -53,17 +54,37 @@ func (g *gather[C]) do(ctx context.Context, c C) error {
 	}
 }
 
+// wait returns once every call made before it has been sent, with the last round's error, or
+// with ctx's error if it ends first. Rounds go one after another, so the last is enough.
+func (g *gather[C]) wait(ctx context.Context) error {
+	g.mu.Lock()
+	r := g.sending
+	if len(g.pending) > 0 {
+		r = g.next
+	}
+	g.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // flush sends rounds until no call is pending.
 func (g *gather[C]) flush() {
 	for {
 		g.mu.Lock()
 		batch, r := g.pending, g.next
 		if len(batch) == 0 {
-			g.flushing = false
+			g.flushing, g.sending = false, nil
 			g.mu.Unlock()
 			return
 		}
-		g.pending, g.next = nil, &round{done: make(chan struct{})}
+		g.pending, g.next, g.sending = nil, &round{done: make(chan struct{})}, r
 		g.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
 		r.err = g.send(ctx, batch)

@@ -18,10 +18,12 @@ import (
 	"github.com/commongrounds/commongrounds/internal/testenv"
 )
 
-// sentCommands is a go-redis hook that keeps the name and key of every command sent.
+// sentCommands is a go-redis hook that keeps every command sent (name and arguments) and
+// counts round trips: commands sent alone and pipelines.
 type sentCommands struct {
-	mu   sync.Mutex
-	cmds []string
+	mu     sync.Mutex
+	cmds   []string // guarded by mu: since the last take
+	rounds int64    // guarded by mu
 }
 
 func (*sentCommands) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -35,21 +37,30 @@ func (s *sentCommands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (s *sentCommands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, cmd := range cmds {
-			s.add(cmd)
-		}
+		s.add(cmds...)
 		return next(ctx, cmds)
 	}
 }
 
-func (s *sentCommands) add(cmd redis.Cmder) {
+// add records one round trip of cmds.
+func (s *sentCommands) add(cmds ...redis.Cmder) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	args := make([]string, len(cmd.Args()))
-	for i, a := range cmd.Args() {
-		args[i] = fmt.Sprint(a)
+	s.rounds++
+	for _, cmd := range cmds {
+		args := make([]string, len(cmd.Args()))
+		for i, a := range cmd.Args() {
+			args[i] = fmt.Sprint(a)
+		}
+		s.cmds = append(s.cmds, strings.Join(args, " "))
 	}
-	s.cmds = append(s.cmds, strings.Join(args, " "))
+}
+
+// roundTrips returns the round trips so far.
+func (s *sentCommands) roundTrips() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rounds
 }
 
 // take returns the commands sent since the last take.

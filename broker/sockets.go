@@ -129,20 +129,9 @@ func (s *RedisSockets) sendReleases(ctx context.Context, batch []release) error 
 	return err
 }
 
-// ReleaseAll forgets many sockets at once, in one round trip.
-func (s *RedisSockets) ReleaseAll(ctx context.Context, sockets map[cg.UserID][]string) error {
-	if len(sockets) == 0 {
-		return nil
-	}
-	pipe := s.client.Pipeline()
-	for user, ids := range sockets {
-		members := make([]any, len(ids))
-		for i, id := range ids {
-			members[i] = id
-		}
-		pipe.ZRem(ctx, s.key(user), members...)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+// Flush waits until the releases made so far have been sent, or ctx ends.
+func (s *RedisSockets) Flush(ctx context.Context) error {
+	if err := s.releases.wait(ctx); err != nil {
 		return fmt.Errorf("release sockets: %w", err)
 	}
 	return nil

@@ -8,31 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	cg "github.com/commongrounds/commongrounds"
 	"github.com/commongrounds/commongrounds/broker"
 	"github.com/commongrounds/commongrounds/internal/testenv"
 )
-
-// roundTrips is a go-redis hook that counts round trips: commands sent alone and pipelines.
-type roundTrips struct{ n atomic.Int64 }
-
-func (*roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (p *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		p.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (p *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		p.n.Add(1)
-		return next(ctx, cmds)
-	}
-}
 
 // TestRedisSocketsRelease closes a thousand sockets of a hundred users at once, as a network
 // failure or a load test's end does: every socket is forgotten, so that each user may open as
@@ -40,7 +19,7 @@ func (p *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 func TestRedisSocketsRelease(t *testing.T) {
 	t.Parallel()
 	client, prefix := testenv.MustRedis(t)
-	counter := &roundTrips{}
+	counter := &sentCommands{}
 	client.AddHook(counter)
 	s := broker.NewRedisSockets(client, prefix, 30*time.Second)
 	ctx := context.Background()
@@ -63,7 +42,7 @@ func TestRedisSocketsRelease(t *testing.T) {
 		t.Fatalf("acquire past the limit: %v, %v", ok, err)
 	}
 
-	before := counter.n.Load()
+	before := counter.roundTrips()
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, sk := range sockets {
@@ -76,7 +55,7 @@ func TestRedisSocketsRelease(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	rounds := counter.n.Load() - before
+	rounds := counter.roundTrips() - before
 	t.Logf("%d releases in %d round trips", len(sockets), rounds)
 	if rounds > int64(len(sockets)/4) {
 		t.Errorf("%d releases took %d round trips, want them together", len(sockets), rounds)
@@ -97,7 +76,7 @@ func TestRedisSocketsRelease(t *testing.T) {
 // Not parallel: it flushes Redis's scripts.
 func TestRedisSocketsAcquire(t *testing.T) {
 	client, prefix := testenv.MustRedis(t)
-	counter := &roundTrips{}
+	counter := &sentCommands{}
 	client.AddHook(counter)
 	s := broker.NewRedisSockets(client, prefix, 30*time.Second)
 	ctx := context.Background()
@@ -121,7 +100,7 @@ func TestRedisSocketsAcquire(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	rounds := counter.n.Load()
+	rounds := counter.roundTrips()
 	t.Logf("%d acquires in %d round trips", users*each, rounds)
 	for u := range users {
 		if n := admitted[u].Load(); n != max {
@@ -177,5 +156,33 @@ func TestRedisSocketsRefresh(t *testing.T) {
 	}
 	if len(members) != 1 || members[0].Member != "open" || members[0].Score <= before {
 		t.Fatalf("after the refresh: %v; want only the open socket, its expiry later than %v", members, before)
+	}
+}
+
+// TestRedisSocketsFlush: releases whose callers did not wait (a shutdown's) have all reached
+// Redis once Flush returns.
+func TestRedisSocketsFlush(t *testing.T) {
+	t.Parallel()
+	client, prefix := testenv.MustRedis(t)
+	s := broker.NewRedisSockets(client, prefix, 30*time.Second)
+	ctx := context.Background()
+	const n = 500
+	for i := range n {
+		if ok, err := s.Acquire(ctx, cg.UserID(fmt.Sprintf("user-%d", i%50)), fmt.Sprintf("s-%d", i), n); err != nil || !ok {
+			t.Fatalf("acquire: %v, %v", ok, err)
+		}
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	for i := range n {
+		_ = s.Release(gone, cg.UserID(fmt.Sprintf("user-%d", i%50)), fmt.Sprintf("s-%d", i)) // does not wait
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for u := range 50 {
+		if c, err := client.ZCard(ctx, fmt.Sprintf("%ssockets:{user-%d}", prefix, u)).Result(); err != nil || c != 0 {
+			t.Fatalf("user-%d: %d sockets still counted after Flush (%v)", u, c, err)
+		}
 	}
 }

@@ -304,13 +304,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	collect(t, cl, 10, 10)
 	rs.start()
 	start := time.Now()
-	deadline := time.Now().Add(20 * time.Second)
-	for !redisUp(c) {
-		if time.Now().After(deadline) {
-			t.Fatal("brokers did not reconnect to Redis within 20 s")
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
-	}
+	waitUntil(t, "brokers reconnected to Redis", func() bool { return redisUp(c) })
 	t.Logf("brokers resubscribed %v after Redis restarted", time.Since(start))
 	publish(10)
 	collect(t, cl, 10, 20)
@@ -587,26 +581,15 @@ func TestClusterShutdownReleasesSockets(t *testing.T) {
 	// A peer that never reads: its close handshake waits out the library's timeout.
 	silent := e.newUser()
 	rawDial(t, e, silent.token, nil)
-	for e.hub.Conns() != 41 {
-		time.Sleep(time.Millisecond) // the 101 is written before the socket is registered
-	}
+	// The 101 is written before the socket is registered.
+	waitUntil(t, "the silent peer's socket registered", func() bool { return e.hub.Conns() == 41 })
 
 	shutCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	shut := make(chan error, 1)
 	go func() { shut <- e.hub.Shutdown(shutCtx) }()
-	waitReleased := func(u *user, what string) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for counted(u) != 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s still counted", what)
-			}
-			time.Sleep(10 * time.Millisecond) // polling Redis for the release
-		}
-	}
 	for _, u := range users {
-		waitReleased(u, "a closed socket is")
+		waitUntil(t, "a closed socket released", func() bool { return counted(u) == 0 })
 	}
 	if n := counted(silent); n != 1 {
 		t.Fatalf("the silent peer's socket, still closing, is counted %d times, want 1", n)
@@ -614,5 +597,5 @@ func TestClusterShutdownReleasesSockets(t *testing.T) {
 	if err := <-shut; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("shutdown with a peer that does not close: %v, want its deadline exceeded", err)
 	}
-	waitReleased(silent, "after it closed, the silent peer's socket is")
+	waitUntil(t, "the silent peer's socket released after it closed", func() bool { return counted(silent) == 0 })
 }

@@ -139,8 +139,8 @@ type SocketCounter interface {
 	Acquire(ctx context.Context, user cg.UserID, id string, max int) (bool, error)
 	// Release forgets a socket.
 	Release(ctx context.Context, user cg.UserID, id string) error
-	// ReleaseAll forgets many sockets.
-	ReleaseAll(ctx context.Context, sockets map[cg.UserID][]string) error
+	// Flush waits until the releases made so far have gone out.
+	Flush(ctx context.Context) error
 	// Refresh keeps the entries of the sockets open here from lapsing.
 	Refresh(ctx context.Context, sockets map[cg.UserID][]string) error
 	// RefreshInterval is how often Refresh must be called.
@@ -171,11 +171,6 @@ type Hub struct {
 	conns     map[*conn]struct{}                  // guarded by mu
 	bySession map[cg.SessionID]map[*conn]struct{} // guarded by mu
 	byUser    map[cg.UserID]int                   // guarded by mu: sockets and reservations per user
-	// Sockets closed while shutting down, whose cluster-wide entries releaseWhileClosing removes
-	// together: one release each, with every socket closing at once, timed out by the thousand.
-	unreleased  map[cg.UserID][]string // guarded by mu
-	releasedAll bool                   // guarded by mu: every reader has ended; release one by one
-	releasing   chan struct{}          // guarded by mu: closed when the shutdown's releases are done
 
 	wg      sync.WaitGroup // readers
 	closers sync.WaitGroup // goroutines closing revoked sockets
@@ -564,74 +559,38 @@ func (h *Hub) reserve(ctx context.Context, sess *cg.Session, id string) error {
 	return nil
 }
 
-// unreserve gives back a reservation (and, given its id, the cluster-wide entry, which while
-// shutting down is removed together with the others closing).
+// unreserve gives back a reservation (and, given its id, the cluster-wide entry).
 func (h *Hub) unreserve(user cg.UserID, id string) {
 	h.mu.Lock()
 	h.decUserLocked(user)
-	if h.opts.Sockets == nil || id == "" {
-		h.mu.Unlock()
-		return
-	}
-	if h.closing && !h.releasedAll {
-		if h.unreleased == nil {
-			h.unreleased = make(map[cg.UserID][]string)
-		}
-		h.unreleased[user] = append(h.unreleased[user], id)
-		h.mu.Unlock()
-		return
-	}
+	closing := h.closing
 	h.mu.Unlock()
+	if h.opts.Sockets == nil || id == "" {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := h.opts.Sockets.Release(ctx, user, id); err != nil {
+	if closing {
+		// Every socket is closing at once: this one does not wait for its release, which goes
+		// with the others (one wait each, on a saturated core, timed out by the thousand);
+		// Shutdown waits for them all (flushReleases).
+		cancel()
+	}
+	if err := h.opts.Sockets.Release(ctx, user, id); err != nil && !closing {
 		h.opts.Logger.Warn("release socket count", "err", err)
 	}
 }
 
-// shutdownReleaseEvery is how often, while shutting down, the sockets closed meanwhile are
-// removed from the cluster-wide count.
-const shutdownReleaseEvery = 100 * time.Millisecond
-
-// releaseWhileClosing removes the cluster-wide entries of the sockets closed while shutting
-// down: every shutdownReleaseEvery those closed meanwhile, all in one round trip, and the rest
-// once every reader has ended; then it closes done.
-func (h *Hub) releaseWhileClosing(done chan struct{}) {
-	defer close(done)
-	readers := make(chan struct{})
-	go func() {
-		h.wg.Wait() // no reader is added once closing
-		close(readers)
-	}()
-	t := time.NewTicker(shutdownReleaseEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			h.releaseClosed(false)
-		case <-readers:
-			h.releaseClosed(true)
-			return
-		}
-	}
-}
-
-// releaseClosed removes the entries of the sockets closed since it last ran; with final, any
-// socket closed later releases its own.
-func (h *Hub) releaseClosed(final bool) {
-	h.mu.Lock()
-	sockets := h.unreleased
-	h.unreleased = nil
-	h.releasedAll = final
-	h.mu.Unlock()
-	if len(sockets) == 0 {
+// flushReleases waits, for a second at most, until the cluster-wide entries of the sockets
+// closed so far have been removed.
+func (h *Hub) flushReleases() {
+	if h.opts.Sockets == nil {
 		return
 	}
-	// A budget of its own: Shutdown's may be spent on a peer slow to close.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := h.opts.Sockets.ReleaseAll(ctx, sockets); err != nil {
-		h.opts.Logger.Warn("release socket counts", "users", len(sockets), "err", err)
+	if err := h.opts.Sockets.Flush(ctx); err != nil {
+		h.opts.Logger.Warn("release socket counts", "err", err)
 	}
 }
 
@@ -689,11 +648,6 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	already := h.closing
 	h.closing = true
-	if !already && h.opts.Sockets != nil {
-		h.releasing = make(chan struct{})
-		go h.releaseWhileClosing(h.releasing)
-	}
-	releasing := h.releasing
 	conns := make([]*conn, 0, len(h.conns))
 	for c := range h.conns {
 		conns = append(conns, c)
@@ -720,9 +674,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	go func() {
 		h.closers.Wait()
 		h.wg.Wait()
-		if releasing != nil {
-			<-releasing
-		}
+		h.flushReleases()
 		h.workerMu.Lock()
 		h.noWorkers = true
 		h.workerMu.Unlock()
@@ -733,9 +685,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		if releasing != nil {
-			h.releaseClosed(false) // those closed since the last round: the process may exit now
-		}
+		h.flushReleases() // the process may exit now
 		return ctx.Err()
 	}
 }

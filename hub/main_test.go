@@ -387,3 +387,15 @@ func (l *trackingListener) kill() {
 	}
 	l.conns = nil
 }
+
+// waitUntil polls cond until it holds, failing the test if it does not within 20 s.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 20 s: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+}
