@@ -26,6 +26,34 @@ func TestFrameBehindUpgrade(t *testing.T) {
 	}
 }
 
+// TestFramesBehindUpgrade: frames sent behind the upgrade request that fill more than the
+// socket's read buffer are all answered: the reader does not park while some are still to be
+// read, though none is in its buffer, and parks once it has answered them.
+func TestFramesBehindUpgrade(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	u := e.newUser()
+	// Each frame is 512 bytes, the read buffer's size: the first read takes exactly the first.
+	var behind []byte
+	for _, ref := range []string{"1", "2", "3"} {
+		payload := `{"type":"ping","ref":"` + ref + `"}`
+		payload += strings.Repeat(" ", 512-8-len(payload))
+		frame := []byte{0x81, 0x80 | 126, byte(len(payload) >> 8), byte(len(payload)), 0, 0, 0, 0}
+		behind = append(append(behind, frame...), payload...) // a zero mask key leaves it as it is
+	}
+	nc, br := rawDial(t, e, u.token, behind)
+	for _, ref := range []string{"1", "2", "3"} {
+		if f := nextRawText(t, br); f.Type != "pong" || f.Ref != ref {
+			t.Fatalf("frame %+v, want the pong %s", f, ref)
+		}
+	}
+	waitUntil(t, "the reader parked", func() bool { return e.hub.Parked() == 1 })
+	writeFrames(t, nc, `{"type":"ping","ref":"after"}`)
+	if f := nextRawText(t, br); f.Type != "pong" || f.Ref != "after" {
+		t.Fatalf("frame %+v, want the pong after", f)
+	}
+}
+
 // rawDial opens a socket as token by hand, writing behind the upgrade request in the same write,
 // and returns the connection and its reader, positioned after the 101.
 func rawDial(t *testing.T, e *env, token string, behind []byte) (net.Conn, *bufio.Reader) {

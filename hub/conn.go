@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -22,8 +24,10 @@ type conn struct {
 	hub     *Hub
 	id      string // unique among all sockets
 	ws      *websocket.Conn
-	tcp     *corkConn     // the connection under ws, when the server's listener made it corkable
-	br      *bufio.Reader // ws's read buffer, when known: read by the reader goroutine, and by Close after closed is set
+	tcp     *corkConn       // the connection under ws, when the server's listener made it corkable
+	raw     syscall.RawConn // tcp's descriptor, when the reader can park (park.go)
+	br      *bufio.Reader   // ws's read buffer, when known: read by the reader goroutine, and by Close after closed is set
+	lead    *leadConn       // what br reads from, when it begins with bytes read before the hijack; as br
 	session *cg.Session
 	ctx     context.Context // ends when the connection closes
 	cancel  context.CancelFunc
@@ -37,6 +41,8 @@ type conn struct {
 	slow     bool          // guarded by mu: the queue overflowed; the socket is being closed
 	drained  chan struct{} // guarded by mu: closed when the queue empties, if someone waits
 	pingT    *time.Timer   // guarded by mu
+	pingDue  bool          // guarded by mu: the writer is to send a ping (keepalive)
+	pongDue  bool          // guarded by mu: a ping was sent and no pong has come since
 	expiry   *time.Timer   // guarded by mu
 	closeErr error         // guarded by mu
 
@@ -113,7 +119,7 @@ func (c *conn) release() {
 func (c *conn) releaseLocked() {
 	if c.held {
 		c.held = false
-		if !c.writing && len(c.queue) > 0 && !c.closed {
+		if !c.writing && c.pendingLocked() && !c.closed {
 			c.startWriterLocked(c.hub.busy())
 		}
 	}
@@ -174,10 +180,10 @@ func (c *conn) queuedBytes() int {
 func (c *conn) write() {
 	for {
 		c.mu.Lock()
-		if len(c.queue) == 0 || c.closeErr != nil {
+		if !c.pendingLocked() || c.closeErr != nil {
 			c.writing = false
 			c.hub.writers.Add(-1)
-			c.queue, c.queued = nil, 0
+			c.queue, c.queued, c.pingDue = nil, 0, false
 			if c.drained != nil {
 				close(c.drained)
 				c.drained = nil
@@ -186,11 +192,11 @@ func (c *conn) write() {
 			return
 		}
 		// The batch stays counted in queued until it is written.
-		batch, bytes := c.queue, c.queued
-		c.queue = nil
+		batch, bytes, ping := c.queue, c.queued, c.pingDue
+		c.queue, c.pingDue = nil, false
 		c.mu.Unlock()
 		c.hub.metrics.writes.Inc()
-		if err := c.writeBatch(batch); err != nil {
+		if err := c.writeBatch(batch, ping); err != nil {
 			c.fail(fmt.Errorf("write: %w", err))
 		}
 		c.mu.Lock()
@@ -203,9 +209,12 @@ func (c *conn) write() {
 	}
 }
 
-// writeBatch writes frames to the socket, each write bounded by WriteTimeout: in one write when
-// the connection can be corked.
-func (c *conn) writeBatch(frames [][]byte) error {
+// pendingLocked reports whether the writer has anything to write. c.mu is held.
+func (c *conn) pendingLocked() bool { return len(c.queue) > 0 || c.pingDue }
+
+// writeBatch writes frames to the socket, after a ping if ping is set, each write bounded by
+// WriteTimeout: in one write when the connection can be corked.
+func (c *conn) writeBatch(frames [][]byte, ping bool) error {
 	if c.tcp == nil {
 		// One deadline for the batch: a write that does not progress in WriteTimeout fails.
 		ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.WriteTimeout)
@@ -221,6 +230,14 @@ func (c *conn) writeBatch(frames [][]byte) error {
 	// rest. Every write of the connection, the library's own control frames included, is
 	// bounded by its deadline, so no context is needed here to keep a write from hanging.
 	c.tcp.cork()
+	if ping {
+		// Between the library's frames: every one of them is whole once its Write returns, and
+		// the library's own control frames reach the connection in one write each.
+		if _, err := c.tcp.Write(pingFrame); err != nil {
+			_ = c.tcp.uncork()
+			return err
+		}
+	}
 	for _, frame := range frames {
 		if err := c.ws.Write(context.Background(), websocket.MessageText, frame); err != nil {
 			_ = c.tcp.uncork()
@@ -306,7 +323,7 @@ func (c *conn) shutdown(ctx context.Context) {
 		return
 	}
 	c.closed = true // nothing new is queued; what is queued is still written
-	if c.held && !c.writing && len(c.queue) > 0 {
+	if c.held && !c.writing && c.pendingLocked() {
 		c.startWriterLocked(false) // what the reader queued while holding the writer back, too
 	}
 	c.mu.Unlock()
@@ -330,6 +347,10 @@ func (c *conn) schedulePing() {
 	if c.closed {
 		return
 	}
+	if c.canPark() {
+		c.pingT = time.AfterFunc(c.hub.opts.PingInterval, c.keepalive)
+		return
+	}
 	c.pingT = time.AfterFunc(c.hub.opts.PingInterval, func() {
 		ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.PingTimeout)
 		defer cancel()
@@ -341,9 +362,68 @@ func (c *conn) schedulePing() {
 	})
 }
 
-// serve runs the reader until the connection ends, then leaves every room.
-func (c *conn) serve() {
-	defer c.cleanup()
+// keepalive is the ping timer of a socket whose reader parks: it has the writer send a ping,
+// and drops a peer that has not answered the last one.
+func (c *conn) keepalive() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.pongDue {
+		c.mu.Unlock()
+		c.fail(errors.New("ping: no pong in time"))
+		return
+	}
+	c.pingDue, c.pongDue = true, true
+	if !c.writing && !c.held {
+		c.startWriterLocked(false)
+	}
+	c.pingT.Reset(c.hub.opts.PingTimeout)
+	c.mu.Unlock()
+}
+
+// pong counts a pong as the answer to the last ping.
+func (c *conn) pong() {
+	c.mu.Lock()
+	c.pongLocked()
+	c.mu.Unlock()
+}
+
+func (c *conn) pongLocked() {
+	if c.pongDue && !c.closed {
+		c.pongDue = false
+		c.pingT.Reset(c.hub.opts.PingInterval)
+	}
+}
+
+// run is the body of the socket's reader goroutines: the first (start) sets the socket up;
+// one that follows a parked reader waits for the client first. Each reads until the socket
+// ends or goes idle; idle, it hands over to a new goroutine, whose stack is small, and ends.
+func (c *conn) run(start bool) {
+	parked := false
+	defer func() {
+		// A bug in handling one frame ends that socket (read's cleanup has run), not the
+		// process, as the HTTP server's own recovery did when this ran on its goroutine.
+		if v := recover(); v != nil {
+			c.hub.opts.Logger.Error("socket panic", "panic", v, "stack", string(debug.Stack()))
+		}
+		if parked {
+			go c.run(false)
+		} else {
+			c.hub.wg.Done() // added by Hub.add
+		}
+	}()
+	if start {
+		c.start()
+	} else {
+		c.park()
+	}
+	parked = c.read(!start)
+}
+
+// start arms the socket's timers.
+func (c *conn) start() {
 	c.ws.SetReadLimit(c.hub.opts.ReadLimit)
 	c.schedulePing()
 	c.mu.Lock()
@@ -351,8 +431,23 @@ func (c *conn) serve() {
 		c.closeWith(CloseSessionEnded, "session expired")
 	})
 	c.mu.Unlock()
+}
+
+// read reads and answers the client's frames until the socket ends, when it leaves every room,
+// or until the reader should park (idle), when it returns true. woken is set after parking:
+// what woke it is in the socket, not yet in its buffer.
+func (c *conn) read(woken bool) (park bool) {
+	defer func() {
+		if !park {
+			c.cleanup()
+		}
+	}()
 	var subs []*rooms.ClientFrame // subscribe frames read and not yet answered
 	for {
+		if len(subs) == 0 && !woken && c.idle() {
+			return true
+		}
+		woken = false
 		typ, data, err := c.ws.Read(c.ctx)
 		if err != nil {
 			return

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,10 +51,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw, sb := withSmallBuffers(w)
+	var c *conn // set before the library reads anything
 	ws, err := websocket.Accept(rw, r, &websocket.AcceptOptions{
 		// scheme://host patterns, which the library matches exactly.
 		OriginPatterns:  h.opts.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
+		// Pongs the parked reader does not take (park.go) reach the library's reader.
+		OnPongReceived: func(context.Context, []byte) { c.pong() },
 	})
 	if err != nil {
 		h.unreserve(sess.UserID, id)
@@ -63,9 +65,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Not the request's context: the socket outlives it and needs none of its values.
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &conn{hub: h, id: id, ws: ws, tcp: corkOf(r.Context()), br: sb.Reader(), session: sess, ctx: ctx, cancel: cancel, rooms: make(map[cg.ClassID]*membership)}
+	c = &conn{hub: h, id: id, ws: ws, tcp: corkOf(r.Context()), br: sb.Reader(), lead: sb.Lead(), session: sess, ctx: ctx, cancel: cancel, rooms: make(map[cg.ClassID]*membership)}
 	if c.tcp != nil {
 		c.tcp.setTimeout(h.opts.WriteTimeout)
+		c.raw = rawConnOf(c.tcp.Conn)
 	}
 	if !h.add(c) {
 		h.unreserve(sess.UserID, id)
@@ -74,19 +77,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.metrics.connects.Inc()
-	// The socket's reader runs on a goroutine of its own and this one, with the HTTP server's
+	// The socket's reader runs on goroutines of its own and this one, with the HTTP server's
 	// deeper stack under it, ends: an idle socket then holds one small stack.
-	go func() {
-		defer h.wg.Done() // added by h.add
-		defer func() {
-			// A bug in handling one frame ends that socket (serve's cleanup has run), not the
-			// process, as the HTTP server's own recovery did when this ran on its goroutine.
-			if v := recover(); v != nil {
-				h.opts.Logger.Error("socket panic", "panic", v, "stack", string(debug.Stack()))
-			}
-		}()
-		c.serve()
-	}()
+	go c.run(true)
 }
 
 // problem writes an RFC 9457 problem reply.

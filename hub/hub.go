@@ -183,6 +183,7 @@ type Hub struct {
 
 	leaves    atomic.Uint64 // leaveRoom calls so far: a subscribe that sees it change checks its access again
 	writers   atomic.Int64  // sockets with frames not yet written: writers at work or waiting out WriteDelay
+	parked    atomic.Int64  // sockets whose reader is parked (park.go)
 	busyUntil atomic.Int64  // unix ns until which new writers gather
 	delayMu   sync.Mutex
 	delayed   []*conn // guarded by delayMu: sockets whose writer starts when WriteDelay is up
@@ -641,6 +642,10 @@ func (h *Hub) Conns() int {
 	defer h.mu.Unlock()
 	return len(h.conns)
 }
+
+// Parked returns the number of sockets whose reader is parked: idle, waiting for the client on
+// a small stack (park.go).
+func (h *Hub) Parked() int { return int(h.parked.Load()) }
 
 // Shutdown refuses new sockets, closes every socket with 1012 after flushing its queue (or when
 // ctx ends), stops the reconciler and waits for every goroutine of the hub to end.

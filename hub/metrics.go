@@ -39,6 +39,9 @@ func newMetrics(reg prometheus.Registerer, h *Hub) *metrics {
 		Name: "commongrounds_ws_connections", Help: "Open WebSocket connections on this instance.",
 	}, func() float64 { return float64(h.Conns()) })
 	_ = reg.Register(gauge)
+	_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "commongrounds_ws_parked_readers", Help: "Open WebSocket connections whose reader is parked: idle, waiting for the client on a small stack.",
+	}, func() float64 { return float64(h.Parked()) }))
 	return &metrics{
 		connects:   counter("commongrounds_ws_connects_total", "WebSocket connections accepted."),
 		deliveries: counter("commongrounds_ws_deliveries_total", "Message frames queued for local subscribers."),

@@ -1,0 +1,98 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+)
+
+// An idle socket's reader parks: most sockets spend their life waiting for the client's next
+// frame, and a goroutine waiting inside the WebSocket library's frame reader keeps the 8 KiB
+// stack its deepest call grew (the runtime halves a stack only when less than a quarter of it is
+// in use, guard included), which is most of what an idle socket costs. So when nothing of the
+// client's is buffered, the reader goroutine hands over to a new one (run) that waits for the
+// descriptor to become readable with a stack of a few hundred bytes, and only then reads through
+// the library, on a stack that grows as it needs and is freed when the goroutine next hands over.
+//
+// The keepalive must not wake it: had the library sent the pings, only its reader would hear the
+// pongs, so a parked socket would go back into the library at every ping and stay there until
+// the client's next message. Instead the writer sends an empty ping among its frames (keepalive),
+// and the parked goroutine takes the client's empty pong off the socket itself. Anything else
+// the client sends, a pong with a payload or a ping included, is left to the library.
+//
+// Parking needs the socket's descriptor and its writer's corked connection (Listener), and a
+// platform with MSG_PEEK; without them the reader waits in the library and the library pings.
+
+// pingFrame is an unmasked, final ping with no payload, as a server sends it.
+var pingFrame = []byte{0x89, 0x00}
+
+// emptyPong is a client's final pong with no payload (masked, and 4 bytes of mask key follow).
+var emptyPong = [2]byte{0x8a, 0x80}
+
+// emptyPongLen is the length of a client's empty pong: the header and the mask key.
+const emptyPongLen = 6
+
+// canPark reports whether the reader can park.
+func (c *conn) canPark() bool { return c.raw != nil && c.tcp != nil && c.br != nil }
+
+// idle reports whether the reader should park: it can, and nothing of the client's is left in
+// the socket's read buffer. Close reads the peer's close frame through the same buffer, so a
+// closed socket's reader does not park: it goes on into the library, which ends it.
+func (c *conn) idle() bool {
+	if !c.canPark() {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closed && c.br.Buffered() == 0 && !c.lead.pending()
+}
+
+// park waits until the client has sent something other than an empty pong, or the connection
+// has ended; the empty pongs it reads. Whatever it returns for, the library reads next.
+func (c *conn) park() {
+	c.hub.parked.Add(1)
+	defer c.hub.parked.Add(-1)
+	var peek [emptyPongLen]byte
+	var failed error
+	_ = c.raw.Read(func(fd uintptr) bool {
+		for {
+			n, err := peekFD(fd, peek[:])
+			switch {
+			case errors.Is(err, syscall.EINTR):
+				continue
+			case errors.Is(err, syscall.EAGAIN):
+				return false // nothing yet: wait
+			case err != nil || n < emptyPongLen || [2]byte(peek[:2]) != emptyPong:
+				return true // a frame, the end or an error: for the library
+			}
+			if failed = c.takePong(fd); failed != nil {
+				return true
+			}
+		}
+	})
+	if failed != nil && !errors.Is(failed, errClosing) {
+		c.fail(fmt.Errorf("read: %w", failed))
+	}
+}
+
+// takePong reads an empty pong peeked at the front of the socket, unless the socket is closing
+// (then its close handshake reads instead), and counts it as the answer to the last ping.
+func (c *conn) takePong(fd uintptr) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return errClosing
+	}
+	var b [emptyPongLen]byte
+	n, err := readFD(fd, b[:]) // the bytes are there: they were peeked
+	if err != nil {
+		return err
+	}
+	if n != len(b) {
+		return errors.New("short read of a peeked pong")
+	}
+	c.pongLocked()
+	return nil
+}
+
+var errClosing = errors.New("closing")

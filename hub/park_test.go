@@ -1,0 +1,153 @@
+package hub_test
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/commongrounds/commongrounds/hub"
+	"github.com/commongrounds/commongrounds/rooms"
+)
+
+// keepaliveEnv is an env whose sockets are pinged every 50 ms; a pong must come within to.
+func keepaliveEnv(t *testing.T, to time.Duration) *env {
+	return newEnv(t, func(_ *rooms.Service, o *hub.Options) {
+		o.PingInterval = 50 * time.Millisecond
+		o.PingTimeout = to
+	})
+}
+
+// nextPing reads the server's frames up to its next ping, which must be empty, and returns the
+// text frames before it.
+func nextPing(t *testing.T, br *bufio.Reader) []rawText {
+	t.Helper()
+	var texts []rawText
+	for {
+		switch op, payload := readRawFrameOf(t, br); op {
+		case 0x9:
+			if payload != "" {
+				t.Fatalf("ping with payload %q, want none", payload)
+			}
+			return texts
+		case 0x1:
+			texts = append(texts, parseRawText(t, payload))
+		default:
+			t.Fatalf("frame of opcode %#x (%q), want a ping", op, payload)
+		}
+	}
+}
+
+func write(t *testing.T, nc net.Conn, b []byte) {
+	t.Helper()
+	if _, err := nc.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKeepalive: a client that answers the server's pings stays, whichever way its pongs come:
+// alone and empty, which the parked reader takes off the socket itself; with a payload, which it
+// leaves to the library; or in one write with a data frame, read by the library too. One that
+// does not answer is closed.
+func TestKeepalive(t *testing.T) {
+	t.Parallel()
+	e := keepaliveEnv(t, 250*time.Millisecond)
+	u := e.newUser()
+
+	t.Run("Answered", func(t *testing.T) {
+		nc, br := rawDial(t, e, u.token, nil)
+		pong, data := maskedFrameOf(0xA, ""), maskedFrame(`{"type":"ping","ref":"n"}`)
+		answers := [][]byte{pong, pong, maskedFrameOf(0xA, "payload"), append(slices.Clone(pong), data...)}
+		nextPing(t, br)
+		var pongs int // to the data frames
+		for i := range 3 * len(answers) {
+			write(t, nc, answers[i%len(answers)])
+			// The next ping comes 50 ms after the answer counted; without it, a close after 250 ms.
+			for _, f := range nextPing(t, br) {
+				if f.Type != "pong" || f.Ref != "n" {
+					t.Fatalf("frame %+v, want a pong", f)
+				}
+				pongs++
+			}
+		}
+		write(t, nc, append(slices.Clone(pong), maskedFrame(`{"type":"ping","ref":"end"}`)...))
+		if f := nextRawText(t, br); f.Type != "pong" || f.Ref != "end" {
+			t.Fatalf("frame %+v, want the pong to end", f)
+		}
+		if pongs != 3 {
+			t.Fatalf("%d pongs to data frames sent with a pong, want 3", pongs)
+		}
+	})
+	t.Run("Unanswered", func(t *testing.T) {
+		_, br := rawDial(t, e, u.token, nil)
+		nextPing(t, br)
+		// Dropped without a close frame (as a dead peer would be), after PingTimeout.
+		for {
+			head := make([]byte, 2)
+			if _, err := io.ReadFull(br, head); err != nil {
+				if !errors.Is(err, io.EOF) {
+					t.Fatalf("read: %v, want the connection closed", err)
+				}
+				return
+			}
+			if head[0]&0x0f != 0x9 || head[1] != 0 {
+				t.Fatalf("frame % x, want nothing but pings", head)
+			}
+		}
+	})
+	t.Run("LibraryClient", func(t *testing.T) {
+		// The library's client answers pings while it reads, as the test client always does.
+		c := e.dial(u)
+		nc, br := rawDial(t, e, u.token, nil)
+		for range 5 { // 5 rounds of the raw socket's pings: the other has had as many
+			nextPing(t, br)
+			write(t, nc, maskedFrameOf(0xA, ""))
+		}
+		c.send(`{"type":"ping","ref":"alive"}`)
+		if f := c.expect("pong"); f.Ref != "alive" {
+			t.Fatalf("pong %s, want alive", f.raw)
+		}
+	})
+}
+
+// TestIdleReadersPark: an idle socket's reader parks, and stays parked while it answers the
+// server's pings; a frame from the client wakes it, and it parks again once it has answered.
+func TestIdleReadersPark(t *testing.T) {
+	t.Parallel()
+	e := keepaliveEnv(t, 5*time.Second)
+	class := e.newClass()
+	type socket struct {
+		nc net.Conn
+		br *bufio.Reader
+	}
+	var socks []socket
+	for range 3 {
+		u := e.newUser()
+		e.enroll(class, u)
+		nc, br := rawDial(t, e, u.token, nil)
+		write(t, nc, maskedFrame(`{"type":"subscribe","ref":"s","room":"`+string(class)+`"}`))
+		readRawUntil(t, br, "subscribed", "s")
+		socks = append(socks, socket{nc, br})
+	}
+	waitUntil(t, "every reader parked", func() bool { println(e.hub.Parked()); return e.hub.Parked() == len(socks) })
+	// Two pings answered with empty pongs, each pong counted: the third ping comes.
+	for range 2 {
+		for _, s := range socks {
+			nextPing(t, s.br)
+			write(t, s.nc, maskedFrameOf(0xA, ""))
+		}
+	}
+	for _, s := range socks {
+		nextPing(t, s.br)
+	}
+	if n := e.hub.Parked(); n != len(socks) {
+		t.Fatalf("%d readers parked after pongs, want %d: the pongs woke them", n, len(socks))
+	}
+	s := socks[0]
+	write(t, s.nc, maskedFrame(`{"type":"ping","ref":"wake"}`))
+	readRawUntil(t, s.br, "pong", "wake")
+	waitUntil(t, "the woken reader parked again", func() bool { return e.hub.Parked() == len(socks) })
+}
