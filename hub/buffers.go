@@ -3,8 +3,10 @@ package hub
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net"
 	"net/http"
+	"sync"
 )
 
 // On hijack the HTTP server hands the connection over with its two 4 KiB buffers, and the
@@ -14,14 +16,30 @@ import (
 // (Listener) the writer's batches go through the cork's pooled buffer, so the small write
 // buffer costs nothing; without it a frame larger than the buffer takes two writes.
 
-// socketBufferSize is the size of a socket's read and write buffers.
+//
+// While the socket's reader is parked (park.go), nothing is being read, so the read buffer goes
+// back to a pool and the library is left a 16-byte one, in case its close handshake reads; a
+// woken reader takes one from the pool again (readBuffer).
+
+// socketBufferSize is the size of a socket's read buffer, and of its write buffer when the
+// connection is not corked.
 const socketBufferSize = 512
+
+// corkedWriteBufferSize is the write buffer of a corked connection: the writer's frames land in
+// the cork's buffer anyway, so it only needs to hold a control frame the library writes itself
+// (a pong, a close: 2 bytes of header and at most 125 of payload) in one piece.
+const corkedWriteBufferSize = 128
+
+// parkedReadBufferSize is the read buffer left while the reader is parked: bufio's least.
+const parkedReadBufferSize = 16
+
+// readBuffers holds the read buffers of sockets whose reader is not parked.
+var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, socketBufferSize) }}
 
 // smallBuffers is a ResponseWriter whose Hijack gives the connection small buffers.
 type smallBuffers struct {
 	http.ResponseWriter
-	reader *bufio.Reader // the read buffer handed over, once hijacked
-	lead   *leadConn     // the connection handed over, when the client sent bytes behind its request
+	reader *readBuffer // the read buffer handed over, once hijacked
 }
 
 // withSmallBuffers wraps w when it can be hijacked (through Unwrap, as the library and
@@ -44,20 +62,11 @@ func withSmallBuffers(w http.ResponseWriter) (_ http.ResponseWriter, sb *smallBu
 func (w *smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Reader returns the read buffer Hijack handed over, or nil.
-func (w *smallBuffers) Reader() *bufio.Reader {
+func (w *smallBuffers) Reader() *readBuffer {
 	if w == nil {
 		return nil
 	}
 	return w.reader
-}
-
-// Lead returns the connection Hijack handed over when the client had sent bytes behind its
-// request, or nil.
-func (w *smallBuffers) Lead() *leadConn {
-	if w == nil {
-		return nil
-	}
-	return w.lead
 }
 
 func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -70,17 +79,61 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// hijack) are in the server's read buffer: the connection handed over returns them first.
 	// Not the server's buffer itself: the library would move them out of it, into a reader of
 	// its own, where the socket's reader could not see that they are still to be read (park.go).
+	if bw.Buffered() == 0 { // the server flushed the 101 before handing over
+		size := socketBufferSize
+		if _, ok := conn.(*corkConn); ok {
+			size = corkedWriteBufferSize
+		}
+		bw = bufio.NewWriterSize(conn, size)
+	}
+	rb := &readBuffer{Reader: new(bufio.Reader), src: conn}
 	if n := r.Buffered(); n > 0 {
 		b, _ := r.Peek(n)
-		w.lead = &leadConn{Conn: conn, lead: bytes.Clone(b)}
-		conn = w.lead
+		rb.lead = &leadConn{Conn: conn, lead: bytes.Clone(b)}
+		rb.src, conn = rb.lead, rb.lead
 	}
-	r = bufio.NewReaderSize(conn, socketBufferSize)
-	if bw.Buffered() == 0 { // the server flushed the 101 before handing over
-		bw = bufio.NewWriterSize(conn, socketBufferSize)
+	rb.grow()
+	w.reader = rb
+	return conn, bufio.NewReadWriter(rb.Reader, bw), nil
+}
+
+// readBuffer is a socket's read buffer: the bufio.Reader the library reads through, whose
+// buffer is a pooled one except while the socket's reader is parked. Its reader owns it, as it
+// owns the Reader; after the socket is closed, the library's close handshake may read.
+type readBuffer struct {
+	*bufio.Reader
+	src   io.Reader     // what it reads from
+	lead  *leadConn     // src, when it begins with bytes the client sent behind its request
+	large *bufio.Reader // the pooled reader whose buffer it has, or nil
+	small *bufio.Reader // the reader whose 16-byte buffer it has while large is nil
+}
+
+// pending reports whether anything the client sent is in the buffer, or still to be read in
+// front of the connection.
+func (b *readBuffer) pending() bool { return b.Buffered() > 0 || b.lead.pending() }
+
+// shrink gives the buffer back to the pool and keeps a 16-byte one. Nothing may be pending.
+func (b *readBuffer) shrink() {
+	if b.large == nil {
+		return
 	}
-	w.reader = r
-	return conn, bufio.NewReadWriter(r, bw), nil
+	if b.small == nil {
+		b.small = bufio.NewReaderSize(b.src, parkedReadBufferSize)
+	}
+	b.small.Reset(b.src)
+	*b.Reader = *b.small // the pooled buffer is no longer used here before it goes back
+	readBuffers.Put(b.large)
+	b.large = nil
+}
+
+// grow takes a buffer from the pool again. Nothing may be pending.
+func (b *readBuffer) grow() {
+	if b.large != nil {
+		return
+	}
+	b.large = readBuffers.Get().(*bufio.Reader)
+	b.large.Reset(b.src)
+	*b.Reader = *b.large
 }
 
 // leadConn is a connection whose first reads return bytes read from it before.

@@ -2,6 +2,9 @@ package hub
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -31,5 +34,54 @@ func TestWithSmallBuffers(t *testing.T) {
 	}
 	if w, sb := withSmallBuffers(unwrapper{hijackable{rec}}); sb == nil || w != http.ResponseWriter(sb) {
 		t.Error("a wrapper of a hijackable writer was not wrapped")
+	}
+}
+
+// TestReadBuffer: the read buffer is small while shrunk and large again once grown, and what
+// is read through it arrives whole and in order across the changes.
+func TestReadBuffer(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	rb := &readBuffer{Reader: new(bufio.Reader), src: server}
+	rb.grow()
+	go func() {
+		for i := range 300 {
+			if _, err := fmt.Fprintf(client, "%03d", i); err != nil {
+				return
+			}
+		}
+	}()
+	var got []byte
+	var shrunk, grown int
+	for i := range 300 {
+		if i%7 == 3 && !rb.pending() {
+			shrunk++
+			rb.shrink()
+			if n := rb.Size(); n != parkedReadBufferSize {
+				t.Fatalf("shrunk to %d bytes, want %d", n, parkedReadBufferSize)
+			}
+		}
+		b := make([]byte, 3)
+		if _, err := io.ReadFull(rb, b); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, b...)
+		if i%7 == 5 && !rb.pending() {
+			grown++
+			rb.grow()
+			if n := rb.Size(); n != socketBufferSize {
+				t.Fatalf("grown to %d bytes, want %d", n, socketBufferSize)
+			}
+		}
+	}
+	var want []byte
+	for i := range 300 {
+		want = fmt.Appendf(want, "%03d", i)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %q, want %q", got, want)
+	}
+	if shrunk < 40 || grown < 40 {
+		t.Fatalf("shrunk %d and grown %d times, want 40 or more each", shrunk, grown)
 	}
 }

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -26,8 +25,7 @@ type conn struct {
 	ws      *websocket.Conn
 	tcp     *corkConn       // the connection under ws, when the server's listener made it corkable
 	raw     syscall.RawConn // tcp's descriptor, when the reader can park (park.go)
-	br      *bufio.Reader   // ws's read buffer, when known: read by the reader goroutine, and by Close after closed is set
-	lead    *leadConn       // what br reads from, when it begins with bytes read before the hijack; as br
+	br      *readBuffer     // ws's read buffer, when known: read by the reader goroutine, and by Close after closed is set
 	session *cg.Session
 	ctx     context.Context // ends when the connection closes
 	cancel  context.CancelFunc
@@ -418,6 +416,7 @@ func (c *conn) run(start bool) {
 		c.start()
 	} else {
 		c.park()
+		c.wake()
 	}
 	parked = c.read(!start)
 }
@@ -448,7 +447,9 @@ func (c *conn) read(woken bool) (park bool) {
 			return true
 		}
 		woken = false
-		typ, data, err := c.ws.Read(c.ctx)
+		// Not c.ctx: whatever ends the socket closes the connection, which ends the read, and
+		// a read with a context registers on it, which costs every socket a map kept in c.ctx.
+		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			return
 		}

@@ -65,7 +65,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Not the request's context: the socket outlives it and needs none of its values.
 	ctx, cancel := context.WithCancel(context.Background())
-	c = &conn{hub: h, id: id, ws: ws, tcp: corkOf(r.Context()), br: sb.Reader(), lead: sb.Lead(), session: sess, ctx: ctx, cancel: cancel, rooms: make(map[cg.ClassID]*membership)}
+	c = &conn{hub: h, id: id, ws: ws, tcp: corkOf(r.Context()), br: sb.Reader(), session: sess, ctx: ctx, cancel: cancel, rooms: make(map[cg.ClassID]*membership)}
 	if c.tcp != nil {
 		c.tcp.setTimeout(h.opts.WriteTimeout)
 		c.raw = rawConnOf(c.tcp.Conn)

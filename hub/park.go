@@ -35,16 +35,31 @@ const emptyPongLen = 6
 // canPark reports whether the reader can park.
 func (c *conn) canPark() bool { return c.raw != nil && c.tcp != nil && c.br != nil }
 
-// idle reports whether the reader should park: it can, and nothing of the client's is left in
-// the socket's read buffer. Close reads the peer's close frame through the same buffer, so a
-// closed socket's reader does not park: it goes on into the library, which ends it.
+// idle reports whether the reader should park: it can, and nothing of the client's is left to
+// read but what is in the socket; then the read buffer is given back meanwhile. Close reads the
+// peer's close frame through the same buffer, so a closed socket's reader does not park: it
+// goes on into the library, which ends it.
 func (c *conn) idle() bool {
 	if !c.canPark() {
 		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.closed && c.br.Buffered() == 0 && !c.lead.pending()
+	if c.closed || c.br.pending() {
+		return false
+	}
+	c.br.shrink()
+	return true
+}
+
+// wake takes a read buffer for the reader that parked, unless the socket is closed: then its
+// close handshake may be reading through the small one.
+func (c *conn) wake() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.br.grow()
+	}
 }
 
 // park waits until the client has sent something other than an empty pong, or the connection
