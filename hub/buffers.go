@@ -39,17 +39,20 @@ var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, so
 // smallBuffers is a ResponseWriter whose Hijack gives the connection small buffers.
 type smallBuffers struct {
 	http.ResponseWriter
+	corked bool        // the hub's writer corks the connection
 	reader *readBuffer // the read buffer handed over, once hijacked
 }
 
 // withSmallBuffers wraps w when it can be hijacked (through Unwrap, as the library and
 // http.ResponseController look), and otherwise leaves it as it is (sb nil), so that the library
 // still refuses it before answering.
-func withSmallBuffers(w http.ResponseWriter) (_ http.ResponseWriter, sb *smallBuffers) {
+// corked tells whether the hub's writer corks the connection (then the write buffer can be
+// smaller).
+func withSmallBuffers(w http.ResponseWriter, corked bool) (_ http.ResponseWriter, sb *smallBuffers) {
 	for rw := w; ; {
 		switch t := rw.(type) {
 		case http.Hijacker:
-			sb = &smallBuffers{ResponseWriter: w}
+			sb = &smallBuffers{ResponseWriter: w, corked: corked}
 			return sb, sb
 		case interface{ Unwrap() http.ResponseWriter }:
 			rw = t.Unwrap()
@@ -81,7 +84,7 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// its own, where the socket's reader could not see that they are still to be read (park.go).
 	if bw.Buffered() == 0 { // the server flushed the 101 before handing over
 		size := socketBufferSize
-		if _, ok := conn.(*corkConn); ok {
+		if w.corked {
 			size = corkedWriteBufferSize
 		}
 		bw = bufio.NewWriterSize(conn, size)

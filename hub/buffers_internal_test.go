@@ -23,16 +23,16 @@ func (u unwrapper) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 // otherwise the library must still see that it cannot, and refuse before answering 101.
 func TestWithSmallBuffers(t *testing.T) {
 	rec := httptest.NewRecorder()
-	if w, sb := withSmallBuffers(rec); sb != nil || w != http.ResponseWriter(rec) {
+	if w, sb := withSmallBuffers(rec, false); sb != nil || w != http.ResponseWriter(rec) {
 		t.Error("a recorder, which cannot be hijacked, was wrapped")
 	}
-	if w, sb := withSmallBuffers(unwrapper{rec}); sb != nil || w != http.ResponseWriter(unwrapper{rec}) {
+	if w, sb := withSmallBuffers(unwrapper{rec}, false); sb != nil || w != http.ResponseWriter(unwrapper{rec}) {
 		t.Error("a wrapper of a recorder was wrapped")
 	}
-	if w, sb := withSmallBuffers(hijackable{rec}); sb == nil || w != http.ResponseWriter(sb) {
+	if w, sb := withSmallBuffers(hijackable{rec}, false); sb == nil || w != http.ResponseWriter(sb) {
 		t.Error("a hijackable writer was not wrapped")
 	}
-	if w, sb := withSmallBuffers(unwrapper{hijackable{rec}}); sb == nil || w != http.ResponseWriter(sb) {
+	if w, sb := withSmallBuffers(unwrapper{hijackable{rec}}, false); sb == nil || w != http.ResponseWriter(sb) {
 		t.Error("a wrapper of a hijackable writer was not wrapped")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -39,10 +40,11 @@ type conn struct {
 	slow     bool          // guarded by mu: the queue overflowed; the socket is being closed
 	drained  chan struct{} // guarded by mu: closed when the queue empties, if someone waits
 	pingT    *time.Timer   // guarded by mu
-	pingDue  bool          // guarded by mu: the writer is to send a ping (keepalive)
 	pongDue  bool          // guarded by mu: a ping was sent and no pong has come since
 	expiry   *time.Timer   // guarded by mu
 	closeErr error         // guarded by mu
+
+	pingDue atomic.Bool // the writer is to send a ping (keepalive); set under mu
 
 	// Owned by the reader goroutine.
 	rooms    map[cg.ClassID]*membership
@@ -181,7 +183,7 @@ func (c *conn) write() {
 		if !c.pendingLocked() || c.closeErr != nil {
 			c.writing = false
 			c.hub.writers.Add(-1)
-			c.queue, c.queued, c.pingDue = nil, 0, false
+			c.queue, c.queued = nil, 0
 			if c.drained != nil {
 				close(c.drained)
 				c.drained = nil
@@ -190,11 +192,11 @@ func (c *conn) write() {
 			return
 		}
 		// The batch stays counted in queued until it is written.
-		batch, bytes, ping := c.queue, c.queued, c.pingDue
-		c.queue, c.pingDue = nil, false
+		batch, bytes := c.queue, c.queued
+		c.queue = nil
 		c.mu.Unlock()
 		c.hub.metrics.writes.Inc()
-		if err := c.writeBatch(batch, ping); err != nil {
+		if err := c.writeBatch(batch); err != nil {
 			c.fail(fmt.Errorf("write: %w", err))
 		}
 		c.mu.Lock()
@@ -208,11 +210,11 @@ func (c *conn) write() {
 }
 
 // pendingLocked reports whether the writer has anything to write. c.mu is held.
-func (c *conn) pendingLocked() bool { return len(c.queue) > 0 || c.pingDue }
+func (c *conn) pendingLocked() bool { return len(c.queue) > 0 || c.pingDue.Load() }
 
-// writeBatch writes frames to the socket, after a ping if ping is set, each write bounded by
-// WriteTimeout: in one write when the connection can be corked.
-func (c *conn) writeBatch(frames [][]byte, ping bool) error {
+// writeBatch writes frames to the socket, each write bounded by WriteTimeout: in one write when
+// the connection can be corked.
+func (c *conn) writeBatch(frames [][]byte) error {
 	if c.tcp == nil {
 		// One deadline for the batch: a write that does not progress in WriteTimeout fails.
 		ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.WriteTimeout)
@@ -228,21 +230,21 @@ func (c *conn) writeBatch(frames [][]byte, ping bool) error {
 	// rest. Every write of the connection, the library's own control frames included, is
 	// bounded by its deadline, so no context is needed here to keep a write from hanging.
 	c.tcp.cork()
-	if ping {
-		// Between the library's frames: every one of them is whole once its Write returns, and
-		// the library's own control frames reach the connection in one write each.
-		if _, err := c.tcp.Write(pingFrame); err != nil {
+	for i := 0; ; i++ {
+		// A ping asked for meanwhile goes out before the next frame, not behind the whole batch,
+		// which on a slow link could take longer than the client has to answer it.
+		if err := c.writePingIfDue(); err != nil {
+			_ = c.tcp.uncork()
+			return err
+		}
+		if i == len(frames) {
+			return c.tcp.uncork()
+		}
+		if err := c.ws.Write(context.Background(), websocket.MessageText, frames[i]); err != nil {
 			_ = c.tcp.uncork()
 			return err
 		}
 	}
-	for _, frame := range frames {
-		if err := c.ws.Write(context.Background(), websocket.MessageText, frame); err != nil {
-			_ = c.tcp.uncork()
-			return err
-		}
-	}
-	return c.tcp.uncork()
 }
 
 // waitQueueBelow blocks until the queue holds fewer than n bytes or the connection ends.
@@ -307,6 +309,7 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 		return
 	}
 	c.closed = true
+	c.pingDue.Store(false) // not after the close frame
 	c.mu.Unlock()
 	_ = c.ws.Close(code, reason)
 	c.cancel()
@@ -373,7 +376,8 @@ func (c *conn) keepalive() {
 		c.fail(errors.New("ping: no pong in time"))
 		return
 	}
-	c.pingDue, c.pongDue = true, true
+	c.pingDue.Store(true)
+	c.pongDue = true
 	if !c.writing && !c.held {
 		c.startWriterLocked(false)
 	}
@@ -395,6 +399,18 @@ func (c *conn) pongLocked() {
 	}
 }
 
+// writePingIfDue sends the ping keepalive asked for, if it did. Only the writer writes it, and
+// only between the library's frames: every one of them is whole once its Write returns, and the
+// library's own control frames (at most 127 bytes, in a write buffer of 128) reach the
+// connection in one write each.
+func (c *conn) writePingIfDue() error {
+	if !c.pingDue.Load() || !c.pingDue.CompareAndSwap(true, false) {
+		return nil
+	}
+	_, err := c.tcp.Write(pingFrame)
+	return err
+}
+
 // run is the body of the socket's reader goroutines: the first (start) sets the socket up;
 // one that follows a parked reader waits for the client first. Each reads until the socket
 // ends or goes idle; idle, it hands over to a new goroutine, whose stack is small, and ends.
@@ -412,13 +428,24 @@ func (c *conn) run(start bool) {
 			c.hub.wg.Done() // added by Hub.add
 		}
 	}()
+	parked = c.serve(start)
+}
+
+// serve runs one reader goroutine's part; it returns true when the reader should park, and
+// otherwise, the socket having ended, leaves every room.
+func (c *conn) serve(start bool) (park bool) {
+	defer func() {
+		if !park {
+			c.cleanup()
+		}
+	}()
 	if start {
 		c.start()
 	} else {
 		c.park()
 		c.wake()
 	}
-	parked = c.read(!start)
+	return c.read(!start)
 }
 
 // start arms the socket's timers.
@@ -432,15 +459,10 @@ func (c *conn) start() {
 	c.mu.Unlock()
 }
 
-// read reads and answers the client's frames until the socket ends, when it leaves every room,
-// or until the reader should park (idle), when it returns true. woken is set after parking:
-// what woke it is in the socket, not yet in its buffer.
+// read reads and answers the client's frames until the socket ends, or until the reader should
+// park (idle), when it returns true. woken is set after parking: what woke it is in the socket,
+// not yet in its buffer.
 func (c *conn) read(woken bool) (park bool) {
-	defer func() {
-		if !park {
-			c.cleanup()
-		}
-	}()
 	var subs []*rooms.ClientFrame // subscribe frames read and not yet answered
 	for {
 		if len(subs) == 0 && !woken && c.idle() {

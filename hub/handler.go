@@ -50,7 +50,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, status, appErr.Code, appErr.Message, appErr.RetryAfterMs)
 		return
 	}
-	rw, sb := withSmallBuffers(w)
+	tcp := corkOf(r.Context())
+	rw, sb := withSmallBuffers(w, tcp != nil)
 	var c *conn // set before the library reads anything
 	ws, err := websocket.Accept(rw, r, &websocket.AcceptOptions{
 		// scheme://host patterns, which the library matches exactly.
@@ -65,7 +66,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Not the request's context: the socket outlives it and needs none of its values.
 	ctx, cancel := context.WithCancel(context.Background())
-	c = &conn{hub: h, id: id, ws: ws, tcp: corkOf(r.Context()), br: sb.Reader(), session: sess, ctx: ctx, cancel: cancel, rooms: make(map[cg.ClassID]*membership)}
+	c = &conn{hub: h, id: id, ws: ws, tcp: tcp, br: sb.Reader(), session: sess, ctx: ctx, cancel: cancel, rooms: make(map[cg.ClassID]*membership)}
 	if c.tcp != nil {
 		c.tcp.setTimeout(h.opts.WriteTimeout)
 		c.raw = rawConnOf(c.tcp.Conn)

@@ -364,8 +364,9 @@ func counterValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
 // (httptest.Server cannot close hijacked connections).
 type trackingListener struct {
 	net.Listener
-	mu    sync.Mutex
-	conns []net.Conn // guarded by mu
+	mu     sync.Mutex
+	conns  []net.Conn // guarded by mu
+	sndbuf int        // guarded by mu: the send buffer of the connections accepted from now (0: the system's)
 }
 
 func (l *trackingListener) Accept() (net.Conn, error) {
@@ -373,9 +374,23 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	if err == nil {
 		l.mu.Lock()
 		l.conns = append(l.conns, c)
+		sndbuf := l.sndbuf
 		l.mu.Unlock()
+		if sndbuf > 0 {
+			if err := c.(*net.TCPConn).SetWriteBuffer(sndbuf); err != nil {
+				c.Close()
+				return nil, err
+			}
+		}
 	}
 	return c, err
+}
+
+// setSendBuffer sets the send buffer of the connections accepted from now.
+func (l *trackingListener) setSendBuffer(n int) {
+	l.mu.Lock()
+	l.sndbuf = n
+	l.mu.Unlock()
 }
 
 // kill closes every connection ever accepted.

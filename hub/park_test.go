@@ -2,10 +2,13 @@ package hub_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,7 +135,7 @@ func TestIdleReadersPark(t *testing.T) {
 		readRawUntil(t, br, "subscribed", "s")
 		socks = append(socks, socket{nc, br})
 	}
-	waitUntil(t, "every reader parked", func() bool { println(e.hub.Parked()); return e.hub.Parked() == len(socks) })
+	waitUntil(t, "every reader parked", func() bool { return e.hub.Parked() == len(socks) })
 	// Two pings answered with empty pongs, each pong counted: the third ping comes.
 	for range 2 {
 		for _, s := range socks {
@@ -150,4 +153,57 @@ func TestIdleReadersPark(t *testing.T) {
 	write(t, s.nc, maskedFrame(`{"type":"ping","ref":"wake"}`))
 	readRawUntil(t, s.br, "pong", "wake")
 	waitUntil(t, "the woken reader parked again", func() bool { return e.hub.Parked() == len(socks) })
+}
+
+// TestKeepaliveBehindBacklog: a client that reads slowly, so that its writer is stuck inside a
+// large batch for longer than the client has to answer a ping, still gets every ping in time and
+// stays: a ping goes out between two frames of the batch, not behind all of it. (Ahead of it
+// there can still be what the cork holds, 64 KiB, and the kernel's buffers.)
+func TestKeepaliveBehindBacklog(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) {
+		o.PingInterval = 200 * time.Millisecond
+		o.PingTimeout = 1500 * time.Millisecond
+		o.MaxQueueBytes = 4 << 20
+	})
+	e.lis.setSendBuffer(8 << 10)
+	class := e.newClass()
+	reader, author := e.newUser(), e.newUser()
+	e.enroll(class, reader, author)
+	nc, br := rawDialWith(t, e, reader.token, nil, 4096)
+	_ = nc.SetDeadline(time.Now().Add(60 * time.Second))
+	write(t, nc, maskedFrame(`{"type":"subscribe","ref":"s","room":"`+string(class)+`"}`))
+	readRawUntil(t, br, "subscribed", "s")
+	// 300 messages of 4 KB, queued while the client reads one every 10 ms: most of them in one
+	// batch, which takes about 3 s.
+	const n = 300
+	content := strings.Repeat("x", 4000)
+	var publishing sync.WaitGroup
+	t.Cleanup(publishing.Wait)
+	publishing.Go(func() {
+		for range n {
+			if _, err := e.svc.Publish(context.Background(), author.id, class, content, nil, "", nil); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	var got, pings int
+	for got < n {
+		switch op, payload := readRawFrameOf(t, br); op { // fails at the close of a dropped client
+		case 0x9:
+			pings++
+			write(t, nc, maskedFrameOf(0xA, payload))
+		case 0x1:
+			if strings.Contains(payload, `"type":"message"`) {
+				got++
+				time.Sleep(10 * time.Millisecond) // a slow client
+			}
+		default:
+			t.Fatalf("frame of opcode %#x (%q) after %d messages", op, payload, got)
+		}
+	}
+	if pings < 2 {
+		t.Fatalf("%d pings in the 3 s the messages took, want 2 or more", pings)
+	}
 }
