@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/commongrounds/commongrounds/hub"
+	"github.com/commongrounds/commongrounds/rooms"
 )
 
 // BenchmarkFanOut1000 publishes messages into a room of 1000 local subscribers on real sockets
@@ -75,4 +78,46 @@ func BenchmarkFanOut1000(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(want)/time.Since(start).Seconds(), "deliveries/s")
+}
+
+// BenchmarkFrameRoundTrip sends a ping frame on each of n sockets and waits for its pong, over
+// and over: the cost of a frame read by a socket that was idle, and answered. Writers start at
+// once (no WriteDelay), so that the figure is the cost, not the gathering's wait.
+func BenchmarkFrameRoundTrip(b *testing.B) {
+	for _, n := range []int{1, 100} {
+		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
+			e := newEnv(b, func(_ *rooms.Service, o *hub.Options) { o.WriteDelay = -1 })
+			ctx := context.Background()
+			conns := make([]*websocket.Conn, n)
+			for i := range conns {
+				u := e.newUser()
+				ws, _, err := websocket.Dial(ctx, e.wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + u.token}}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { ws.CloseNow() })
+				conns[i] = ws
+			}
+			ping := []byte(`{"type":"ping","ref":"r"}`)
+			var left atomic.Int64 // round trips still to make, over all sockets
+			left.Store(int64(b.N))
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for _, ws := range conns {
+				wg.Go(func() {
+					for left.Add(-1) >= 0 {
+						if err := ws.Write(ctx, websocket.MessageText, ping); err != nil {
+							b.Error(err)
+							return
+						}
+						if _, _, err := ws.Read(ctx); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+		})
+	}
 }
