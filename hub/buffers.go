@@ -13,7 +13,7 @@ import (
 // WebSocket library keeps both for the socket's life: as much memory as the reader's stack,
 // and most of it never used. smallBuffers hands the library smaller ones instead. A frame larger
 // than the read buffer is read past it, straight into the message. On a corked connection
-// (Listener) the writer's batches go through the cork's pooled buffer, so the small write
+// (Listener and ConnContext) the writer's batches go through the cork's pooled buffer, so the small write
 // buffer costs nothing; without it a frame larger than the buffer takes two writes.
 
 //

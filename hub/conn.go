@@ -216,6 +216,7 @@ func (c *conn) pendingLocked() bool { return len(c.queue) > 0 || c.pingDue.Load(
 // the connection can be corked.
 func (c *conn) writeBatch(frames [][]byte) error {
 	if c.tcp == nil {
+		c.pingDue.Store(false) // never set here: without the cork, the library pings (schedulePing)
 		// One deadline for the batch: a write that does not progress in WriteTimeout fails.
 		ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.WriteTimeout)
 		defer cancel()
@@ -309,8 +310,8 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 		return
 	}
 	c.closed = true
-	c.pingDue.Store(false) // not after the close frame
 	c.mu.Unlock()
+	c.endPings()
 	_ = c.ws.Close(code, reason)
 	c.cancel()
 }
@@ -337,6 +338,7 @@ func (c *conn) shutdown(ctx context.Context) {
 		}
 	}
 	delay := rand.N(c.hub.opts.RestartJitter) + 500*time.Millisecond
+	c.endPings()
 	_ = c.ws.Close(CloseServiceRestart, fmt.Sprintf("server restart; reconnect_after_ms=%d", delay.Milliseconds()))
 	c.cancel()
 }
@@ -407,8 +409,15 @@ func (c *conn) writePingIfDue() error {
 	if !c.pingDue.Load() || !c.pingDue.CompareAndSwap(true, false) {
 		return nil
 	}
-	_, err := c.tcp.Write(pingFrame)
-	return err
+	return c.tcp.writePing()
+}
+
+// endPings keeps the writer's pings from following the close frame the caller is about to
+// have the library send.
+func (c *conn) endPings() {
+	if c.tcp != nil {
+		c.tcp.endPings()
+	}
 }
 
 // run is the body of the socket's reader goroutines: the first (start) sets the socket up;
@@ -417,7 +426,7 @@ func (c *conn) writePingIfDue() error {
 func (c *conn) run(start bool) {
 	parked := false
 	defer func() {
-		// A bug in handling one frame ends that socket (read's cleanup has run), not the
+		// A bug in handling one frame ends that socket (serve's cleanup has run), not the
 		// process, as the HTTP server's own recovery did when this ran on its goroutine.
 		if v := recover(); v != nil {
 			c.hub.opts.Logger.Error("socket panic", "panic", v, "stack", string(debug.Stack()))
@@ -453,10 +462,10 @@ func (c *conn) start() {
 	c.ws.SetReadLimit(c.hub.opts.ReadLimit)
 	c.schedulePing()
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.expiry = time.AfterFunc(time.Until(c.session.ExpiresAt), func() {
 		c.closeWith(CloseSessionEnded, "session expired")
 	})
-	c.mu.Unlock()
 }
 
 // read reads and answers the client's frames until the socket ends, or until the reader should

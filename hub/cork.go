@@ -35,6 +35,7 @@ type corkConn struct {
 	mu      sync.Mutex
 	corked  bool
 	buf     *[]byte       // while corked; guarded by mu
+	noPings bool          // guarded by mu: the close frame may follow (endPings)
 	timeout time.Duration // bounds each write to the network; guarded by mu
 }
 
@@ -42,6 +43,30 @@ type corkConn struct {
 func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.writeOrHoldLocked(p)
+}
+
+// writePing writes the hub's own ping frame as Write would, unless endPings was called: no ping
+// follows the close frame the hub has the library send after it. (One the library sends on its
+// own, answering a client's close, can still be followed by a ping, which RFC 6455 allows.)
+func (c *corkConn) writePing() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.noPings {
+		return nil
+	}
+	_, err := c.writeOrHoldLocked(pingFrame)
+	return err
+}
+
+// endPings stops writePing for good.
+func (c *corkConn) endPings() {
+	c.mu.Lock()
+	c.noPings = true
+	c.mu.Unlock()
+}
+
+func (c *corkConn) writeOrHoldLocked(p []byte) (int, error) {
 	if c.corked {
 		if len(*c.buf)+len(p) <= maxCork {
 			*c.buf = append(*c.buf, p...)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -154,5 +155,41 @@ func TestCorkConnCloseSendsHeld(t *testing.T) {
 	}
 	if err := c.uncork(); err != nil {
 		t.Fatalf("uncork after close with nothing held: %v", err)
+	}
+}
+
+// TestCorkConnEndPings: the hub's pings go out in order with the other writes until endPings,
+// and not after it, whatever else is written.
+func TestCorkConnEndPings(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	c := &corkConn{Conn: server}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- b
+	}()
+	c.cork()
+	for _, step := range []func() error{
+		c.writePing,
+		func() error { _, err := c.Write([]byte("frame")); return err },
+		func() error { c.endPings(); return nil },
+		c.writePing,
+		func() error { _, err := c.Write([]byte("close")); return err },
+		c.writePing,
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.uncork(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.writePing(); err != nil { // not corked now
+		t.Fatal(err)
+	}
+	server.Close()
+	if b, want := <-got, append(slices.Clone(pingFrame), "frameclose"...); !bytes.Equal(b, want) {
+		t.Fatalf("wrote %q, want %q", b, want)
 	}
 }

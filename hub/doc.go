@@ -9,8 +9,8 @@
 //     reader parks (park.go): it hands over to a new goroutine that waits for the socket with a
 //     small stack and no read buffer, and takes the client's pongs to the keepalive pings off
 //     the socket itself, so that an idle socket costs little more than its library state.
-//     Data frames are written only by the connection's
-//     writer goroutine, which exists only while the connection's queue has something in it: an
+//     Data frames are written only by the connection's writer goroutine, which exists only
+//     while the connection's queue has something in it (or a keepalive ping is due): an
 //     idle socket holds no writer goroutine and no write buffer of ours. The writer sends
 //     everything queued in one system call (cork.go); while the instance is behind, a new
 //     writer starts Options.WriteDelay later, so that it finds more to send. Enqueueing never blocks;

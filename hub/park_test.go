@@ -158,12 +158,13 @@ func TestIdleReadersPark(t *testing.T) {
 // TestKeepaliveBehindBacklog: a client that reads slowly, so that its writer is stuck inside a
 // large batch for longer than the client has to answer a ping, still gets every ping in time and
 // stays: a ping goes out between two frames of the batch, not behind all of it. (Ahead of it
-// there can still be what the cork holds, 64 KiB, and the kernel's buffers.)
+// there can still be what the cork holds, 64 KiB, and the kernel's buffers: about 0.5 s here.)
 func TestKeepaliveBehindBacklog(t *testing.T) {
 	t.Parallel()
+	const pingTimeout = 1200 * time.Millisecond
 	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) {
 		o.PingInterval = 200 * time.Millisecond
-		o.PingTimeout = 1500 * time.Millisecond
+		o.PingTimeout = pingTimeout
 		o.MaxQueueBytes = 4 << 20
 	})
 	e.lis.setSendBuffer(8 << 10)
@@ -174,20 +175,24 @@ func TestKeepaliveBehindBacklog(t *testing.T) {
 	_ = nc.SetDeadline(time.Now().Add(60 * time.Second))
 	write(t, nc, maskedFrame(`{"type":"subscribe","ref":"s","room":"`+string(class)+`"}`))
 	readRawUntil(t, br, "subscribed", "s")
-	// 300 messages of 4 KB, queued while the client reads one every 10 ms: most of them in one
-	// batch, which takes about 3 s.
-	const n = 300
+	// 300 messages of 4 KB, published by 4 goroutines while the client reads one every 20 ms:
+	// most of them go in a few large batches.
+	const n, publishers = 300, 4
 	content := strings.Repeat("x", 4000)
 	var publishing sync.WaitGroup
 	t.Cleanup(publishing.Wait)
-	publishing.Go(func() {
-		for range n {
-			if _, err := e.svc.Publish(context.Background(), author.id, class, content, nil, "", nil); err != nil {
-				t.Error(err)
-				return
+	for range publishers {
+		publishing.Go(func() {
+			for range n / publishers {
+				if _, err := e.svc.Publish(context.Background(), author.id, class, content, nil, "", nil); err != nil {
+					t.Error(err)
+					return
+				}
 			}
-		}
-	})
+		})
+	}
+	published := make(chan time.Time, 1)
+	go func() { publishing.Wait(); published <- time.Now() }()
 	var got, pings int
 	for got < n {
 		switch op, payload := readRawFrameOf(t, br); op { // fails at the close of a dropped client
@@ -197,13 +202,18 @@ func TestKeepaliveBehindBacklog(t *testing.T) {
 		case 0x1:
 			if strings.Contains(payload, `"type":"message"`) {
 				got++
-				time.Sleep(10 * time.Millisecond) // a slow client
+				time.Sleep(20 * time.Millisecond) // a slow client
 			}
 		default:
 			t.Fatalf("frame of opcode %#x (%q) after %d messages", op, payload, got)
 		}
 	}
+	// The test tests something only if the backlog outlasted the time to answer a ping well
+	// after the last publish: then some batch took longer than that.
+	if backlog := time.Since(<-published); backlog < 2*pingTimeout {
+		t.Fatalf("the client read its backlog %v after the last publish, want %v or more: the publishes were too slow for the test", backlog, 2*pingTimeout)
+	}
 	if pings < 2 {
-		t.Fatalf("%d pings in the 3 s the messages took, want 2 or more", pings)
+		t.Fatalf("%d pings while reading, want 2 or more", pings)
 	}
 }
