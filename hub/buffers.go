@@ -89,11 +89,11 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		}
 		bw = bufio.NewWriterSize(conn, size)
 	}
-	rb := &readBuffer{Reader: new(bufio.Reader), src: conn}
+	rb := &readBuffer{Reader: new(bufio.Reader), lead: &leadConn{Conn: conn}}
+	rb.src, conn = rb.lead, rb.lead
 	if n := r.Buffered(); n > 0 {
 		b, _ := r.Peek(n)
-		rb.lead = &leadConn{Conn: conn, lead: bytes.Clone(b)}
-		rb.src, conn = rb.lead, rb.lead
+		rb.lead.lead = bytes.Clone(b)
 	}
 	rb.grow()
 	w.reader = rb
@@ -105,8 +105,8 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // owns the Reader; after the socket is closed, the library's close handshake may read.
 type readBuffer struct {
 	*bufio.Reader
-	src   io.Reader     // what it reads from
-	lead  *leadConn     // src, when it begins with bytes the client sent behind its request
+	src   io.Reader     // what it reads from: lead
+	lead  *leadConn     // the connection, behind bytes already read from it
 	large *bufio.Reader // the pooled reader whose buffer it has, or nil
 	small *bufio.Reader // the reader whose 16-byte buffer it has while large is nil
 }
@@ -139,11 +139,16 @@ func (b *readBuffer) grow() {
 	*b.Reader = *b.large
 }
 
-// leadConn is a connection whose first reads return bytes read from it before.
+// leadConn is a connection whose first reads return bytes read from it before: those the
+// client sent behind its request, or those a parked reader read ahead (park.go).
 type leadConn struct {
 	net.Conn
-	lead []byte // read by the socket's reader, and by Close after closed is set
+	lead []byte  // read by the socket's reader, and by Close after closed is set
+	buf  *[]byte // lead's pooled buffer, if it has one
 }
+
+// leadBufs holds the buffers parked readers read ahead into.
+var leadBufs = sync.Pool{New: func() any { b := make([]byte, socketBufferSize); return &b }}
 
 func (c *leadConn) Read(p []byte) (int, error) {
 	if len(c.lead) == 0 {
@@ -153,6 +158,10 @@ func (c *leadConn) Read(p []byte) (int, error) {
 	c.lead = c.lead[n:]
 	if len(c.lead) == 0 {
 		c.lead = nil
+		if c.buf != nil {
+			leadBufs.Put(c.buf)
+			c.buf = nil
+		}
 	}
 	return n, nil
 }

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"errors"
-	"fmt"
 	"syscall"
 )
 
@@ -17,11 +16,12 @@ import (
 // The keepalive must not wake it: had the library sent the pings, only its reader would hear the
 // pongs, so a parked socket would go back into the library at every ping and stay there until
 // the client's next message. Instead the writer sends an empty ping among its frames (keepalive),
-// and the parked goroutine takes the client's empty pong off the socket itself. Anything else
-// the client sends, a pong with a payload or a ping included, is left to the library.
+// and the parked goroutine, which reads what arrives itself, drops the client's empty pongs.
+// Anything else the client sends, a pong with a payload or a ping included, is left to the
+// library, which reads it from in front of the connection (leadConn).
 //
-// Parking needs the socket's descriptor and its writer's corked connection (Listener), and a
-// platform with MSG_PEEK; without them the reader waits in the library and the library pings.
+// Parking needs the socket's descriptor and its writer's corked connection (Listener and
+// ConnContext) on a Unix system; without them the reader waits in the library, which pings.
 
 // pingFrame is an unmasked, final ping with no payload, as a server sends it.
 var pingFrame = []byte{0x89, 0x00}
@@ -62,52 +62,52 @@ func (c *conn) wake() {
 	}
 }
 
-// park waits until the client has sent something other than an empty pong, or the connection
-// has ended; the empty pongs it reads. Whatever it returns for, the library reads next.
+// park waits until the client has sent something other than empty pongs, or the connection has
+// ended. It reads what arrives itself, in front of the read buffer (leadConn), counts and drops
+// the empty pongs at its start, and leaves the rest for the library, which reads next whatever
+// park returns for.
 func (c *conn) park() {
 	c.hub.parked.Add(1)
 	defer c.hub.parked.Add(-1)
-	var peek [emptyPongLen]byte
-	var failed error
 	_ = c.raw.Read(func(fd uintptr) bool {
 		for {
-			n, err := peekFD(fd, peek[:])
+			more, err := c.readAhead(fd)
 			switch {
 			case errors.Is(err, syscall.EINTR):
 				continue
 			case errors.Is(err, syscall.EAGAIN):
 				return false // nothing yet: wait
-			case err != nil || n < emptyPongLen || [2]byte(peek[:2]) != emptyPong:
-				return true // a frame, the end or an error: for the library
-			}
-			if failed = c.takePong(fd); failed != nil {
-				return true
+			case err != nil || more:
+				return true // a frame, the end, an error or a close: for the library
 			}
 		}
 	})
-	if failed != nil && !errors.Is(failed, errClosing) {
-		c.fail(fmt.Errorf("read: %w", failed))
-	}
 }
 
-// takePong reads an empty pong peeked at the front of the socket, unless the socket is closing
-// (then its close handshake reads instead), and counts it as the answer to the last ping.
-func (c *conn) takePong(fd uintptr) error {
+// readAhead reads what the client sent into the socket's lead, unless the socket is closing
+// (then its close handshake reads instead), and drops the empty pongs at its start, each the
+// answer to the last ping. It reports whether anything is left for the library.
+func (c *conn) readAhead(fd uintptr) (more bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return errClosing
+		return true, nil
 	}
-	var b [emptyPongLen]byte
-	n, err := readFD(fd, b[:]) // the bytes are there: they were peeked
-	if err != nil {
-		return err
+	buf := leadBufs.Get().(*[]byte)
+	n, err := readFD(fd, *buf)
+	if err != nil || n <= 0 {
+		leadBufs.Put(buf)
+		return true, err // the end (n == 0) or an error: the library reads it again
 	}
-	if n != len(b) {
-		return errors.New("short read of a peeked pong")
+	data := (*buf)[:n]
+	for len(data) >= emptyPongLen && [2]byte(data[:2]) == emptyPong {
+		data = data[emptyPongLen:]
+		c.pongLocked()
 	}
-	c.pongLocked()
-	return nil
+	if len(data) == 0 {
+		leadBufs.Put(buf)
+		return false, nil
+	}
+	c.br.lead.lead, c.br.lead.buf = data, buf
+	return true, nil
 }
-
-var errClosing = errors.New("closing")

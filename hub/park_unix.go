@@ -20,10 +20,5 @@ func rawConnOf(c net.Conn) syscall.RawConn {
 	return raw
 }
 
-// peekFD reads what is at the front of a socket without taking it off.
-func peekFD(fd uintptr, p []byte) (int, error) {
-	n, _, err := syscall.Recvfrom(int(fd), p, syscall.MSG_PEEK)
-	return n, err
-}
-
+// readFD reads from a socket; one that would block fails with EAGAIN.
 func readFD(fd uintptr, p []byte) (int, error) { return syscall.Read(int(fd), p) }
