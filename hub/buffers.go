@@ -3,7 +3,6 @@ package hub
 import (
 	"bufio"
 	"bytes"
-	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -13,9 +12,8 @@ import (
 // WebSocket library keeps both for the socket's life: as much memory as the reader's stack,
 // and most of it never used. smallBuffers hands the library smaller ones instead. A frame larger
 // than the read buffer is read past it, straight into the message. On a corked connection
-// (Listener and ConnContext) the writer's batches go through the cork's pooled buffer, so the small write
-// buffer costs nothing; without it a frame larger than the buffer takes two writes.
-
+// (Listener and ConnContext) the writer's batches go through the cork's pooled buffer, so the
+// small write buffer costs nothing; without it a frame larger than the buffer takes two writes.
 //
 // While the socket's reader is parked (park.go), nothing is being read, so the read buffer goes
 // back to a pool and the library is left a 16-byte one, in case its close handshake reads; a
@@ -78,10 +76,6 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	r, bw := brw.Reader, brw.Writer
-	// Bytes the client sent right behind its request (or right after the 101, before the
-	// hijack) are in the server's read buffer: the connection handed over returns them first.
-	// Not the server's buffer itself: the library would move them out of it, into a reader of
-	// its own, where the socket's reader could not see that they are still to be read (park.go).
 	if bw.Buffered() == 0 { // the server flushed the 101 before handing over
 		size := socketBufferSize
 		if w.corked {
@@ -90,7 +84,11 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		bw = bufio.NewWriterSize(conn, size)
 	}
 	rb := &readBuffer{Reader: new(bufio.Reader), lead: &leadConn{Conn: conn}}
-	rb.src, conn = rb.lead, rb.lead
+	conn = rb.lead
+	// Bytes the client sent right behind its request (or right after the 101, before the
+	// hijack) are in the server's read buffer: the connection handed over returns them first.
+	// Not the server's buffer itself: the library would move them out of it, into a reader of
+	// its own, where the socket's reader could not see that they are still to be read (park.go).
 	if n := r.Buffered(); n > 0 {
 		b, _ := r.Peek(n)
 		rb.lead.lead = bytes.Clone(b)
@@ -101,12 +99,11 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // readBuffer is a socket's read buffer: the bufio.Reader the library reads through, whose
-// buffer is a pooled one except while the socket's reader is parked. Its reader owns it, as it
-// owns the Reader; after the socket is closed, the library's close handshake may read.
+// buffer is a pooled one except while the socket's reader is parked. Only the socket's reader
+// uses it, and, after the socket is closed, the library's close handshake.
 type readBuffer struct {
 	*bufio.Reader
-	src   io.Reader     // what it reads from: lead
-	lead  *leadConn     // the connection, behind bytes already read from it
+	lead  *leadConn     // what it reads from: the connection, behind bytes already read from it
 	large *bufio.Reader // the pooled reader whose buffer it has, or nil
 	small *bufio.Reader // the reader whose 16-byte buffer it has while large is nil
 }
@@ -121,9 +118,9 @@ func (b *readBuffer) shrink() {
 		return
 	}
 	if b.small == nil {
-		b.small = bufio.NewReaderSize(b.src, parkedReadBufferSize)
+		b.small = bufio.NewReaderSize(b.lead, parkedReadBufferSize)
 	}
-	b.small.Reset(b.src)
+	b.small.Reset(b.lead)
 	*b.Reader = *b.small // the pooled buffer is no longer used here before it goes back
 	readBuffers.Put(b.large)
 	b.large = nil
@@ -135,7 +132,7 @@ func (b *readBuffer) grow() {
 		return
 	}
 	b.large = readBuffers.Get().(*bufio.Reader)
-	b.large.Reset(b.src)
+	b.large.Reset(b.lead)
 	*b.Reader = *b.large
 }
 

@@ -42,7 +42,7 @@ func TestWithSmallBuffers(t *testing.T) {
 func TestReadBuffer(t *testing.T) {
 	client, server := net.Pipe()
 	defer client.Close()
-	rb := &readBuffer{Reader: new(bufio.Reader), src: server}
+	rb := &readBuffer{Reader: new(bufio.Reader), lead: &leadConn{Conn: server}}
 	rb.grow()
 	go func() {
 		for i := range 300 {

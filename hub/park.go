@@ -32,8 +32,8 @@ var emptyPong = [2]byte{0x8a, 0x80}
 // emptyPongLen is the length of a client's empty pong: the header and the mask key.
 const emptyPongLen = 6
 
-// canPark reports whether the reader can park.
-func (c *conn) canPark() bool { return c.raw != nil && c.tcp != nil && c.br != nil }
+// canPark reports whether the reader can park (raw is known only under a corked connection).
+func (c *conn) canPark() bool { return c.raw != nil && c.br != nil }
 
 // idle reports whether the reader should park: it can, and nothing of the client's is left to
 // read but what is in the socket; then the read buffer is given back meanwhile. Close reads the
@@ -94,7 +94,7 @@ func (c *conn) readAhead(fd uintptr) (more bool, err error) {
 		return true, nil
 	}
 	buf := leadBufs.Get().(*[]byte)
-	n, err := readFD(fd, *buf)
+	n, err := readFD(fd, *buf) // under c.mu, but it never waits: the socket does not block
 	if err != nil || n <= 0 {
 		leadBufs.Put(buf)
 		return true, err // the end (n == 0) or an error: the library reads it again
