@@ -6,7 +6,6 @@ package commongrounds
 
 import (
 	"context"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -28,11 +27,31 @@ type SessionID string
 // AnonID is a user's pseudonym within one class, such as Anon_a3f2e1.
 type AnonID string
 
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 // ValidUUID reports whether s is a UUID in its canonical textual form. Identifiers from clients
 // are checked with it before they reach a query.
-func ValidUUID(s string) bool { return uuidRE.MatchString(s) }
+//
+// It is what `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+// matches, checked byte by byte: every frame naming a room passes here, and the regular
+// expression was 3 % of the server's time in a CPU profile of a reconnect storm.
+func ValidUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // StorableText reports whether s can be stored in a Postgres text column: valid UTF-8 without
 // NUL. Text from a URL or a JSON \u0000 escape can be neither; such input names nothing that is
