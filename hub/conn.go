@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,8 +29,6 @@ type conn struct {
 	raw     syscall.RawConn // tcp's descriptor, when the reader can park (park.go)
 	br      *readBuffer     // ws's read buffer, when known: read by the reader goroutine, and by Close after closed is set
 	session *cg.Session
-	ctx     context.Context // ends when the connection closes
-	cancel  context.CancelFunc
 
 	mu       sync.Mutex
 	queue    [][]byte      // guarded by mu
@@ -39,22 +38,16 @@ type conn struct {
 	closed   bool          // guarded by mu: no more frames are accepted
 	slow     bool          // guarded by mu: the queue overflowed; the socket is being closed
 	drained  chan struct{} // guarded by mu: closed when the queue empties, if someone waits
-	pingT    *time.Timer   // guarded by mu
+	pingT    *time.Timer   // guarded by mu: the keepalive's next step, or the session's end if sooner (arm)
+	pingAt   time.Time     // guarded by mu: when the keepalive's next step is due
 	pongDue  bool          // guarded by mu: a ping was sent and no pong has come since
-	expiry   *time.Timer   // guarded by mu
 	closeErr error         // guarded by mu
 
 	pingDue atomic.Bool // the writer is to send a ping (keepalive); set under mu
 
 	// Owned by the reader goroutine.
-	rooms    map[cg.ClassID]*membership
+	rooms    []*member                // the rooms joined: a few, so a slice (a map cost an idle socket about 300 bytes)
 	typingAt map[cg.ClassID]time.Time // the last typing frame sent per room
-}
-
-// membership is what the reader knows of a room it joined.
-type membership struct {
-	room   *room
-	member *member
 }
 
 // enqueue queues a frame for the client without blocking. A queue past MaxQueueBytes closes
@@ -216,9 +209,9 @@ func (c *conn) pendingLocked() bool { return len(c.queue) > 0 || c.pingDue.Load(
 // the connection can be corked.
 func (c *conn) writeBatch(frames [][]byte) error {
 	if c.tcp == nil {
-		c.pingDue.Store(false) // never set here: without the cork, the library pings (schedulePing)
+		c.pingDue.Store(false) // never set here: without the cork, the library pings (keepalive)
 		// One deadline for the batch: a write that does not progress in WriteTimeout fails.
-		ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.WriteTimeout)
+		ctx, cancel := context.WithTimeout(c.hub.ctx, c.hub.opts.WriteTimeout)
 		defer cancel()
 		for _, frame := range frames {
 			if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
@@ -265,8 +258,8 @@ func (c *conn) waitQueueBelow(n int) error {
 		c.mu.Unlock()
 		select {
 		case <-ch:
-		case <-c.ctx.Done():
-			return c.ctx.Err()
+		case <-c.hub.ctx.Done():
+			return c.hub.ctx.Err()
 		}
 	}
 }
@@ -298,7 +291,6 @@ func (c *conn) fail(err error) {
 	}
 	c.closed = true
 	c.mu.Unlock()
-	c.cancel()
 	_ = c.ws.CloseNow()
 }
 
@@ -313,7 +305,6 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 	c.mu.Unlock()
 	c.endPings()
 	_ = c.ws.Close(code, reason)
-	c.cancel()
 }
 
 // shutdown flushes the queue (until ctx ends), then closes with 1012 and a suggested random
@@ -340,36 +331,56 @@ func (c *conn) shutdown(ctx context.Context) {
 	delay := rand.N(c.hub.opts.RestartJitter) + 500*time.Millisecond
 	c.endPings()
 	_ = c.ws.Close(CloseServiceRestart, fmt.Sprintf("server restart; reconnect_after_ms=%d", delay.Milliseconds()))
-	c.cancel()
 }
 
-// schedulePing arms the keepalive: a peer that does not answer a ping in time is dropped.
-func (c *conn) schedulePing() {
+// armLocked sets the socket's one timer to the keepalive's next step, due in d, or to the
+// session's end if that comes sooner. One timer rather than two saves an idle socket about
+// 200 bytes. c.mu is held.
+func (c *conn) armLocked(d time.Duration) {
+	c.pingAt = time.Now().Add(d)
+	d = max(min(d, time.Until(c.session.ExpiresAt)), 0)
+	if c.pingT == nil {
+		c.pingT = time.AfterFunc(d, c.keepalive)
+	} else {
+		c.pingT.Reset(d)
+	}
+}
+
+// keepalive is the socket's timer. At the session's end it closes the socket with 4001.
+// Otherwise it drops a peer that has not answered the last ping, or sends the next: the writer
+// writes it when the reader parks (then the parked reader or the library hears the pong), and
+// the library's Ping otherwise.
+func (c *conn) keepalive() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return
 	}
-	if c.canPark() {
-		c.pingT = time.AfterFunc(c.hub.opts.PingInterval, c.keepalive)
+	now := time.Now()
+	if !now.Before(c.session.ExpiresAt) {
+		c.mu.Unlock()
+		c.closeWith(CloseSessionEnded, "session expired")
 		return
 	}
-	c.pingT = time.AfterFunc(c.hub.opts.PingInterval, func() {
-		ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.PingTimeout)
+	if now.Before(c.pingAt) {
+		// Woken for the session's end, which the wall clock has not reached after all (it was
+		// set back): wait again.
+		c.armLocked(c.pingAt.Sub(now))
+		c.mu.Unlock()
+		return
+	}
+	if !c.canPark() {
+		c.mu.Unlock()
+		ctx, cancel := context.WithTimeout(c.hub.ctx, c.hub.opts.PingTimeout)
 		defer cancel()
 		if err := c.ws.Ping(ctx); err != nil {
 			c.fail(fmt.Errorf("ping: %w", err))
 			return
 		}
-		c.schedulePing()
-	})
-}
-
-// keepalive is the ping timer of a socket whose reader parks: it has the writer send a ping,
-// and drops a peer that has not answered the last one.
-func (c *conn) keepalive() {
-	c.mu.Lock()
-	if c.closed {
+		c.mu.Lock()
+		if !c.closed {
+			c.armLocked(c.hub.opts.PingInterval)
+		}
 		c.mu.Unlock()
 		return
 	}
@@ -383,7 +394,7 @@ func (c *conn) keepalive() {
 	if !c.writing && !c.held {
 		c.startWriterLocked(false)
 	}
-	c.pingT.Reset(c.hub.opts.PingTimeout)
+	c.armLocked(c.hub.opts.PingTimeout)
 	c.mu.Unlock()
 }
 
@@ -397,7 +408,7 @@ func (c *conn) pong() {
 func (c *conn) pongLocked() {
 	if c.pongDue && !c.closed {
 		c.pongDue = false
-		c.pingT.Reset(c.hub.opts.PingInterval)
+		c.armLocked(c.hub.opts.PingInterval)
 	}
 }
 
@@ -457,15 +468,14 @@ func (c *conn) serve(start bool) (park bool) {
 	return c.read(!start)
 }
 
-// start arms the socket's timers.
+// start arms the socket's timer (keepalive).
 func (c *conn) start() {
 	c.ws.SetReadLimit(c.hub.opts.ReadLimit)
-	c.schedulePing()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.expiry = time.AfterFunc(time.Until(c.session.ExpiresAt), func() {
-		c.closeWith(CloseSessionEnded, "session expired")
-	})
+	if !c.closed {
+		c.armLocked(c.hub.opts.PingInterval)
+	}
 }
 
 // read reads and answers the client's frames until the socket ends, or until the reader should
@@ -478,8 +488,8 @@ func (c *conn) read(woken bool) (park bool) {
 			return true
 		}
 		woken = false
-		// Not c.ctx: whatever ends the socket closes the connection, which ends the read, and
-		// a read with a context registers on it, which costs every socket a map kept in c.ctx.
+		// Not c.hub.ctx: whatever ends the socket closes the connection, which ends the read, and
+		// a read with a context registers on it, which costs every socket a map kept in c.hub.ctx.
 		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			return
@@ -524,16 +534,13 @@ func (c *conn) cleanup() {
 	if c.pingT != nil {
 		c.pingT.Stop()
 	}
-	if c.expiry != nil {
-		c.expiry.Stop()
-	}
 	c.mu.Unlock()
-	c.cancel()
-	for id, ms := range c.rooms {
-		ms.room.detach(c)
-		c.hub.release(ms.room)
-		delete(c.rooms, id)
+	for i, m := range c.rooms {
+		m.room.detach(c)
+		c.hub.release(m.room)
+		c.rooms[i] = nil
 	}
+	c.rooms = c.rooms[:0]
 	c.hub.remove(c)
 	_ = c.ws.CloseNow()
 }
@@ -595,7 +602,7 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 		ids[i] = f.Room
 	}
 	leaves := c.hub.leaves.Load()
-	access := c.hub.service.JoinAll(c.ctx, c.session.UserID, ids)
+	access := c.hub.service.JoinAll(c.hub.ctx, c.session.UserID, ids)
 	c.hold()
 	defer c.release()
 	for i, f := range fs {
@@ -604,7 +611,7 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 		// not yet joined are looked up again, together.
 		if n := c.hub.leaves.Load(); n != leaves {
 			leaves = n
-			copy(access[i:], c.hub.service.JoinAll(c.ctx, c.session.UserID, ids[i:]))
+			copy(access[i:], c.hub.service.JoinAll(c.hub.ctx, c.session.UserID, ids[i:]))
 		}
 		// A room's backlog may take up to half the queue (room.attach); what the rooms before it
 		// queued drains first, so that rooms answered together cannot overflow it.
@@ -630,11 +637,11 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 func (c *conn) subscribe(f *rooms.ClientFrame, anon cg.AnonID, leaves uint64) error {
 	c.unsubscribe(f.Room) // a repeated subscribe starts over
 	r := c.hub.acquire(f.Room)
-	if err := r.ready(c.ctx); err != nil {
+	if err := r.ready(c.hub.ctx); err != nil {
 		c.hub.release(r)
 		return err
 	}
-	m := &member{user: c.session.UserID, anon: anon}
+	m := &member{room: r, user: c.session.UserID, anon: anon}
 	since := f.SinceSeq
 	for first := true; ; first = false {
 		done, upTo := r.attach(c, m, since, first, func(lastSeq int64, online int) {
@@ -646,7 +653,7 @@ func (c *conn) subscribe(f *rooms.ClientFrame, anon cg.AnonID, leaves uint64) er
 		// Read the missed messages from the store, a page at a time, never letting the
 		// queue grow past half its bound: the client is served at the pace it reads.
 		for *since < upTo {
-			msgs, err := c.hub.store.ListMessages(c.ctx, f.Room, cg.MessageFilter{AfterSeq: since, Limit: c.hub.opts.BackfillPage})
+			msgs, err := c.hub.store.ListMessages(c.hub.ctx, f.Room, cg.MessageFilter{AfterSeq: since, Limit: c.hub.opts.BackfillPage})
 			if err != nil {
 				c.hub.release(r)
 				return err
@@ -666,11 +673,11 @@ func (c *conn) subscribe(f *rooms.ClientFrame, anon cg.AnonID, leaves uint64) er
 			since = &s
 		}
 	}
-	c.rooms[f.Room] = &membership{room: r, member: m}
+	c.rooms = append(c.rooms, m)
 	if c.hub.leaves.Load() != leaves {
 		// Left while joining (the room's backfill, its readiness): leave as the event would have
 		// had it come a moment later, unless the event did.
-		if _, err := c.hub.service.Join(c.ctx, c.session.UserID, f.Room); err != nil {
+		if _, err := c.hub.service.Join(c.hub.ctx, c.session.UserID, f.Room); err != nil {
 			if c.unsubscribe(f.Room) {
 				c.enqueue(rooms.UnsubscribedFrame("", f.Room))
 			}
@@ -685,21 +692,27 @@ func (c *conn) subscribe(f *rooms.ClientFrame, anon cg.AnonID, leaves uint64) er
 // unsubscribe leaves a room, if joined.
 // It reports whether the socket was still a member (a LeaveRoom event may have detached it).
 func (c *conn) unsubscribe(id cg.ClassID) bool {
-	ms, ok := c.rooms[id]
-	if !ok {
+	i := c.joined(id)
+	if i < 0 {
 		return false
 	}
-	delete(c.rooms, id)
-	member := ms.room.detach(c)
-	c.hub.release(ms.room)
+	m := c.rooms[i]
+	c.rooms = slices.Delete(c.rooms, i, i+1)
+	member := m.room.detach(c)
+	c.hub.release(m.room)
 	return member
+}
+
+// joined returns the index in c.rooms of the room id, or -1.
+func (c *conn) joined(id cg.ClassID) int {
+	return slices.IndexFunc(c.rooms, func(m *member) bool { return m.room.id == id })
 }
 
 // publish stores a message; the ack is queued before the message fans out.
 func (c *conn) publish(f *rooms.ClientFrame) error {
 	// Bounded, so that a Postgres that does not answer fails the publish with unavailable in
 	// seconds (pgx cancels the query when the context ends).
-	ctx, cancel := context.WithTimeout(c.ctx, c.hub.opts.PublishTimeout)
+	ctx, cancel := context.WithTimeout(c.hub.ctx, c.hub.opts.PublishTimeout)
 	defer cancel()
 	start := time.Now()
 	_, err := c.hub.service.Publish(ctx, c.session.UserID, f.Room, f.Content, f.ParentID, f.ClientMsgID, func(m *cg.Message) {
@@ -720,13 +733,13 @@ func (c *conn) typing(f *rooms.ClientFrame) error {
 	}
 	c.typingAt[f.Room] = now // refused frames count too: each costs a query
 	var anon cg.AnonID
-	if ms, ok := c.rooms[f.Room]; ok && ms.room.has(c) {
-		anon = ms.member.anon
+	if i := c.joined(f.Room); i >= 0 && c.rooms[i].room.has(c) {
+		anon = c.rooms[i].anon
 	} else {
 		// Not joined on this socket, or no longer (a LeaveRoom event detaches the socket without
 		// the reader knowing; it forgets the room now): check enrollment, find the pseudonym.
 		c.unsubscribe(f.Room)
-		a, err := c.hub.service.Join(c.ctx, c.session.UserID, f.Room)
+		a, err := c.hub.service.Join(c.hub.ctx, c.session.UserID, f.Room)
 		if err != nil {
 			return err
 		}

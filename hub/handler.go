@@ -64,16 +64,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.unreserve(sess.UserID, id)
 		return // Accept has answered the request
 	}
-	// Not the request's context: the socket outlives it and needs none of its values.
-	ctx, cancel := context.WithCancel(context.Background())
-	c = &conn{hub: h, id: id, ws: ws, tcp: tcp, br: sb.Reader(), session: sess, ctx: ctx, cancel: cancel, rooms: make(map[cg.ClassID]*membership)}
+	c = &conn{hub: h, id: id, ws: ws, tcp: tcp, br: sb.Reader(), session: sess}
 	if c.tcp != nil {
 		c.tcp.setTimeout(h.opts.WriteTimeout)
 		c.raw = rawConnOf(c.tcp.Conn)
 	}
 	if !h.add(c) {
 		h.unreserve(sess.UserID, id)
-		cancel()
 		_ = ws.Close(CloseServiceRestart, "server restart")
 		return
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/coder/websocket"
 
 	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/auth"
 	"github.com/commongrounds/commongrounds/hub"
 	"github.com/commongrounds/commongrounds/persistence"
 	"github.com/commongrounds/commongrounds/rooms"
@@ -556,14 +557,20 @@ func TestModeration(t *testing.T) {
 	}
 }
 
-// TestSessionEnds closes the socket of a revoked session with 4001, and refuses the upgrade of a
-// revoked token.
+// TestSessionEnds closes the sockets of a revoked session with 4001, and refuses the upgrade of
+// a revoked token. Of the session's three sockets, the one in the middle closed before.
 func TestSessionEnds(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	u := e.newUser()
 	c := e.dial(u)
+	gone := e.dial(u)
+	c3 := e.dial(u)
 	other := e.dial(e.newUser())
+	if err := gone.ws.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the closed socket gone from the hub", func() bool { return e.hub.Conns() == 3 })
 	sid, _, _, err := e.sessions.Signer.Verify(u.token)
 	if err != nil {
 		t.Fatal(err)
@@ -574,13 +581,61 @@ func TestSessionEnds(t *testing.T) {
 	if err := e.hub.RevokeSession(context.Background(), cg.SessionID(sid)); err != nil {
 		t.Fatal(err)
 	}
-	if code := c.closeStatus(); code != hub.CloseSessionEnded {
-		t.Fatalf("close=%v, want 4001", code)
+	for _, c := range []*client{c, c3} {
+		if code := c.closeStatus(); code != hub.CloseSessionEnded {
+			t.Fatalf("close=%v, want 4001", code)
+		}
 	}
 	other.send(`{"type":"ping","ref":"alive"}`)
 	other.expect("pong")
 	if _, err := e.tryDial(u.token, nil); err == nil {
 		t.Fatal("a revoked token opened a socket")
+	}
+}
+
+// TestSessionExpires: a socket stays open, answering pings, until its session's end, and then
+// closes with 4001; whether its reader parks (the hub pings) or not (the library pings), and
+// with no ping due before the end.
+func TestSessionExpires(t *testing.T) {
+	t.Parallel()
+	pings := func(every time.Duration) envOption {
+		return func(_ *rooms.Service, o *hub.Options) {
+			o.PingInterval = every
+			o.PingTimeout = 2 * time.Second
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		env   func(testing.TB, ...envOption) *env
+		pings time.Duration
+	}{
+		{"Parked", newEnv, 50 * time.Millisecond},
+		{"Library", newPlainEnv, 50 * time.Millisecond},
+		{"NoPingDue", newEnv, time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := tc.env(t, pings(tc.pings))
+			u := e.newUser()
+			short := &auth.Sessions{Store: e.sessions.Store, Signer: e.sessions.Signer, TTL: 2 * time.Second} // a token's expiry is in whole seconds
+			token, _, expiresAt, err := short.Create(context.Background(), u.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := e.tryDial(token, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code := c.closeStatus(); code != hub.CloseSessionEnded {
+				t.Fatalf("close=%v (%v), want 4001", code, c.err)
+			}
+			if now := time.Now(); now.Before(expiresAt) {
+				t.Fatalf("closed %v before the session's end", expiresAt.Sub(now))
+			}
+			if !strings.Contains(c.err.Error(), "session expired") {
+				t.Fatalf("close reason: %v", c.err)
+			}
+		})
 	}
 }
 

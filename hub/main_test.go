@@ -54,6 +54,19 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 // newNode is one server instance on db with broker b; several nodes may share a database.
 func newNode(t testing.TB, db *persistence.DB, b cg.Broker, opts ...envOption) *env {
 	t.Helper()
+	return newNodeWith(t, db, b, true, opts...)
+}
+
+// newPlainEnv is an env whose server is started without the hub's listener (hub.Listener and
+// hub.ConnContext): its connections cannot be corked, its readers do not park, and the library
+// pings.
+func newPlainEnv(t testing.TB, opts ...envOption) *env {
+	t.Helper()
+	return newNodeWith(t, testenv.MustOpenDB(t), broker.NewMemory(), false, opts...)
+}
+
+func newNodeWith(t testing.TB, db *persistence.DB, b cg.Broker, corked bool, opts ...envOption) *env {
+	t.Helper()
 	signer, err := auth.NewSigner([]config.Key{{ID: "t", Secret: []byte("0123456789abcdef0123456789abcdef")}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -73,8 +86,11 @@ func newNode(t testing.TB, db *persistence.DB, b cg.Broker, opts ...envOption) *
 	e.hub = hub.New(e.store, b, e.svc, authn, hopts)
 	e.srv = httptest.NewUnstartedServer(e.hub)
 	e.lis = &trackingListener{Listener: e.srv.Listener}
-	e.srv.Listener = hub.Listener(e.lis)
-	e.srv.Config.ConnContext = hub.ConnContext
+	e.srv.Listener = e.lis
+	if corked {
+		e.srv.Listener = hub.Listener(e.lis)
+		e.srv.Config.ConnContext = hub.ConnContext
+	}
 	e.srv.Start()
 	e.wsURL = "ws" + strings.TrimPrefix(e.srv.URL, "http")
 	t.Cleanup(func() {

@@ -20,6 +20,7 @@ type ringEntry struct {
 
 // member is a connection's membership in a room.
 type member struct {
+	room *room
 	user cg.UserID
 	anon cg.AnonID
 	next int64 // the least seq this member still needs; guarded by the room lock
