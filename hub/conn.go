@@ -42,6 +42,7 @@ type conn struct {
 	pingAt   time.Time     // guarded by mu: when the keepalive's next step is due
 	pongDue  bool          // guarded by mu: a ping was sent and no pong has come since
 	closeErr error         // guarded by mu
+	endWork  func()        // guarded by mu: ends the context of the reader's work under way (work)
 
 	pingDue atomic.Bool // the writer is to send a ping (keepalive); set under mu
 
@@ -241,8 +242,9 @@ func (c *conn) writeBatch(frames [][]byte) error {
 	}
 }
 
-// waitQueueBelow blocks until the queue holds fewer than n bytes or the connection ends.
-func (c *conn) waitQueueBelow(n int) error {
+// waitQueueBelow blocks until the queue holds fewer than n bytes, the connection ends or ctx
+// does.
+func (c *conn) waitQueueBelow(ctx context.Context, n int) error {
 	for {
 		c.mu.Lock()
 		if c.closeErr != nil || c.closed {
@@ -258,8 +260,8 @@ func (c *conn) waitQueueBelow(n int) error {
 		c.mu.Unlock()
 		select {
 		case <-ch:
-		case <-c.hub.ctx.Done():
-			return c.hub.ctx.Err()
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
@@ -283,6 +285,40 @@ func (c *conn) writerWake() chan struct{} {
 	return c.writerWakeLocked()
 }
 
+// work returns the context for one piece of the reader's work (the lookups of a batch of
+// subscribes, a publish, a join): it ends with done, with the socket (closed is set), or, if
+// timeout is set, after it. The socket has no context of its own (Hub.ctx says why); this one
+// lives only while the work does.
+func (c *conn) work(timeout time.Duration) (ctx context.Context, done func()) {
+	var cancel context.CancelFunc
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(c.hub.ctx, timeout)
+	} else {
+		ctx, cancel = context.WithCancel(c.hub.ctx)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		cancel()
+		return ctx, cancel
+	}
+	c.endWork = cancel
+	return ctx, func() {
+		c.mu.Lock()
+		c.endWork = nil
+		c.mu.Unlock()
+		cancel()
+	}
+}
+
+// endWorkLocked ends the reader's work under way, if any: the socket is closed. c.mu is held.
+func (c *conn) endWorkLocked() {
+	if c.endWork != nil {
+		c.endWork()
+		c.endWork = nil
+	}
+}
+
 // fail records a broken connection and ends it without a close handshake.
 func (c *conn) fail(err error) {
 	c.mu.Lock()
@@ -290,6 +326,7 @@ func (c *conn) fail(err error) {
 		c.closeErr = err
 	}
 	c.closed = true
+	c.endWorkLocked()
 	c.mu.Unlock()
 	_ = c.ws.CloseNow()
 }
@@ -302,6 +339,7 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 		return
 	}
 	c.closed = true
+	c.endWorkLocked()
 	c.mu.Unlock()
 	c.endPings()
 	_ = c.ws.Close(code, reason)
@@ -331,6 +369,9 @@ func (c *conn) shutdown(ctx context.Context) {
 	delay := rand.N(c.hub.opts.RestartJitter) + 500*time.Millisecond
 	c.endPings()
 	_ = c.ws.Close(CloseServiceRestart, fmt.Sprintf("server restart; reconnect_after_ms=%d", delay.Milliseconds()))
+	c.mu.Lock()
+	c.endWorkLocked() // not before: a publish under way may still be acknowledged
+	c.mu.Unlock()
 }
 
 // armLocked sets the socket's one timer to the keepalive's next step, due in d, or to the
@@ -370,6 +411,9 @@ func (c *conn) keepalive() {
 		return
 	}
 	if !c.canPark() {
+		// The library's Ping waits for the pong; the session's end, should it come meanwhile,
+		// stays armed (and a fire for it meanwhile finds pingAt not yet reached).
+		c.armLocked(c.hub.opts.PingTimeout + c.hub.opts.PingInterval)
 		c.mu.Unlock()
 		ctx, cancel := context.WithTimeout(c.hub.ctx, c.hub.opts.PingTimeout)
 		defer cancel()
@@ -488,8 +532,8 @@ func (c *conn) read(woken bool) (park bool) {
 			return true
 		}
 		woken = false
-		// Not c.hub.ctx: whatever ends the socket closes the connection, which ends the read, and
-		// a read with a context registers on it, which costs every socket a map kept in c.hub.ctx.
+		// No context: whatever ends the socket closes the connection, which ends the read, and a
+		// read with a context registers on it (a context per socket kept a map for that).
 		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			return
@@ -531,6 +575,7 @@ const maxSubscribeBatch = 64
 func (c *conn) cleanup() {
 	c.mu.Lock()
 	c.closed = true
+	c.endWorkLocked()
 	if c.pingT != nil {
 		c.pingT.Stop()
 	}
@@ -601,29 +646,34 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 	for i, f := range fs {
 		ids[i] = f.Room
 	}
+	ctx, done := c.work(0)
+	defer done()
 	leaves := c.hub.leaves.Load()
-	access := c.hub.service.JoinAll(c.hub.ctx, c.session.UserID, ids)
+	access := c.hub.service.JoinAll(ctx, c.session.UserID, ids)
 	c.hold()
 	defer c.release()
 	for i, f := range fs {
+		if ctx.Err() != nil {
+			return // the socket has ended: what is left of the batch would only load the database
+		}
 		// A user who left a class since the lookup must not join its room: the LeaveRoom event
 		// that ends such subscriptions may have come and gone before this one existed. The rooms
 		// not yet joined are looked up again, together.
 		if n := c.hub.leaves.Load(); n != leaves {
 			leaves = n
-			copy(access[i:], c.hub.service.JoinAll(c.hub.ctx, c.session.UserID, ids[i:]))
+			copy(access[i:], c.hub.service.JoinAll(ctx, c.session.UserID, ids[i:]))
 		}
 		// A room's backlog may take up to half the queue (room.attach); what the rooms before it
 		// queued drains first, so that rooms answered together cannot overflow it.
 		if i > 0 && c.queuedBytes() >= c.hub.opts.MaxQueueBytes/4 {
-			if err := c.waitQueueBelow(c.hub.opts.MaxQueueBytes / 4); err != nil {
+			if err := c.waitQueueBelow(ctx, c.hub.opts.MaxQueueBytes/4); err != nil {
 				return // the connection is ending
 			}
 			c.hold()
 		}
 		err := access[i].Err
 		if err == nil {
-			err = c.subscribe(f, access[i].Anon, leaves)
+			err = c.subscribe(ctx, f, access[i].Anon, leaves)
 		}
 		if err != nil {
 			c.replyError(f.Ref, err)
@@ -634,10 +684,10 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 // subscribe joins a room under the user's pseudonym anon, checked when the hub's leaves count was
 // leaves: the subscribed reply, then every message after since_seq, then live ones, with no gap
 // and no duplicate.
-func (c *conn) subscribe(f *rooms.ClientFrame, anon cg.AnonID, leaves uint64) error {
+func (c *conn) subscribe(ctx context.Context, f *rooms.ClientFrame, anon cg.AnonID, leaves uint64) error {
 	c.unsubscribe(f.Room) // a repeated subscribe starts over
 	r := c.hub.acquire(f.Room)
-	if err := r.ready(c.hub.ctx); err != nil {
+	if err := r.ready(ctx); err != nil {
 		c.hub.release(r)
 		return err
 	}
@@ -653,7 +703,7 @@ func (c *conn) subscribe(f *rooms.ClientFrame, anon cg.AnonID, leaves uint64) er
 		// Read the missed messages from the store, a page at a time, never letting the
 		// queue grow past half its bound: the client is served at the pace it reads.
 		for *since < upTo {
-			msgs, err := c.hub.store.ListMessages(c.hub.ctx, f.Room, cg.MessageFilter{AfterSeq: since, Limit: c.hub.opts.BackfillPage})
+			msgs, err := c.hub.store.ListMessages(ctx, f.Room, cg.MessageFilter{AfterSeq: since, Limit: c.hub.opts.BackfillPage})
 			if err != nil {
 				c.hub.release(r)
 				return err
@@ -663,7 +713,7 @@ func (c *conn) subscribe(f *rooms.ClientFrame, anon cg.AnonID, leaves uint64) er
 			}
 			c.release() // the queue drains while the store is read
 			for _, msg := range msgs {
-				if err := c.waitQueueBelow(c.hub.opts.MaxQueueBytes / 2); err != nil {
+				if err := c.waitQueueBelow(ctx, c.hub.opts.MaxQueueBytes/2); err != nil {
 					c.hub.release(r)
 					return err
 				}
@@ -677,7 +727,7 @@ func (c *conn) subscribe(f *rooms.ClientFrame, anon cg.AnonID, leaves uint64) er
 	if c.hub.leaves.Load() != leaves {
 		// Left while joining (the room's backfill, its readiness): leave as the event would have
 		// had it come a moment later, unless the event did.
-		if _, err := c.hub.service.Join(c.hub.ctx, c.session.UserID, f.Room); err != nil {
+		if _, err := c.hub.service.Join(ctx, c.session.UserID, f.Room); err != nil {
 			if c.unsubscribe(f.Room) {
 				c.enqueue(rooms.UnsubscribedFrame("", f.Room))
 			}
@@ -712,8 +762,8 @@ func (c *conn) joined(id cg.ClassID) int {
 func (c *conn) publish(f *rooms.ClientFrame) error {
 	// Bounded, so that a Postgres that does not answer fails the publish with unavailable in
 	// seconds (pgx cancels the query when the context ends).
-	ctx, cancel := context.WithTimeout(c.hub.ctx, c.hub.opts.PublishTimeout)
-	defer cancel()
+	ctx, done := c.work(c.hub.opts.PublishTimeout)
+	defer done()
 	start := time.Now()
 	_, err := c.hub.service.Publish(ctx, c.session.UserID, f.Room, f.Content, f.ParentID, f.ClientMsgID, func(m *cg.Message) {
 		c.hub.metrics.commit.Observe(time.Since(start).Seconds())
@@ -739,7 +789,9 @@ func (c *conn) typing(f *rooms.ClientFrame) error {
 		// Not joined on this socket, or no longer (a LeaveRoom event detaches the socket without
 		// the reader knowing; it forgets the room now): check enrollment, find the pseudonym.
 		c.unsubscribe(f.Room)
-		a, err := c.hub.service.Join(c.hub.ctx, c.session.UserID, f.Room)
+		ctx, done := c.work(0)
+		a, err := c.hub.service.Join(ctx, c.session.UserID, f.Room)
+		done()
 		if err != nil {
 			return err
 		}

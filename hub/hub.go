@@ -184,11 +184,12 @@ type Hub struct {
 	stop      chan struct{}
 	stopped   chan struct{}
 
-	// ctx is the context of the sockets' work (joins, backfills, publishes): it ends when
-	// Shutdown has closed every socket. A socket has no context of its own: whatever ends it
-	// closes its connection, which ends its reads and writes, and what its reader is waiting on
-	// is bounded. A context per socket cost an idle socket about 300 bytes (the context and the
-	// channel its first waiter made), and one that publishes a map of its children too.
+	// ctx is the parent of the sockets' work (joins, backfills, publishes: conn.work): it ends
+	// when Shutdown has closed every socket. A socket has no context of its own: whatever ends
+	// it closes its connection, which ends its reads and writes, and ends the context of the
+	// work its reader has under way. A context per socket cost an idle socket about 300 bytes
+	// (the context and the channel its first waiter made), and one that publishes a map of its
+	// children too.
 	ctx    context.Context
 	cancel context.CancelFunc
 

@@ -639,6 +639,81 @@ func TestSessionExpires(t *testing.T) {
 	}
 }
 
+// TestSessionExpiresSilentPeer: the session's end closes a socket with 4001 even while the
+// library's ping waits for a pong the client does not send.
+func TestSessionExpiresSilentPeer(t *testing.T) {
+	t.Parallel()
+	e := newPlainEnv(t, func(_ *rooms.Service, o *hub.Options) {
+		o.PingInterval = 300 * time.Millisecond
+		o.PingTimeout = time.Minute
+	})
+	u := e.newUser()
+	short := &auth.Sessions{Store: e.sessions.Store, Signer: e.sessions.Signer, TTL: 2 * time.Second}
+	token, _, _, err := short.Create(context.Background(), u.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, br := rawDial(t, e, token, nil) // reads frames, answers nothing
+	pings := 0
+	for {
+		op, payload := readRawFrameOf(t, br)
+		if op == 0x9 {
+			pings++
+			continue
+		}
+		if op != 0x8 || len(payload) < 2 || hub.CloseSessionEnded != websocket.StatusCode(int(payload[0])<<8|int(payload[1])) {
+			t.Fatalf("frame of opcode %#x (%q), want a ping or a close with 4001", op, payload)
+		}
+		break
+	}
+	if pings != 1 {
+		t.Fatalf("%d pings before the close, want the one left unanswered", pings)
+	}
+}
+
+// TestClosedSocketEndsItsWork: a socket closed while its reader waits on the database, in the
+// middle of a batch of subscribes, leaves the hub without waiting for the database (once its
+// close handshake is over).
+func TestClosedSocketEndsItsWork(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	u := e.newUser()
+	var behind []byte
+	for i := range 6 {
+		class := e.newClass()
+		e.enroll(class, u)
+		if _, err := e.svc.Publish(context.Background(), u.id, class, "m", nil, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		behind = append(behind, maskedFrame(fmt.Sprintf(`{"type":"subscribe","ref":"s%d","room":"%s","since_seq":0}`, i, class))...)
+	}
+	// The messages cannot be read while this transaction lasts: to the end of the test.
+	tx, err := e.db.Pool.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	if _, err := tx.Exec(context.Background(), `LOCK TABLE class_messages IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	rawDial(t, e, u.token, behind) // the subscribes come with the upgrade: one batch
+	waitUntil(t, "the reader waiting on the lock", func() bool {
+		var n int
+		err := e.db.Pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+		return err == nil && n > 0
+	})
+	sid, _, _, err := e.sessions.Signer.Verify(u.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.hub.RevokeSession(context.Background(), cg.SessionID(sid)); err != nil {
+		t.Fatal(err)
+	}
+	// Each of the six backfills would otherwise wait out the statement timeout, in turn.
+	waitUntil(t, "the closed socket gone from the hub while the lock lasts", func() bool { return e.hub.Conns() == 0 })
+}
+
 // TestUpgradeRefusals: a foreign origin and too many sockets are refused before the upgrade.
 func TestUpgradeRefusals(t *testing.T) {
 	t.Parallel()
