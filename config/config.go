@@ -39,6 +39,11 @@ type Config struct {
 	RedisCluster bool
 	// HTTPAddr is the listening address. Default: 127.0.0.1:8080.
 	HTTPAddr string
+	// HTTPReusePort lets a second server listen on HTTPAddr beside this one (SO_REUSEPORT), so
+	// that a restart on one host can start the new process before the old one stops: the old
+	// one's sockets, closed with 1012, reconnect to the new one at once. Default: false, so that
+	// a server started twice by mistake fails instead of sharing the port.
+	HTTPReusePort bool
 	// PublicBaseURL is the address users reach the server at, used to build links in e-mails.
 	// Default: http:// + HTTPAddr.
 	PublicBaseURL string
@@ -148,6 +153,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 	}
 	if c.PublishRate, err = floatVar(getenv, "PUBLISH_RATE", 5); err != nil {
+		return nil, err
+	}
+	if c.HTTPReusePort, err = boolVar(getenv, "HTTP_REUSE_PORT"); err != nil {
 		return nil, err
 	}
 	if c.RedisCluster, err = boolVar(getenv, "REDIS_CLUSTER"); err != nil {

@@ -39,3 +39,27 @@ func TestWriteDelay(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPReusePort: off unless set to true; anything but a boolean is an error.
+func TestHTTPReusePort(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  bool
+		err   bool
+	}{
+		{"", false, false},
+		{"true", true, false},
+		{"1", true, false},
+		{"false", false, false},
+		{"yes please", false, true},
+	} {
+		env := map[string]string{"HTTP_REUSE_PORT": tc.value, "JWT_KEYS": "k:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "PHONE_PEPPERS": "1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+		c, err := Load(func(k string) string { return env[k] })
+		if (err != nil) != tc.err {
+			t.Fatalf("HTTP_REUSE_PORT=%q: err=%v, want an error: %v", tc.value, err, tc.err)
+		}
+		if err == nil && c.HTTPReusePort != tc.want {
+			t.Errorf("HTTP_REUSE_PORT=%q: %v, want %v", tc.value, c.HTTPReusePort, tc.want)
+		}
+	}
+}

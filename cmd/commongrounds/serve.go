@@ -150,7 +150,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		PublicBaseURL:  cfg.PublicBaseURL,
 	})
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := listen(ctx, cfg.HTTPAddr, cfg.HTTPReusePort)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
