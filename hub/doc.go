@@ -23,6 +23,10 @@
 //   - A seq that arrives ahead of its predecessor waits in the room's reorder buffer for
 //     GapWait; then the missing messages are read from the store (outside the room lock) and
 //     delivered first. Seqs at or below the room's last delivered seq are dropped.
+//   - A connection has one timer, for its keepalive and its session's end, and no context of
+//     its own: whatever ends it closes the network connection, which ends its reads and writes,
+//     and ends the context of the work its reader has under way (conn.work: a batch of
+//     subscribes, a publish), which is a child of the hub's, ended by Shutdown.
 //   - Lock order: hub.mu, then a shard lock, then a room lock, then a connection lock. No lock is
 //     held across I/O except the connection lock's own queue operations.
 //   - Every goroutine has an owner that stops it: Shutdown closes every socket with 1012 after
