@@ -158,6 +158,9 @@ func (s *MessageStore) RoomAccesses(ctx context.Context, reqs []cg.AccessRequest
 
 // drawPseudonym gives an enrolled user a pseudonym no one in the class has, or returns the one
 // a concurrent call gave. A collision (one in 16.7 million per member) only draws again.
+// So does a concurrent call's insert that had not committed when this statement began: the
+// insert waits for it and does nothing, and the statement's snapshot, taken before that commit,
+// does not show its row; the next statement's does.
 func (s *MessageStore) drawPseudonym(ctx context.Context, user cg.UserID, class cg.ClassID) (cg.AnonID, error) {
 	for range 8 {
 		var got cg.AnonID
@@ -170,7 +173,7 @@ func (s *MessageStore) drawPseudonym(ctx context.Context, user cg.UserID, class 
 			UNION ALL
 			SELECT anon_id FROM class_pseudonyms WHERE class_id = $1 AND user_id = $2
 			LIMIT 1`, class, user, newAnonID()).Scan(&got)
-		if isUniqueViolation(err) {
+		if isUniqueViolation(err) || errors.Is(err, pgx.ErrNoRows) {
 			continue
 		}
 		if err != nil {
@@ -178,7 +181,7 @@ func (s *MessageStore) drawPseudonym(ctx context.Context, user cg.UserID, class 
 		}
 		return got, nil
 	}
-	return "", fmt.Errorf("create pseudonym: no free pseudonym after 8 draws")
+	return "", fmt.Errorf("create pseudonym: none kept after 8 draws")
 }
 
 // CreateMessage stores a message in one statement: it takes the room's next seq (the row lock on

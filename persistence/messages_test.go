@@ -447,3 +447,40 @@ func benchmarkLookups(b *testing.B, lookup func(n int64) error) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
 }
+
+// TestFirstAccessConcurrently: a member's first access from several callers at once (two
+// devices opening the room together) gives every caller the one pseudonym kept, never an
+// error.
+func TestFirstAccessConcurrently(t *testing.T) {
+	t.Parallel()
+	db, base, _ := batchingFixture(t)
+	ctx := context.Background()
+	class, members := roomFixture(t, db, 60)
+	var wg sync.WaitGroup
+	got := make([][4]cg.AnonID, len(members))
+	for i, u := range members {
+		for k := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				anon, err := base.RoomAccess(ctx, u, class)
+				if err != nil {
+					t.Errorf("member %d, caller %d: %v", i, k, err)
+				}
+				got[i][k] = anon
+			}()
+		}
+	}
+	wg.Wait()
+	for i, u := range members {
+		kept, err := base.RoomAccess(ctx, u, class)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, anon := range got[i] {
+			if anon != kept {
+				t.Errorf("member %d, caller %d: %q, kept %q", i, k, anon, kept)
+			}
+		}
+	}
+}
