@@ -69,7 +69,7 @@ func rawDialWith(t *testing.T, e *env, token string, behind []byte, rcvbuf int) 
 		d.Control = func(_, _ string, rc syscall.RawConn) error {
 			var serr error
 			err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+				serr = setRcvBuf(fd, rcvbuf)
 			})
 			return errors.Join(err, serr)
 		}

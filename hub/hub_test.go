@@ -146,7 +146,7 @@ func TestSlowReader(t *testing.T) {
 	// A small receive buffer keeps the kernel from absorbing what the client does not read.
 	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
-		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		err := rc.Control(func(fd uintptr) { serr = setRcvBuf(fd, 4096) })
 		return errors.Join(err, serr)
 	}}
 	slow, _, err := websocket.Dial(ctx, e.wsURL, &websocket.DialOptions{
