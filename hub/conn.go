@@ -286,9 +286,10 @@ func (c *conn) writerWake() chan struct{} {
 }
 
 // work returns the context for one piece of the reader's work (the lookups of a batch of
-// subscribes, a publish, a join): it ends with done, with the socket (closed is set), or, if
-// timeout is set, after it. The socket has no context of its own (Hub.ctx says why); this one
-// lives only while the work does.
+// subscribes, a publish, a join): it ends with done, with the socket (at once when the socket
+// fails or is closed, after the close frame when the instance shuts down), or, if timeout is
+// set, after it. The socket has no context of its own (Hub.ctx says why); this one lives only
+// while the work does.
 func (c *conn) work(timeout time.Duration) (ctx context.Context, done func()) {
 	var cancel context.CancelFunc
 	if timeout > 0 {
@@ -369,8 +370,10 @@ func (c *conn) shutdown(ctx context.Context) {
 	delay := rand.N(c.hub.opts.RestartJitter) + 500*time.Millisecond
 	c.endPings()
 	_ = c.ws.Close(CloseServiceRestart, fmt.Sprintf("server restart; reconnect_after_ms=%d", delay.Milliseconds()))
+	// Only now: a commit under way may still finish (its ack is not sent, the socket being
+	// closed; the client's resend with the same client_msg_id finds the message).
 	c.mu.Lock()
-	c.endWorkLocked() // not before: a publish under way may still be acknowledged
+	c.endWorkLocked()
 	c.mu.Unlock()
 }
 

@@ -6,7 +6,7 @@ import (
 )
 
 // listen opens the server's TCP listener; with reusePort, another process (the next release,
-// during a restart) may listen on the same address beside it, and the kernel spreads new
+// during a restart) may listen on the same address beside it, and the kernel (Linux) spreads new
 // connections over the two.
 func listen(ctx context.Context, addr string, reusePort bool) (net.Listener, error) {
 	var lc net.ListenConfig
