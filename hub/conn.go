@@ -583,12 +583,11 @@ func (c *conn) cleanup() {
 		c.pingT.Stop()
 	}
 	c.mu.Unlock()
-	for i, m := range c.rooms {
+	for _, m := range c.rooms {
 		m.room.detach(c)
 		c.hub.release(m.room)
-		c.rooms[i] = nil
 	}
-	c.rooms = c.rooms[:0]
+	c.rooms = nil
 	c.hub.remove(c)
 	_ = c.ws.CloseNow()
 }

@@ -3,6 +3,7 @@ package hub_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +23,6 @@ import (
 	"github.com/coder/websocket"
 
 	cg "github.com/commongrounds/commongrounds"
-	"github.com/commongrounds/commongrounds/auth"
 	"github.com/commongrounds/commongrounds/hub"
 	"github.com/commongrounds/commongrounds/persistence"
 	"github.com/commongrounds/commongrounds/rooms"
@@ -617,11 +617,7 @@ func TestSessionExpires(t *testing.T) {
 			t.Parallel()
 			e := tc.env(t, pings(tc.pings))
 			u := e.newUser()
-			short := &auth.Sessions{Store: e.sessions.Store, Signer: e.sessions.Signer, TTL: 2 * time.Second} // a token's expiry is in whole seconds
-			token, _, expiresAt, err := short.Create(context.Background(), u.id)
-			if err != nil {
-				t.Fatal(err)
-			}
+			token, expiresAt := e.newSession(u, 2*time.Second) // a token's expiry is in whole seconds
 			c, err := e.tryDial(token, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -648,11 +644,7 @@ func TestSessionExpiresSilentPeer(t *testing.T) {
 		o.PingTimeout = time.Minute
 	})
 	u := e.newUser()
-	short := &auth.Sessions{Store: e.sessions.Store, Signer: e.sessions.Signer, TTL: 2 * time.Second}
-	token, _, _, err := short.Create(context.Background(), u.id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	token, _ := e.newSession(u, 2*time.Second)
 	_, br := rawDial(t, e, token, nil) // reads frames, answers nothing
 	pings := 0
 	for {
@@ -661,7 +653,7 @@ func TestSessionExpiresSilentPeer(t *testing.T) {
 			pings++
 			continue
 		}
-		if op != 0x8 || len(payload) < 2 || hub.CloseSessionEnded != websocket.StatusCode(int(payload[0])<<8|int(payload[1])) {
+		if op != 0x8 || len(payload) < 2 || hub.CloseSessionEnded != websocket.StatusCode(binary.BigEndian.Uint16([]byte(payload))) {
 			t.Fatalf("frame of opcode %#x (%q), want a ping or a close with 4001", op, payload)
 		}
 		break

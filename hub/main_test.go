@@ -137,6 +137,17 @@ func (e *env) newUser() *user {
 	return &user{id: u.ID, email: email, token: token}
 }
 
+// newSession signs u in again with a session that ends after ttl, and returns its token and end.
+func (e *env) newSession(u *user, ttl time.Duration) (string, time.Time) {
+	e.t.Helper()
+	s := &auth.Sessions{Store: e.sessions.Store, Signer: e.sessions.Signer, TTL: ttl}
+	token, _, expiresAt, err := s.Create(context.Background(), u.id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return token, expiresAt
+}
+
 // newClass creates a class.
 func (e *env) newClass() cg.ClassID {
 	e.t.Helper()

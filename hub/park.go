@@ -10,7 +10,8 @@ import (
 // stack its deepest call grew (the runtime halves a stack only when less than a quarter of it is
 // in use, guard included), which is most of what an idle socket costs. So when nothing of the
 // client's is buffered, the reader goroutine hands over to a new one (run) that waits for the
-// descriptor to become readable with a stack of a few hundred bytes, and only then reads through
+// descriptor to become readable on the smallest stack (2 KiB, of which it uses a few hundred
+// bytes), and only then reads through
 // the library, on a stack that grows as it needs and is freed when the goroutine next hands over.
 //
 // The keepalive must not wake it: had the library sent the pings, only its reader would hear the
