@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commongrounds/commongrounds/config"
 	"github.com/commongrounds/commongrounds/internal/testenv"
 	"github.com/commongrounds/commongrounds/sis"
 	"github.com/commongrounds/commongrounds/sis/sistest"
@@ -216,5 +218,24 @@ func TestServeSampleClasses(t *testing.T) {
 				t.Fatalf("%d classes, want none", n)
 			}
 		})
+	}
+}
+
+// TestLogMode: the mode line names Redis or Redis Cluster with the address, never the password.
+func TestLogMode(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cfg  config.Config
+		want string
+	}{
+		{config.Config{}, "mode: one instance, rooms fan out in process"},
+		{config.Config{RedisURL: "redis://:s3cret@10.0.0.5:6380/2"}, "mode: Redis at 10.0.0.5:6380 db 2,"},
+		{config.Config{RedisURL: "redis://:s3cret@10.0.0.5:7000?addr=10.0.0.6:7001", RedisCluster: true}, "mode: Redis Cluster at 10.0.0.5:7000,10.0.0.6:7001,"},
+	} {
+		var out strings.Builder
+		logMode(slog.New(slog.NewTextHandler(&out, nil)), &tc.cfg)
+		if !strings.Contains(out.String(), tc.want) || strings.Contains(out.String(), "s3cret") {
+			t.Errorf("REDIS_URL=%q cluster=%v: %q, want %q and no password", tc.cfg.RedisURL, tc.cfg.RedisCluster, out.String(), tc.want)
+		}
 	}
 }
