@@ -239,3 +239,23 @@ func TestLogMode(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrate: migrate creates the database, says which version it left, and the second run
+// finds nothing to do.
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+	name := "cgtest_new_" + testenv.RandomHex(6)
+	t.Cleanup(func() { testenv.DropDatabase(t, name) })
+	env := map[string]string{"DATABASE_URL": testenv.DatabaseURL(name), "SECRETS_FILE": filepath.Join(t.TempDir(), "secrets.json")}
+	re := regexp.MustCompile(`^migrations applied: database ` + name + ` at schema version (\d+) \(was (\d+)\)\n$`)
+	out, _, err := runCmd(t, env, "migrate")
+	m := re.FindStringSubmatch(out)
+	if err != nil || m == nil || m[2] != "0" || m[1] == "0" {
+		t.Fatalf("first run: err=%v output %q, want a schema version from 0", err, out)
+	}
+	version := m[1]
+	out, _, err = runCmd(t, env, "migrate")
+	if m = re.FindStringSubmatch(out); err != nil || m == nil || m[1] != version || m[2] != version {
+		t.Fatalf("second run: err=%v output %q, want version %s unchanged", err, out, version)
+	}
+}
