@@ -65,6 +65,9 @@ type Deps struct {
 	AllowedOrigins []string
 	// PublicBaseURL is where users reach the server.
 	PublicBaseURL string
+	// ClientConfig is served at GET /api/v1/config. Optional: the zero value says links are
+	// e-mailed.
+	ClientConfig ClientConfig
 	// MaxBodyBytes bounds request bodies. Default: 1 MiB.
 	MaxBodyBytes int64
 	// Now is the clock. Default: time.Now.

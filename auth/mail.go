@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -180,12 +182,24 @@ func (s *SMTPSender) SendMail(ctx context.Context, m Mail) error {
 	return nil
 }
 
-// LogSender "delivers" mail by logging it: the development mode, without a mail server.
+// LogSender "delivers" mail by printing it: the development mode, without a mail server. A
+// sign-in e-mail becomes one plain line that is hard to miss,
+//
+//	sign-in link for abc1de@virginia.edu: http://127.0.0.1:8080/auth/verify?token=…
+//
+// written to Out, or, when Out is nil, logged as the message of a record of its own. Mail
+// without a link is logged whole.
 type LogSender struct {
 	Logger *slog.Logger
+	// Out, when not nil, receives the line of each link in one Write; it must take concurrent
+	// writes (os.Stderr does). Default: nil, the line goes to Logger.
+	Out io.Writer
 }
 
 var _ MailSender = LogSender{}
+
+// linkRE finds the link of a mail's text.
+var linkRE = regexp.MustCompile(`https?://[^\s<>"]+`)
 
 // SendMail implements MailSender.
 func (l LogSender) SendMail(ctx context.Context, m Mail) error {
@@ -193,7 +207,19 @@ func (l LogSender) SendMail(ctx context.Context, m Mail) error {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	logger.InfoContext(ctx, "mail not sent (no SMTP_URL): logged instead", "to", m.To, "subject", m.Subject, "text", m.Text)
+	link := linkRE.FindString(m.Text)
+	if link == "" {
+		logger.InfoContext(ctx, "mail not sent (no SMTP_URL): logged instead", "to", m.To, "subject", m.Subject, "text", m.Text)
+		return nil
+	}
+	line := "sign-in link for " + m.To + ": " + link
+	if l.Out == nil {
+		logger.InfoContext(ctx, line)
+		return nil
+	}
+	if _, err := io.WriteString(l.Out, line+"\n"); err != nil {
+		return fmt.Errorf("print sign-in link: %w", err)
+	}
 	return nil
 }
 

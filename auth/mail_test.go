@@ -2,7 +2,9 @@ package auth_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -228,6 +230,46 @@ func TestMailQueue(t *testing.T) {
 		}
 		if got := s.subjects(); len(got) != 0 {
 			t.Fatalf("sent %v after giving up, want nothing", got)
+		}
+	})
+}
+
+// TestLogSender: a mail with a link becomes one plain line on Out, or a log record whose
+// message is that line; a mail without a link is logged whole.
+func TestLogSender(t *testing.T) {
+	t.Parallel()
+	link := "http://127.0.0.1:8080/auth/verify?token=AbC-123_x%3D"
+	m := auth.Mail{To: "abc1de@virginia.edu", Subject: "Sign in", Text: "Open this link to sign in:\n\n" + link + "\n\nThe link works once."}
+	want := "sign-in link for abc1de@virginia.edu: " + link
+	t.Run("Out", func(t *testing.T) {
+		var out, logs strings.Builder
+		s := auth.LogSender{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Out: &out}
+		if err := s.SendMail(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != want+"\n" || logs.Len() != 0 {
+			t.Fatalf("Out=%q logs=%q, want %q and no log", out.String(), logs.String(), want+"\n")
+		}
+	})
+	t.Run("Logger", func(t *testing.T) {
+		var logs strings.Builder
+		s := auth.LogSender{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+		if err := s.SendMail(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(logs.String()), &rec); err != nil || rec["msg"] != want {
+			t.Fatalf("log %q (%v), want a record with msg %q", logs.String(), err, want)
+		}
+	})
+	t.Run("NoLink", func(t *testing.T) {
+		var out, logs strings.Builder
+		s := auth.LogSender{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Out: &out}
+		if err := s.SendMail(context.Background(), auth.Mail{To: "abc1de@virginia.edu", Subject: "News", Text: "no link here"}); err != nil {
+			t.Fatal(err)
+		}
+		if out.Len() != 0 || !strings.Contains(logs.String(), "no link here") {
+			t.Fatalf("Out=%q logs=%q, want the whole mail logged", out.String(), logs.String())
 		}
 	})
 }

@@ -99,7 +99,23 @@ type Config struct {
 	// DebugAddr, when set, is a second listening address that serves the Go profiler
 	// (/debug/pprof/). Default: unset, no profiler. Keep it off the public network.
 	DebugAddr string
+
+	// LogFormat is how the log is written: LogText (readable lines) or LogJSON (one JSON
+	// object a line). Default: "" — text when standard error is a terminal, JSON otherwise.
+	LogFormat string
+	// SampleClasses loads the bundled sample catalogue at start into a database without classes,
+	// never when SISBaseURL is set. Default: true in development (JWT_KEYS unset), false when
+	// JWT_KEYS is set.
+	SampleClasses bool
+	// SecretsGenerated is true when Load generated the secrets file just now.
+	SecretsGenerated bool
 }
+
+// Log formats of LOG_FORMAT.
+const (
+	LogText = "text"
+	LogJSON = "json"
+)
 
 // Load reads the configuration through getenv. Secrets that are not set are read from, or
 // generated once into, the secrets file.
@@ -194,6 +210,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	if err := c.loadSecrets(getenv); err != nil {
+		return nil, err
+	}
+	if err := c.loadStartUp(getenv); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -319,10 +338,11 @@ type secretsFile struct {
 func (c *Config) loadSecrets(getenv func(string) string) error {
 	jwtKeys, peppers := getenv("JWT_KEYS"), getenv("PHONE_PEPPERS")
 	if jwtKeys == "" || peppers == "" {
-		f, err := readOrCreateSecrets(c.SecretsFile)
+		f, created, err := readOrCreateSecrets(c.SecretsFile)
 		if err != nil {
 			return err
 		}
+		c.SecretsGenerated = created
 		jwtKeys, peppers = or(jwtKeys, f.JWTKeys), or(peppers, f.PhonePeppers)
 	}
 	var err error
@@ -340,50 +360,70 @@ func (c *Config) loadSecrets(getenv func(string) string) error {
 	return nil
 }
 
-func readOrCreateSecrets(path string) (*secretsFile, error) {
-	var f secretsFile
+// readOrCreateSecrets reads the secrets file at path, creating it first (created is then true)
+// when it does not exist.
+func readOrCreateSecrets(path string) (f *secretsFile, created bool, err error) {
+	f = new(secretsFile)
 	data, err := os.ReadFile(path)
 	if err == nil {
-		if err := json.Unmarshal(data, &f); err != nil {
-			return nil, fmt.Errorf("secrets file %s: %w", path, err)
+		if err := json.Unmarshal(data, f); err != nil {
+			return nil, false, fmt.Errorf("secrets file %s: %w", path, err)
 		}
-		return &f, nil
+		return f, false, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("read secrets file: %w", err)
+		return nil, false, fmt.Errorf("read secrets file: %w", err)
 	}
-	f = secretsFile{
+	*f = secretsFile{
 		JWTKeys:      "dev1:" + randomKey(),
 		PhonePeppers: "1:" + randomKey(),
 	}
 	data, _ = json.MarshalIndent(f, "", "  ")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create secrets directory: %w", err)
+		return nil, false, fmt.Errorf("create secrets directory: %w", err)
 	}
 	// Write a temporary file and link it into place: the link either wins whole or finds the
 	// file another instance linked first, so no reader ever sees a half-written file.
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".secrets-*")
 	if err != nil {
-		return nil, fmt.Errorf("create secrets file: %w", err)
+		return nil, false, fmt.Errorf("create secrets file: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(append(data, '\n')); err != nil {
 		tmp.Close()
-		return nil, fmt.Errorf("write secrets file: %w", err)
+		return nil, false, fmt.Errorf("write secrets file: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("write secrets file: %w", err)
+		return nil, false, fmt.Errorf("write secrets file: %w", err)
 	}
 	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
 		return readOrCreateSecrets(path)
 	} else if err != nil {
-		return nil, fmt.Errorf("create secrets file: %w", err)
+		return nil, false, fmt.Errorf("create secrets file: %w", err)
 	}
-	return &f, nil
+	return f, true, nil
 }
 
 func randomKey() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return base64.StdEncoding.EncodeToString(b)
+}
+
+// loadStartUp reads the settings of the development start-up: LOG_FORMAT and SAMPLE_CLASSES.
+func (c *Config) loadStartUp(getenv func(string) string) error {
+	switch f := strings.ToLower(strings.TrimSpace(getenv("LOG_FORMAT"))); f {
+	case "", LogText, LogJSON:
+		c.LogFormat = f
+	default:
+		return fmt.Errorf("LOG_FORMAT %q: want text or json", getenv("LOG_FORMAT"))
+	}
+	c.SampleClasses = getenv("JWT_KEYS") == ""
+	if getenv("SAMPLE_CLASSES") != "" {
+		var err error
+		if c.SampleClasses, err = boolVar(getenv, "SAMPLE_CLASSES"); err != nil {
+			return err
+		}
+	}
+	return nil
 }

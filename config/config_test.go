@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -60,6 +61,42 @@ func TestHTTPReusePort(t *testing.T) {
 		}
 		if err == nil && c.HTTPReusePort != tc.want {
 			t.Errorf("HTTP_REUSE_PORT=%q: %v, want %v", tc.value, c.HTTPReusePort, tc.want)
+		}
+	}
+}
+
+// TestStartUpSettings: LOG_FORMAT takes text or json; SAMPLE_CLASSES defaults to on without
+// JWT_KEYS (development) and off with them; a secrets file is reported generated only once.
+func TestStartUpSettings(t *testing.T) {
+	key := "k:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	secrets := filepath.Join(t.TempDir(), "secrets.json")
+	for _, tc := range []struct {
+		env       map[string]string
+		format    string
+		sample    bool
+		generated bool
+		err       bool
+	}{
+		{env: map[string]string{}, format: "", sample: true, generated: true},
+		{env: map[string]string{}, format: "", sample: true, generated: false},
+		{env: map[string]string{"LOG_FORMAT": "TEXT"}, format: LogText, sample: true},
+		{env: map[string]string{"LOG_FORMAT": "json", "SAMPLE_CLASSES": "false"}, format: LogJSON, sample: false},
+		{env: map[string]string{"JWT_KEYS": key, "PHONE_PEPPERS": "1:" + key[2:]}, sample: false},
+		{env: map[string]string{"JWT_KEYS": key, "PHONE_PEPPERS": "1:" + key[2:], "SAMPLE_CLASSES": "true"}, sample: true},
+		{env: map[string]string{"LOG_FORMAT": "xml"}, err: true},
+		{env: map[string]string{"SAMPLE_CLASSES": "some"}, err: true},
+	} {
+		tc.env["SECRETS_FILE"] = secrets
+		c, err := Load(func(k string) string { return tc.env[k] })
+		if (err != nil) != tc.err {
+			t.Fatalf("%v: err=%v, want an error: %v", tc.env, err, tc.err)
+		}
+		if err != nil {
+			continue
+		}
+		if c.LogFormat != tc.format || c.SampleClasses != tc.sample || c.SecretsGenerated != tc.generated {
+			t.Errorf("%v: LogFormat=%q SampleClasses=%v SecretsGenerated=%v, want %q %v %v",
+				tc.env, c.LogFormat, c.SampleClasses, c.SecretsGenerated, tc.format, tc.sample, tc.generated)
 		}
 	}
 }

@@ -29,6 +29,20 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// StatementTimeout bounds every statement on the server side. Default: 5 s.
 	StatementTimeout time.Duration
+	// Report, when not nil, is filled in with what Open did to the database.
+	Report *OpenReport
+}
+
+// OpenReport is what Open did: for the start-up's log.
+type OpenReport struct {
+	// Database is the name of the database.
+	Database string
+	// Created is true when Open created the database.
+	Created bool
+	// Migrated is true when Open applied the migrations; FromVersion and ToVersion are then the
+	// schema versions before and after (equal when there was nothing to apply).
+	Migrated               bool
+	FromVersion, ToVersion int32
 }
 
 // DB is the connection pool all stores share.
@@ -57,15 +71,21 @@ func Open(ctx context.Context, url string, opts Options, create, migrate bool) (
 	} else if cfg.MaxConns < 8 {
 		cfg.MaxConns = 8
 	}
+	report := opts.Report
+	if report == nil {
+		report = new(OpenReport)
+	}
+	report.Database = cfg.ConnConfig.Database
 	if create {
-		if err := ensureDatabase(ctx, cfg.ConnConfig); err != nil {
+		if report.Created, err = ensureDatabase(ctx, cfg.ConnConfig); err != nil {
 			return nil, err
 		}
 	}
 	if migrate {
-		if err := Migrate(ctx, cfg.ConnConfig); err != nil {
+		if report.FromVersion, report.ToVersion, err = migrateVersions(ctx, cfg.ConnConfig); err != nil {
 			return nil, err
 		}
+		report.Migrated = true
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -82,37 +102,46 @@ func (db *DB) Ping(ctx context.Context) error { return db.Pool.Ping(ctx) }
 
 // Migrate applies the embedded migrations to the database of cfg.
 func Migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
+	_, _, err := migrateVersions(ctx, cfg)
+	return err
+}
+
+// migrateVersions is Migrate, and returns the schema versions before and after.
+func migrateVersions(ctx context.Context, cfg *pgx.ConnConfig) (from, to int32, err error) {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("connect for migrations: %w", err)
+		return 0, 0, fmt.Errorf("connect for migrations: %w", err)
 	}
 	defer conn.Close(context.Background())
-	return migrations.Apply(ctx, conn)
+	return migrations.ApplyVersions(ctx, conn)
 }
 
 // ensureDatabase creates the database named in cfg when it does not exist, connecting to the
-// maintenance database "postgres" of the same server to do so.
-func ensureDatabase(ctx context.Context, cfg *pgx.ConnConfig) error {
+// maintenance database "postgres" of the same server to do so; created says whether it did.
+func ensureDatabase(ctx context.Context, cfg *pgx.ConnConfig) (created bool, err error) {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err == nil {
-		return conn.Close(ctx)
+		return false, conn.Close(ctx)
 	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "3D000" { // invalid_catalog_name
-		return fmt.Errorf("connect to database: %w", err)
+		return false, fmt.Errorf("connect to database: %w", err)
 	}
 	admin := cfg.Copy()
 	admin.Database = "postgres"
 	aconn, err := pgx.ConnectConfig(ctx, admin)
 	if err != nil {
-		return fmt.Errorf("connect to maintenance database: %w", err)
+		return false, fmt.Errorf("connect to maintenance database: %w", err)
 	}
 	defer aconn.Close(context.Background())
 	_, err = aconn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{cfg.Database}.Sanitize())
-	if err != nil && !isCode(err, "42P04") { // duplicate_database: another instance won
-		return fmt.Errorf("create database %s: %w", cfg.Database, err)
+	if isCode(err, "42P04") { // duplicate_database: another instance won
+		return false, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("create database %s: %w", cfg.Database, err)
+	}
+	return true, nil
 }
 
 // isCode reports whether err is a Postgres error with the given SQLSTATE.

@@ -34,7 +34,8 @@ type Counts struct {
 	Skipped int
 }
 
-func (c *Counts) add(o Counts) {
+// Add adds o to c.
+func (c *Counts) Add(o Counts) {
 	c.Sections += o.Sections
 	c.Created += o.Created
 	c.Updated += o.Updated
@@ -219,7 +220,7 @@ func (r *syncRun) subject(ctx context.Context, subject string) error {
 		}
 		r.mu.Lock()
 		r.res.Pages++
-		r.res.add(c)
+		r.res.Add(c)
 		if r.Progress != nil {
 			r.Progress(Progress{Term: r.term, Subject: subject, Page: page, Counts: c, Total: r.res.Counts})
 		}
@@ -229,35 +230,18 @@ func (r *syncRun) subject(ctx context.Context, subject string) error {
 
 // Import stores the sections of a JSON array in the SIS format (as the class search returns
 // them) in one transaction: all of them or, on error, none. Sections without a subject, catalog
-// number, term or class number are skipped and counted.
+// number, term or class number are skipped and counted. Input that is not such an array is
+// ErrNotSections (see ParseSections).
 func Import(ctx context.Context, store Store, r io.Reader, syncedAt time.Time) (Counts, error) {
-	var sections []Section
 	body, err := io.ReadAll(r)
 	if err != nil {
 		return Counts{}, fmt.Errorf("read classes: %w", err)
 	}
-	if _, err := decodeJSON(body, &sections); err != nil {
+	sections, err := ParseSections(body)
+	if err != nil {
 		return Counts{}, fmt.Errorf("classes file: %w", err)
 	}
-	var c Counts
-	classes := make([]cg.Class, 0, len(sections))
-	for i := range sections {
-		class, err := sections[i].Class()
-		if err != nil {
-			c.Skipped++
-			continue
-		}
-		classes = append(classes, class)
-	}
-	if len(classes) == 0 {
-		return c, nil
-	}
-	c.Created, c.Updated, c.Unchanged, err = store.UpsertClasses(ctx, classes, syncedAt.UTC())
-	if err != nil {
-		return Counts{Skipped: c.Skipped}, fmt.Errorf("store classes: %w", err)
-	}
-	c.Sections = c.Created + c.Updated + c.Unchanged
-	return c, nil
+	return ImportSections(ctx, store, sections, syncedAt, 0, nil)
 }
 
 // Locker runs a function while holding a lock shared by every instance, or reports that

@@ -334,6 +334,25 @@ func TestImport(t *testing.T) {
 			t.Fatalf("again: counts=%+v err=%v, want %d unchanged", c, err, sistest.Sections)
 		}
 	})
+	t.Run("Batches", func(t *testing.T) {
+		t.Parallel()
+		store := persistence.NewClassStore(testenv.MustOpenDB(t))
+		sections, err := sis.ParseSections(all.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seen []int
+		c, err := sis.ImportSections(ctx, store, sections, time.Now(), 50, func(c sis.Counts) { seen = append(seen, c.Sections) })
+		if err != nil || c.Created != sistest.Sections {
+			t.Fatalf("counts=%+v err=%v, want %d created", c, err, sistest.Sections)
+		}
+		if want := []int{50, 100, sistest.Sections}; !slices.Equal(seen, want) {
+			t.Fatalf("progress %v, want %v", seen, want)
+		}
+		if n, _ := store.CountClasses(ctx, ""); n != sistest.Sections {
+			t.Fatalf("stored %d, want %d", n, sistest.Sections)
+		}
+	})
 	t.Run("Skipped", func(t *testing.T) {
 		t.Parallel()
 		store := persistence.NewClassStore(testenv.MustOpenDB(t))
@@ -359,8 +378,8 @@ func TestImport(t *testing.T) {
 		t.Parallel()
 		store := persistence.NewClassStore(testenv.MustOpenDB(t))
 		_, err := sis.Import(ctx, store, strings.NewReader("<html><title>Error</title></html>"), time.Now())
-		if !errors.Is(err, sis.ErrInvalidJSON) && !errors.Is(err, sis.ErrHTML) {
-			t.Fatalf("err=%v, want a JSON error", err)
+		if !errors.Is(err, sis.ErrNotSections) {
+			t.Fatalf("err=%v, want ErrNotSections", err)
 		}
 	})
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -30,8 +32,14 @@ func classEnv(t *testing.T, sisURL string) (env map[string]string, dbURL string)
 // runCmd runs the command line args and returns its output and error.
 func runCmd(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return runCmdInput(t, env, strings.NewReader(""), args...)
+}
+
+// runCmdInput runs the command line args with stdin as its standard input.
+func runCmdInput(t *testing.T, env map[string]string, stdin io.Reader, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	err = run(context.Background(), args, func(k string) string { return env[k] }, &out, &errOut)
+	err = run(context.Background(), args, func(k string) string { return env[k] }, stdin, &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 
@@ -178,10 +186,87 @@ func TestImportClasses(t *testing.T) {
 	t.Run("ErrUsage", func(t *testing.T) {
 		t.Parallel()
 		env, _ := classEnv(t, "")
-		for _, args := range [][]string{{"import-classes"}, {"import-classes", good, good}, {"import-classes", filepath.Join(dir, "missing.json")}} {
+		for _, args := range [][]string{{"import-classes"}, {"import-classes", "--file", good}, {"import-classes", filepath.Join(dir, "missing.json")}, {"import-classes", "-", "-"}} {
 			if _, _, err := runCmd(t, env, args...); err == nil {
 				t.Errorf("%v: err=nil, want an error", args)
 			}
+		}
+	})
+
+	// An SIS dump: the four pages (the last one empty) and the class-search options.
+	fixtures := sistest.Dir()
+	pages := []string{
+		filepath.Join(fixtures, "class-search-term-1262-page-1.json"),
+		filepath.Join(fixtures, "class-search-term-1262-page-2.json"),
+		filepath.Join(fixtures, "class-search-term-1262-page-3.json"),
+		filepath.Join(fixtures, "class-search-term-1262-page-4.json"),
+	}
+	options := filepath.Join(fixtures, "class-search-options-term-1262.json")
+	// importOK runs import-classes on a fresh database and expects each of wants in its output
+	// and n classes stored.
+	importOK := func(t *testing.T, stdin io.Reader, n int, wants []string, args ...string) {
+		t.Helper()
+		env, dbURL := classEnv(t, "")
+		out, _, err := runCmdInput(t, env, stdin, append([]string{"import-classes"}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range wants {
+			if !strings.Contains(out, want) {
+				t.Fatalf("output lacks %q:\n%s", want, out)
+			}
+		}
+		if got := countClasses(t, dbURL); got != n {
+			t.Fatalf("stored %d, want %d", got, n)
+		}
+	}
+	t.Run("OKSeveralFiles", func(t *testing.T) {
+		t.Parallel()
+		importOK(t, nil, sistest.Sections, []string{
+			"[1/4] imported " + pages[0] + ": 50 sections: 50 created",
+			"[4/4] imported " + pages[3] + ": 0 sections",
+			"imported 4 files: 133 sections: 133 created",
+		}, pages...)
+	})
+	t.Run("OKDirectory", func(t *testing.T) {
+		t.Parallel()
+		importOK(t, nil, sistest.Sections, []string{"skipped " + options + ": the class-search options", "imported 4 files: 133 sections: 133 created"}, fixtures)
+	})
+	t.Run("OKStandardInput", func(t *testing.T) {
+		t.Parallel()
+		importOK(t, bytes.NewReader(all), sistest.Sections, []string{"imported standard input: 133 sections: 133 created"}, "-")
+	})
+	t.Run("OKProgress", func(t *testing.T) {
+		t.Parallel()
+		var big strings.Builder
+		big.WriteString("[")
+		for i := range 2100 {
+			if i > 0 {
+				big.WriteString(",")
+			}
+			fmt.Fprintf(&big, `{"class_nbr":%d,"subject":"BIG","catalog_nbr":"%d","strm":"1262"}`, 50000+i, 1000+i)
+		}
+		big.WriteString("]")
+		path := write("big.json", []byte(big.String()))
+		importOK(t, nil, 2100, []string{"1000 of 2100 sections stored", "2000 of 2100 sections stored", "imported " + path + ": 2100 sections: 2100 created"}, path)
+	})
+	t.Run("ErrOptionsFile", func(t *testing.T) {
+		t.Parallel()
+		env, dbURL := classEnv(t, "")
+		// The options file after a good page: nothing is stored, the error names the file.
+		_, _, err := runCmd(t, env, "import-classes", pages[0], options)
+		if err == nil || !strings.Contains(err.Error(), options+" is not a list of sections or a class-search page") {
+			t.Fatalf("err=%v, want %q", err, options+" is not a list of sections or a class-search page")
+		}
+		if n := countClasses(t, dbURL); n != 0 {
+			t.Fatalf("stored %d classes, want none", n)
+		}
+	})
+	t.Run("Help", func(t *testing.T) {
+		t.Parallel()
+		out, _, err := runCmd(t, nil, "import-classes", "--help")
+		if err != nil || !strings.Contains(out, "usage: commongrounds import-classes FILE|DIR|- ...") {
+			t.Fatalf("err=%v output:\n%s", err, out)
 		}
 	})
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -42,8 +41,7 @@ func (p seedPlan) member(r, j int) int { return (r*p.members + j) % p.users }
 // sessions straight into the database and the session tokens into a file for cgload. It only
 // adds rows; running it again reuses the users and classes and issues fresh sessions.
 func runLoadtestSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("loadtest-seed", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("loadtest-seed")
 	var plan seedPlan
 	fs.IntVar(&plan.users, "users", 0, "number of users (required)")
 	fs.IntVar(&plan.rooms, "rooms", 1, "number of class rooms")
@@ -51,8 +49,8 @@ func runLoadtestSeed(ctx context.Context, args []string, getenv func(string) str
 	fs.DurationVar(&plan.ttl, "ttl", 24*time.Hour, "lifetime of the sessions")
 	out := fs.String("out", "", "file to write the tokens and rooms to (required)")
 	yes := fs.Bool("yes", false, "allow writing to a database that is not on this machine")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("loadtest-seed: %w", err)
+	if done, err := parseFlags(fs, args, stdout); done || err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("loadtest-seed: unexpected argument %q", fs.Arg(0))

@@ -17,6 +17,13 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // base URL; the server is stopped, and must have stopped cleanly, when the test ends.
 func startServer(t *testing.T, env map[string]string) string {
 	t.Helper()
+	base, _ := startServerLogs(t, env)
+	return base
+}
+
+// startServerLogs is startServer, and returns the server's output too.
+func startServerLogs(t *testing.T, env map[string]string) (string, *logBuffer) {
+	t.Helper()
 	vars := map[string]string{
 		"DATABASE_URL": testenv.NewDatabase(t),
 		"HTTP_ADDR":    "127.0.0.1:0",
@@ -28,9 +35,9 @@ func startServer(t *testing.T, env map[string]string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
-	var logs testenv.SyncBuffer
+	logs := newLogBuffer()
 	go func() {
-		done <- runServe(ctx, nil, func(k string) string { return vars[k] }, &logs, &logs, func(a string) { addrc <- a })
+		done <- runServe(ctx, nil, func(k string) string { return vars[k] }, logs, logs, func(a string) { addrc <- a })
 	}()
 	var addr string
 	select {
@@ -45,7 +52,7 @@ func startServer(t *testing.T, env map[string]string) string {
 			t.Errorf("serve returned %v", err)
 		}
 	})
-	return "http://" + addr
+	return "http://" + addr, logs
 }
 
 func TestServe(t *testing.T) {

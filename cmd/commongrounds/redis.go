@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,4 +81,25 @@ func redisReady(client redis.UniversalClient) func(context.Context) error {
 		return nil
 	}
 	return func(ctx context.Context) error { return client.Ping(ctx).Err() }
+}
+
+// logMode says how this instance runs: alone (fan-out in process), or with Redis or Redis
+// Cluster at the configured address (its password left out).
+func logMode(logger *slog.Logger, cfg *config.Config) {
+	switch {
+	case cfg.RedisURL == "":
+		logger.Info("mode: one instance, rooms fan out in process (REDIS_URL is not set; Redis is only needed for several instances)")
+	case cfg.RedisCluster:
+		addrs := "?"
+		if opts, err := redis.ParseClusterURL(cfg.RedisURL); err == nil {
+			addrs = strings.Join(opts.Addrs, ",")
+		}
+		logger.Info("mode: Redis Cluster at " + addrs + ", for fan-out between instances, presence and rate limits")
+	default:
+		addr := "?"
+		if opts, err := redis.ParseURL(cfg.RedisURL); err == nil {
+			addr = fmt.Sprintf("%s db %d", opts.Addr, opts.DB)
+		}
+		logger.Info("mode: Redis at " + addr + ", for fan-out between instances, presence and rate limits")
+	}
 }

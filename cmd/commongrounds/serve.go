@@ -24,9 +24,10 @@ import (
 	"github.com/commongrounds/commongrounds/rooms"
 )
 
-// openDB opens the configured database, creating it (in development) and migrating it.
-func openDB(ctx context.Context, cfg *config.Config) (*persistence.DB, error) {
-	db, err := persistence.Open(ctx, cfg.DatabaseURL, persistence.Options{}, true, true)
+// openDB opens the configured database, creating it (in development) and migrating it; report,
+// when not nil, receives what it did.
+func openDB(ctx context.Context, cfg *config.Config, report *persistence.OpenReport) (*persistence.DB, error) {
+	db, err := persistence.Open(ctx, cfg.DatabaseURL, persistence.Options{Report: report}, true, true)
 	if err != nil {
 		return nil, err
 	}
@@ -43,29 +44,41 @@ func loadAndOpen(ctx context.Context, getenv func(string) string) (*config.Confi
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, cfg, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	return cfg, db, nil
 }
 
-func newLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
 // runServe runs the server until ctx ends, then shuts down in the reverse order of start.
 // onListen, when not nil, is told the address the server listens on.
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onListen func(addr string)) error {
-	if len(args) > 0 {
-		return fmt.Errorf("serve takes no arguments, got %q", strings.Join(args, " "))
+	fs := newFlags("serve")
+	if done, err := parseFlags(fs, args, stdout); done || err != nil {
+		return err
 	}
-	logger := newLogger(stderr)
-	cfg, db, err := loadAndOpen(ctx, getenv)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", strings.Join(fs.Args(), " "))
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	// The start-up says what it does, one line each: the secrets, the database, the mode, mail
+	// and SMS, the sample classes, and the address to open.
+	logger := newLogger(stderr, cfg.LogFormat)
+	logSecrets(logger, cfg, getenv)
+	var report persistence.OpenReport
+	db, err := openDB(ctx, cfg, &report)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	logDatabase(logger, &report)
+	if err := loadSampleClasses(ctx, cfg, db, logger); err != nil {
+		return err
+	}
 
 	signer, err := auth.NewSigner(cfg.JWTKeys, nil)
 	if err != nil {
@@ -86,6 +99,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	logMode(logger, cfg)
 	if redisClient != nil {
 		defer redisClient.Close()
 	}
@@ -118,7 +132,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	})
 
 	// Sign-in: mail, text messages, rate limits and the cleanup jobs.
-	signIn, err := newSignIn(cfg, db, users, sessions, redisClient, logger)
+	var linkOut io.Writer // nil: sign-in links are log records (JSON)
+	if textLogs(stderr, cfg.LogFormat) {
+		linkOut = stderr // on a line of their own, plainly
+	}
+	signIn, err := newSignIn(cfg, db, users, sessions, redisClient, logger, linkOut)
 	if err != nil {
 		return err
 	}
@@ -148,6 +166,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Registerer:     reg,
 		AllowedOrigins: cfg.AllowedOrigins,
 		PublicBaseURL:  cfg.PublicBaseURL,
+		ClientConfig:   clientConfig(cfg),
 	})
 
 	ln, err := listen(ctx, cfg.HTTPAddr, cfg.HTTPReusePort)
@@ -169,7 +188,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		defer stopDebug()
 	}
-	logger.Info("listening", "addr", ln.Addr().String(), "public_base_url", cfg.PublicBaseURL)
+	logger.Info("listening on "+ln.Addr().String(), "public_base_url", cfg.PublicBaseURL)
+	open := cfg.PublicBaseURL
+	if open == "http://"+cfg.HTTPAddr { // PUBLIC_BASE_URL unset: the address as bound (port 0 chosen)
+		open = "http://" + ln.Addr().String()
+	}
+	logger.Info("open " + open + " in a browser")
 	if onListen != nil {
 		onListen(ln.Addr().String())
 	}
@@ -208,21 +232,34 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 // runMigrate applies the migrations and exits.
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) > 0 {
+	fs := newFlags("migrate")
+	if done, err := parseFlags(fs, args, stdout); done || err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
 		return fmt.Errorf("migrate takes no arguments")
 	}
-	_, db, err := loadAndOpen(ctx, getenv)
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	var report persistence.OpenReport
+	db, err := openDB(ctx, cfg, &report)
 	if err != nil {
 		return err
 	}
 	db.Close()
-	fmt.Fprintln(stdout, "migrations applied")
+	fmt.Fprintf(stdout, "migrations applied: database %s at schema version %d (was %d)\n", report.Database, report.ToVersion, report.FromVersion)
 	return nil
 }
 
 // runGrantModerator gives the user with the e-mail address the moderator role.
 func runGrantModerator(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) != 1 {
+	fs := newFlags("grant-moderator")
+	if done, err := parseFlags(fs, args, stdout); done || err != nil {
+		return err
+	}
+	if args = fs.Args(); len(args) != 1 {
 		return fmt.Errorf("usage: grant-moderator EMAIL")
 	}
 	_, db, err := loadAndOpen(ctx, getenv)
@@ -236,6 +273,15 @@ func runGrantModerator(ctx context.Context, args []string, getenv func(string) s
 	}
 	fmt.Fprintf(stdout, "%s is now a moderator\n", email)
 	return nil
+}
+
+// clientConfig is what the browser client learns of the server: where sign-in links go.
+func clientConfig(cfg *config.Config) api.ClientConfig {
+	c := api.ClientConfig{EmailDomain: cfg.AllowedEmailDomain, SignInLinks: api.SignInLinksEmail}
+	if cfg.SMTPURL == "" {
+		c.SignInLinks = api.SignInLinksServerOutput
+	}
+	return c
 }
 
 // originOf returns the scheme://host of a URL.

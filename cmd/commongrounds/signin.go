@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -27,27 +28,27 @@ type signIn struct {
 	stopOnce sync.Once
 }
 
-// newSignIn builds the sign-in services from the configuration: mail over SMTP_URL (logged
-// without it), text messages to SMS_WEBHOOK_URL (logged without it), rate limits in Redis when
-// it is configured (in process otherwise).
-func newSignIn(cfg *config.Config, db *persistence.DB, users *persistence.UserStore, sessions *auth.Sessions, rdb redis.UniversalClient, logger *slog.Logger) (*signIn, error) {
-	var sender auth.MailSender = auth.LogSender{Logger: logger}
+// newSignIn builds the sign-in services from the configuration: mail over SMTP_URL (without
+// it, each sign-in link is printed to linkOut, or logged when linkOut is nil), text messages to
+// SMS_WEBHOOK_URL (logged without it), rate limits in Redis when it is configured (in process
+// otherwise).
+func newSignIn(cfg *config.Config, db *persistence.DB, users *persistence.UserStore, sessions *auth.Sessions, rdb redis.UniversalClient, logger *slog.Logger, linkOut io.Writer) (*signIn, error) {
+	var sender auth.MailSender = auth.LogSender{Logger: logger, Out: linkOut}
 	if cfg.SMTPURL != "" {
 		s, err := auth.NewSMTPSender(cfg.SMTPURL, cfg.MailFrom, auth.SMTPOptions{})
 		if err != nil {
 			return nil, err
 		}
-		logger.Info("mail goes out over SMTP", "server", s.String())
+		logger.Info("mail: sign-in links are e-mailed through " + s.String())
 		sender = s
 	} else {
-		logger.Warn("SMTP_URL is not set: sign-in links are logged instead of mailed")
+		logger.Info("mail: SMTP_URL is not set, so sign-in links are printed here, each on a line \"sign-in link for ADDRESS: URL\"")
 	}
 	var sms auth.SMSSender = auth.LogSMS{Logger: logger}
 	if cfg.SMSWebhookURL != "" {
 		sms = &auth.WebhookSMS{URL: cfg.SMSWebhookURL}
-	} else {
-		logger.Warn("SMS_WEBHOOK_URL is not set: phone codes are logged instead of sent")
 	}
+	logSMS(logger, cfg)
 	var limiter auth.Limiter = auth.NewMemoryLimiter(nil)
 	if rdb != nil {
 		limiter = auth.NewRedisLimiter(rdb, redisPrefix+"rl:")

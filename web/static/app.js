@@ -199,13 +199,24 @@
     render();
   }
 
+  // ---- Where sign-in links go (GET /api/v1/config) -------------------------------------------
+  // A server without a mail server (development) prints each link in its output instead: the
+  // sign-in card says so, only then.
+  const serverConfig = fetch("/api/v1/config")
+    .then((r) => (r.ok ? r.json() : {}))
+    .catch(() => ({}));
+  const linksInServerOutput = () => serverConfig.then((c) => c.sign_in_links === "server_output");
+  linksInServerOutput().then((yes) => { $("link-note").hidden = !yes; });
+
   $("magic-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const status = $("magic-status");
     status.textContent = "Sending…";
     try {
       await api("POST", "/api/v1/auth/magic-link", { email: $("email").value.trim() });
-      status.textContent = "Check your inbox: the link is valid for 15 minutes.";
+      status.textContent = (await linksInServerOutput())
+        ? "Sent to the server's output: find the line \"sign-in link for …\" in its terminal. The link is valid for 15 minutes."
+        : "Check your inbox: the link is valid for 15 minutes.";
     } catch (err) {
       status.textContent = err.code === "rate_limited" && err.retryAfter
         ? `Too many requests; try again in ${Math.ceil(err.retryAfter / 60)} min.`
@@ -282,7 +293,7 @@
   function renderClasses() {
     const list = $("classes");
     list.replaceChildren();
-    if (state.classes.size === 0) list.append(el("li", { class: "title" }, "No classes yet: find one below."));
+    if (state.classes.size === 0) list.append(el("li", { class: "title" }, "No classes yet: find yours below (try a subject such as CS) and press Join."));
     for (const c of state.classes.values()) {
       const r = room(c.id);
       list.append(el("li", {
@@ -302,7 +313,11 @@
     try {
       const { classes } = await api("GET", "/api/v1/classes?" + new URLSearchParams({ q, limit: "25" }));
       list.replaceChildren();
-      if (classes.length === 0) list.append(el("li", {}, "No class matches."));
+      if (classes.length === 0) {
+        list.append(el("li", {}, "No class matches. Try a subject (CS) or a course (CS 2100). " +
+          "Classes come from the university's class search: the server's operator brings them in " +
+          "with commongrounds sync-classes or import-classes (see the README)."));
+      }
       for (const c of classes) {
         const details = [c.title, c.component, c.instructor, c.days && `${c.days} ${c.start_time || ""}–${c.end_time || ""}`, c.term]
           .filter(Boolean).join(" · ");
