@@ -30,6 +30,21 @@ func TestNormalizeContent(t *testing.T) {
 		{"ErrLoneCR", "a\rb", "", cg.EINVALIDCONTENT},
 		{"ErrLineSeparator", "a\u2028b", "", cg.EINVALIDCONTENT},
 		{"ErrInvalidUTF8", "a\xffb", "", cg.EINVALIDCONTENT},
+		{"ErrDEL", "a\u007fb", "", cg.EINVALIDCONTENT},
+		{"ErrC1First", "a\u0080b", "", cg.EINVALIDCONTENT},
+		{"ErrC1NextLine", "a\u0085b", "", cg.EINVALIDCONTENT},
+		{"ErrC1Last", "a\u009fb", "", cg.EINVALIDCONTENT},
+		{"OKZeroWidthJoiner", "\U0001F469\u200d\U0001F4BB", "\U0001F469\u200d\U0001F4BB", ""},
+		{"OKZeroWidthNonJoiner", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", ""},
+		{"OKBidiBalanced", "\u202bx\u202c \u2067y\u2069", "\u202bx\u202c \u2067y\u2069", ""},
+		{"OKBidiOverrideClosed", "a\u202eb", "a\u202eb\u202c", ""},
+		{"OKBidiEachKindClosed", "\u202a\u202b\u202d\u2066\u2067\u2068x", "\u202a\u202b\u202d\u2066\u2067\u2068x\u2069\u2069\u2069\u202c\u202c\u202c", ""},
+		{"OKBidiIsolateClosesEmbeddings", "\u2068\u202ax\u2069", "\u2068\u202ax\u2069", ""},
+		{"OKBidiEmbeddingInIsolateClosed", "\u2067x\u202by", "\u2067x\u202by\u202c\u2069", ""},
+		{"OKBidiPDFCannotLeaveIsolate", "\u202b\u2066x\u202c", "\u202b\u2066x\u202c\u2069\u202c", ""},
+		{"OKBidiStrayClosers", "x\u202c\u2069", "x\u202c\u2069", ""},
+		{"OKBidiClosedAfterTrim", "a\u202e \n", "a\u202e\u202c", ""},
+		{"ErrBidiClosedTooLong", strings.Repeat("a", 3999) + "\u202e", "", cg.EINVALIDCONTENT},
 	}
 	for _, tt := range tests {
 		got, err := rooms.NormalizeContent(tt.in)
