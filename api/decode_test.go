@@ -1,0 +1,111 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// messageCount returns the number of messages stored in class.
+func (ts *testServer) messageCount(class string) int {
+	ts.t.Helper()
+	var n int
+	if err := ts.DB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM class_messages WHERE class_id = $1`, class).Scan(&n); err != nil {
+		ts.t.Fatal(err)
+	}
+	return n
+}
+
+// TestStrictJSONBodies: a body whose text is not valid Unicode, or whose names differ in case
+// from the contract's, is 400 invalid_json and stores nothing (encoding/json turned the first
+// into U+FFFD and matched the second in any case).
+func TestStrictJSONBodies(t *testing.T) {
+	t.Parallel()
+	ts, env := newAuthServer(t)
+	token, _ := ts.signIn("strict1a@virginia.edu")
+	class := ts.newRoomClass(token)
+	path := "/api/v1/classes/" + class + "/messages"
+	for _, tt := range []struct{ name, body string }{
+		{"InvalidUTF8", "{\"content\":\"ab\xff\xfecd\"}"},
+		{"InvalidUTF8InName", "{\"content\":\"x\",\"\xff\":1}"},
+		{"LoneSurrogate", `{"content":"a\ud800b"}`},
+		{"LoneLowSurrogate", `{"content":"a\udfffb"}`},
+		{"ReversedPair", `{"content":"a\ude00\ud83d"}`},
+		{"NameOtherCase", `{"Content":"x"}`},
+		{"NameOtherCaseBesideRight", `{"content":"x","CONTENT":"y"}`},
+		{"NameTwice", `{"content":"x","content":"y"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, raw := ts.doRaw("POST", path, token, tt.body)
+			wantProblem(t, resp, decodeJSON(t, raw), 400, "invalid_json")
+			if n := ts.messageCount(class); n != 0 {
+				t.Fatalf("%d messages stored, want none", n)
+			}
+		})
+	}
+	t.Run("EscapedPairOK", func(t *testing.T) {
+		resp, body := ts.do("POST", path, token, `{"content":"\ud83d\ude00"}`)
+		if resp.StatusCode != 201 || body["content"] != "\U0001F600" {
+			t.Fatalf("Status=%d %v, want 201 with the emoji", resp.StatusCode, body)
+		}
+	})
+	t.Run("MagicLinkNameOtherCase", func(t *testing.T) {
+		resp, body := ts.do("POST", "/api/v1/auth/magic-link", "", `{"Email":"strict2b@virginia.edu"}`)
+		wantProblem(t, resp, body, 400, "invalid_json")
+		if n := len(env.outbox); n != 0 {
+			t.Fatalf("%d mails sent, want none", n)
+		}
+	})
+}
+
+// TestJSONMediaType: a JSON route answers a body declared as anything but application/json (or
+// not declared) with 415 unsupported_media_type, before doing anything. A browser sends a
+// text/plain POST to another site without asking it first, so that any page could otherwise spend
+// a victim's sign-in mails.
+func TestJSONMediaType(t *testing.T) {
+	t.Parallel()
+	ts, env := newAuthServer(t)
+	body := `{"email":"media1a@virginia.edu"}`
+	for _, ct := range []string{"text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "application/jsonx", "nonsense/"} {
+		t.Run("Err"+ct, func(t *testing.T) {
+			req, err := http.NewRequest("POST", ts.URL+"/api/v1/auth/magic-link", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ct != "" {
+				req.Header.Set("Content-Type", ct)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var raw strings.Builder
+			_, _ = bufio.NewReader(resp.Body).WriteTo(&raw)
+			wantProblem(t, resp, decodeJSON(t, []byte(raw.String())), 415, "unsupported_media_type")
+			if n := len(env.outbox); n != 0 {
+				t.Fatalf("%d mails sent, want none", n)
+			}
+		})
+	}
+	t.Run("ErrPostMessageTextPlain", func(t *testing.T) {
+		token, _ := ts.signIn("media2b@virginia.edu")
+		class := ts.newRoomClass(token)
+		resp, raw := send(t, "POST", ts.URL+"/api/v1/classes/"+class+"/messages",
+			map[string]string{"Authorization": "Bearer " + token, "Content-Type": "text/plain"}, `{"content":"hi"}`)
+		wantProblem(t, resp, decodeJSON(t, raw), 415, "unsupported_media_type")
+		if n := ts.messageCount(class); n != 0 {
+			t.Fatalf("%d messages stored, want none", n)
+		}
+	})
+	t.Run("OKWithParameters", func(t *testing.T) {
+		resp, raw := send(t, "POST", ts.URL+"/api/v1/auth/magic-link",
+			map[string]string{"Content-Type": "Application/JSON; charset=utf-8"}, body)
+		if resp.StatusCode != 202 {
+			t.Fatalf("Status=%d %s, want 202", resp.StatusCode, raw)
+		}
+		env.nextMail(t)
+	})
+}
