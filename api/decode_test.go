@@ -3,9 +3,13 @@ package api_test
 import (
 	"bufio"
 	"context"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/commongrounds/commongrounds/api"
 )
 
 // messageCount returns the number of messages stored in class.
@@ -108,4 +112,39 @@ func TestJSONMediaType(t *testing.T) {
 		}
 		env.nextMail(t)
 	})
+}
+
+// TestBodyReadTimeout: a client that sends its body too slowly gets 408 request_timeout and
+// its connection closed, instead of holding it as long as it keeps trickling.
+func TestBodyReadTimeout(t *testing.T) {
+	t.Parallel()
+	ts, env := newAuthServer(t, func(d *api.Deps) { d.BodyReadTimeout = 200 * time.Millisecond })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A bound on the whole test, far above the server's timeout: without one the server never
+	// answers and the read below would wait forever.
+	if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	head := "POST /api/v1/auth/magic-link HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"em"
+	if _, err := conn.Write([]byte(head)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no reply to a stalled body: %v", err)
+	}
+	defer resp.Body.Close()
+	var raw strings.Builder
+	_, _ = bufio.NewReader(resp.Body).WriteTo(&raw)
+	wantProblem(t, resp, decodeJSON(t, []byte(raw.String())), 408, "request_timeout")
+	if !resp.Close {
+		t.Fatal("the connection stays open after a body timeout")
+	}
+	if n := len(env.outbox); n != 0 {
+		t.Fatalf("%d mails sent, want none", n)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -34,11 +35,13 @@ var statusOf = map[string]int{
 	cg.EINTERNAL:         http.StatusInternalServerError,
 	"method_not_allowed": http.StatusMethodNotAllowed,
 	eUnsupportedMedia:    http.StatusUnsupportedMediaType,
+	eRequestTimeout:      http.StatusRequestTimeout,
 }
 
 // Codes of the HTTP side alone.
 const (
 	eUnsupportedMedia = "unsupported_media_type" // a JSON route's body not declared application/json
+	eRequestTimeout   = "request_timeout"        // a body that did not arrive within BodyReadTimeout
 )
 
 // problem is an RFC 9457 problem details object with the machine-readable code of the contract.
@@ -69,6 +72,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == cg.EINTERNAL {
 		s.logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if code == eRequestTimeout {
+		// The rest of the body may still come; the connection cannot serve another request.
+		w.Header().Set("Connection", "close")
+	}
 	var appErr *cg.Error
 	if errors.As(err, &appErr) && appErr.RetryAfterMs > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt((appErr.RetryAfterMs+999)/1000, 10))
@@ -89,7 +96,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // decode reads the JSON body of r into v. It answers 415 for a body not declared as
 // application/json (a browser sends text/plain, form and multipart bodies to another site
 // without asking it first), 413 for a body over the limit (set by the body-limit middleware),
-// and 400 invalid_json for anything that is not one
+// 408 for one that did not arrive in time, and 400 invalid_json for anything that is not one
 // JSON object of the expected shape: unknown fields, names in another case than the contract's,
 // a name given twice, text that is not valid UTF-8 and escaped lone surrogates included
 // (encoding/json/v2 semantics, where encoding/json matches names in any case and stores such
@@ -102,6 +109,9 @@ func decode(r *http.Request, v any) error {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return cg.Errorf(cg.ETOOLARGE, "The body is larger than %d bytes.", tooLarge.Limit)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return cg.Errorf(eRequestTimeout, "The body did not arrive in time.")
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) && r.ContentLength == 0 {
 			return cg.Errorf(cg.EINVALIDJSON, "The body is empty; a JSON object is expected.")
