@@ -57,7 +57,7 @@ func setAuthDeps(t *testing.T, d *api.Deps) {
 		PerIP:       generous,
 		VerifyPerIP: generous,
 	}
-	d.Tickets = &auth.Tickets{Store: persistence.NewTicketStore(d.DB)}
+	d.Tickets = &auth.Tickets{Store: persistence.NewTicketStore(d.DB), Limiter: limiter, PerSession: generous}
 	d.PhoneStore = persistence.NewPhoneStore(d.DB)
 	d.Phones = &auth.Phones{
 		Store:          d.PhoneStore,
@@ -721,6 +721,29 @@ func TestWSTicket(t *testing.T) {
 		resp, body := ts.do("POST", "/api/v1/auth/ws-ticket", "", nil)
 		wantProblem(t, resp, body, 401, "unauthorized")
 	})
+}
+
+// TestWSTicketRateLimit: a session mints at most PerSession tickets a window; other sessions,
+// the same user's included, have limits of their own.
+func TestWSTicketRateLimit(t *testing.T) {
+	t.Parallel()
+	ts, env := newAuthServer(t, func(d *api.Deps) { d.Tickets.PerSession = auth.Rate{Limit: 3, Window: time.Minute} })
+	token, _ := env.signInByMail(t, ts, "tickrl1a@virginia.edu")
+	for i := range 3 {
+		if resp, body := ts.do("POST", "/api/v1/auth/ws-ticket", token, nil); resp.StatusCode != 200 {
+			t.Fatalf("ticket %d: %d %v", i, resp.StatusCode, body)
+		}
+	}
+	resp, body := ts.do("POST", "/api/v1/auth/ws-ticket", token, nil)
+	wantRetryAfter(t, resp, body)
+	var n int
+	if err := ts.DB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM ws_tickets`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("%d tickets stored (%v), want 3", n, err)
+	}
+	other, _ := env.signInByMail(t, ts, "tickrl1a@virginia.edu")
+	if resp, body := ts.do("POST", "/api/v1/auth/ws-ticket", other, nil); resp.StatusCode != 200 {
+		t.Fatalf("another session: %d %v", resp.StatusCode, body)
+	}
 }
 
 // verifyStatus redeems token and returns the status of the reply, 0 when there was none. It is
