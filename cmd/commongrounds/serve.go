@@ -124,6 +124,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	signIn.start()
 	defer func() { _ = signIn.stop(context.Background()) }()
+	// Tickets are counted per session with the sign-in limits' counters.
+	wsTickets.Limiter = signIn.magicLinks.Limiter
 
 	// The periodic SIS sync, when configured; it stops with the server.
 	stopClassSync := startClassSync(ctx, cfg, db, logger)
