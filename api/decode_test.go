@@ -148,3 +148,12 @@ func TestBodyReadTimeout(t *testing.T) {
 		t.Fatalf("%d mails sent, want none", n)
 	}
 }
+
+// TestMetricsNotPublic: the API does not serve /metrics; the server serves it on a listener of
+// its own (METRICS_ADDR).
+func TestMetricsNotPublic(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	resp, body := ts.do("GET", "/metrics", "", nil)
+	wantProblem(t, resp, body, 404, "not_found")
+}

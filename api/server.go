@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	cg "github.com/commongrounds/commongrounds"
 	"github.com/commongrounds/commongrounds/auth"
@@ -58,8 +57,6 @@ type Deps struct {
 	WebSocket http.Handler
 	// Ready reports whether the dependencies beyond Postgres (Redis) are reachable. Optional.
 	Ready func(context.Context) error
-	// Metrics gathers /metrics. Optional: the default registry.
-	Metrics prometheus.Gatherer
 	// Registerer takes the HTTP metrics. Optional: the default registerer.
 	Registerer prometheus.Registerer
 	// AllowedOrigins are the browser origins that get CORS headers.
@@ -121,9 +118,6 @@ func NewServer(d Deps) *Server {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
-	}
-	if d.Metrics == nil {
-		d.Metrics = prometheus.DefaultGatherer
 	}
 	if d.Registerer == nil {
 		d.Registerer = prometheus.DefaultRegisterer
@@ -363,8 +357,4 @@ func (s *Server) handleReadyz() http.Handler {
 		}
 		writeJSON(w, status, map[string]any{"ready": ready, "checks": checks})
 	})
-}
-
-func (s *Server) handleMetrics() http.Handler {
-	return promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{})
 }
