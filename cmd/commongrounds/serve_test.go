@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 )
 
 // TestWebSocketRefusals: GET /ws answers every refusal before the upgrade as problem+json: a
@@ -63,4 +68,56 @@ func merge(a, b map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// TestFrameStrictText: over a real socket, a publish whose content holds an escaped lone
+// surrogate, or whose content is named in another case, is refused and stores nothing: the next
+// good publish is the room's first message.
+func TestFrameStrictText(t *testing.T) {
+	t.Parallel()
+	env := seedEnv(t)
+	s := seed(t, env, "--users", "1", "--rooms", "1")
+	base := startServer(t, env)
+	room := s.Users[0].Rooms[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + s.Users[0].Token}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	// reply sends frame and returns the reply carrying ref.
+	reply := func(frame, ref string) map[string]any {
+		t.Helper()
+		if err := ws.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			_, data, err := ws.Read(ctx)
+			if err != nil {
+				t.Fatalf("waiting for the reply to %s: %v", ref, err)
+			}
+			var f map[string]any
+			if err := json.Unmarshal(data, &f); err != nil {
+				t.Fatalf("frame %q: %v", data, err)
+			}
+			if f["ref"] == ref {
+				return f
+			}
+		}
+	}
+	for ref, frame := range map[string]string{
+		"surrogate":  `{"type":"publish","ref":"surrogate","room":"` + room + `","content":"a\ud800b","client_msg_id":"c-1"}`,
+		"other-case": `{"type":"publish","ref":"other-case","room":"` + room + `","Content":"x","client_msg_id":"c-2"}`,
+	} {
+		if f := reply(frame, ref); f["type"] != "error" || f["code"] != "invalid_content" {
+			t.Fatalf("%s: reply %v, want an invalid_content error", ref, f)
+		}
+	}
+	f := reply(`{"type":"publish","ref":"good","room":"`+room+`","content":"\ud83d\ude00","client_msg_id":"c-3"}`, "good")
+	msg, _ := f["message"].(map[string]any)
+	if f["type"] != "ack" || msg["seq"] != float64(1) || msg["content"] != "\U0001F600" {
+		t.Fatalf("good publish: %v, want the ack of the room's first message", f)
+	}
 }
