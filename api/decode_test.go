@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/commongrounds/commongrounds/api"
 )
 
@@ -156,4 +158,39 @@ func TestMetricsNotPublic(t *testing.T) {
 	ts := newTestServer(t)
 	resp, body := ts.do("GET", "/metrics", "", nil)
 	wantProblem(t, resp, body, 404, "not_found")
+}
+
+// TestBodyReadTimeoutSparesWebSockets: the body deadline is not left on an upgraded connection: a
+// socket idle for several times BodyReadTimeout still carries a message both ways.
+func TestBodyReadTimeoutSparesWebSockets(t *testing.T) {
+	t.Parallel()
+	const timeout = 100 * time.Millisecond
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		typ, data, err := ws.Read(r.Context())
+		if err != nil {
+			return
+		}
+		_ = ws.Write(r.Context(), typ, data)
+	})
+	ts := newTestServer(t, func(d *api.Deps) { d.BodyReadTimeout = timeout; d.WebSocket = echo })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	// The time passing is what is tested: a deadline left on the connection would have passed.
+	time.Sleep(5 * timeout)
+	if err := ws.Write(ctx, websocket.MessageText, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	if _, data, err := ws.Read(ctx); err != nil || string(data) != "still here" {
+		t.Fatalf("echo=%q, %v; want the message back", data, err)
+	}
 }

@@ -196,8 +196,8 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(sw, r.Body, s.MaxBodyBytes)
-			// The server's own ReadTimeout would be a deadline for the whole connection, which
-			// a WebSocket keeps after its upgrade; this one lasts while a body is read.
+			// A deadline for the body alone: the headers have ReadHeaderTimeout, and an upgrade
+			// has no body (net/http clears deadlines when a WebSocket takes the connection over).
 			if r.ContentLength != 0 && r.Header.Get("Upgrade") == "" {
 				rc := http.NewResponseController(w)
 				if rc.SetReadDeadline(time.Now().Add(s.BodyReadTimeout)) == nil {
