@@ -57,7 +57,7 @@ func setAuthDeps(t *testing.T, d *api.Deps) {
 		PerIP:       generous,
 		VerifyPerIP: generous,
 	}
-	d.Tickets = &auth.Tickets{Store: persistence.NewTicketStore(d.DB)}
+	d.Tickets = &auth.Tickets{Store: persistence.NewTicketStore(d.DB), Limiter: limiter, PerSession: generous}
 	d.PhoneStore = persistence.NewPhoneStore(d.DB)
 	d.Phones = &auth.Phones{
 		Store:          d.PhoneStore,
@@ -485,16 +485,7 @@ func TestVerify(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				req, _ := http.NewRequest("POST", ts.URL+"/api/v1/auth/verify", strings.NewReader(`{"token":"`+token+`"}`))
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					statuses <- 0
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				statuses <- resp.StatusCode
+				statuses <- verifyStatus(ts, token)
 			}()
 		}
 		close(start)
@@ -730,6 +721,83 @@ func TestWSTicket(t *testing.T) {
 		resp, body := ts.do("POST", "/api/v1/auth/ws-ticket", "", nil)
 		wantProblem(t, resp, body, 401, "unauthorized")
 	})
+}
+
+// TestWSTicketRateLimit: a session mints at most PerSession tickets a window; other sessions,
+// the same user's included, have limits of their own.
+func TestWSTicketRateLimit(t *testing.T) {
+	t.Parallel()
+	ts, env := newAuthServer(t, func(d *api.Deps) { d.Tickets.PerSession = auth.Rate{Limit: 3, Window: time.Minute} })
+	token, _ := env.signInByMail(t, ts, "tickrl1a@virginia.edu")
+	for i := range 3 {
+		if resp, body := ts.do("POST", "/api/v1/auth/ws-ticket", token, nil); resp.StatusCode != 200 {
+			t.Fatalf("ticket %d: %d %v", i, resp.StatusCode, body)
+		}
+	}
+	resp, body := ts.do("POST", "/api/v1/auth/ws-ticket", token, nil)
+	wantRetryAfter(t, resp, body)
+	var n int
+	if err := ts.DB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM ws_tickets`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("%d tickets stored (%v), want 3", n, err)
+	}
+	other, _ := env.signInByMail(t, ts, "tickrl1a@virginia.edu")
+	if resp, body := ts.do("POST", "/api/v1/auth/ws-ticket", other, nil); resp.StatusCode != 200 {
+		t.Fatalf("another session: %d %v", resp.StatusCode, body)
+	}
+}
+
+// verifyStatus redeems token and returns the status of the reply, 0 when there was none. It is
+// safe to call from several goroutines.
+func verifyStatus(ts *testServer, token string) int {
+	req, _ := http.NewRequest("POST", ts.URL+"/api/v1/auth/verify", strings.NewReader(`{"token":"`+token+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestNewerLinkVoidsOlder: signing in with one link voids the address's other outstanding
+// links, older and newer, and no other address's.
+func TestNewerLinkVoidsOlder(t *testing.T) {
+	t.Parallel()
+	ts, env := newAuthServer(t)
+	older := env.requestLink(t, ts, "void1a@virginia.edu")
+	used := env.requestLink(t, ts, "void1a@virginia.edu")
+	newer := env.requestLink(t, ts, "void1a@virginia.edu")
+	someoneElse := env.requestLink(t, ts, "void2b@virginia.edu")
+	if resp, body := ts.do("POST", "/api/v1/auth/verify", "", map[string]string{"token": used}); resp.StatusCode != 200 {
+		t.Fatalf("verify: %d %v", resp.StatusCode, body)
+	}
+	for name, token := range map[string]string{"older": older, "newer": newer} {
+		resp, body := ts.do("POST", "/api/v1/auth/verify", "", map[string]string{"token": token})
+		if resp.StatusCode != 401 || body["code"] != "invalid_token" {
+			t.Fatalf("the %s link after another was used: %d %v, want 401 invalid_token", name, resp.StatusCode, body)
+		}
+	}
+	if resp, body := ts.do("POST", "/api/v1/auth/verify", "", map[string]string{"token": someoneElse}); resp.StatusCode != 200 {
+		t.Fatalf("another address's link: %d %v", resp.StatusCode, body)
+	}
+
+	// Two links of one address used at once: one signs in, the other is void (and neither
+	// waits on the other forever or fails as an internal error).
+	for round := range 5 {
+		links := []string{env.requestLink(t, ts, "void3c@virginia.edu"), env.requestLink(t, ts, "void3c@virginia.edu")}
+		statuses := make(chan int, len(links))
+		for _, token := range links {
+			go func() { statuses <- verifyStatus(ts, token) }()
+		}
+		got := map[int]int{}
+		for range links {
+			got[<-statuses]++
+		}
+		if got[200] != 1 || got[401] != 1 {
+			t.Fatalf("round %d: statuses %v, want one 200 and one 401", round, got)
+		}
+	}
 }
 
 // clockOffset returns how far the test clock is ahead of real time.

@@ -57,7 +57,6 @@ func newTestServer(t *testing.T, opts ...func(*api.Deps)) *testServer {
 		Users:          ts.Users,
 		Sessions:       ts.Sessions,
 		Rooms:          &rooms.Service{Store: persistence.NewMessageStore(db), Broker: broker.NewMemory(), FlagHideThreshold: 3},
-		Metrics:        reg,
 		Registerer:     reg,
 		AllowedOrigins: []string{"https://app.example"},
 		PublicBaseURL:  "https://commongrounds.example",

@@ -201,9 +201,13 @@ func TestFlagsAndModeration(t *testing.T) {
 		tok, _ := ts.signIn(fmt.Sprintf("flg%dz@virginia.edu", i))
 		flaggers = append(flaggers, tok)
 	}
-	mod, _ := ts.signIn("modm1m@virginia.edu")
-	if err := ts.Users.SetRole(context.Background(), "modm1m@virginia.edu", cg.RoleModerator); err != nil {
-		t.Fatal(err)
+	mod, modUser := ts.signIn("modm1m@virginia.edu")
+	// A second moderator, who does nothing: the audit must name the one who asked.
+	_, _ = ts.signIn("modm2m@virginia.edu")
+	for _, email := range []string{"modm1m@virginia.edu", "modm2m@virginia.edu"} {
+		if err := ts.Users.SetRole(context.Background(), email, cg.RoleModerator); err != nil {
+			t.Fatal(err)
+		}
 	}
 	class := ts.newRoomClass(append([]string{author}, flaggers...)...)
 	msg := ts.post(author, class, map[string]any{"content": "flag me"})
@@ -274,8 +278,13 @@ func TestFlagsAndModeration(t *testing.T) {
 		var n int
 		var reason string
 		if err := ts.DB.Pool.QueryRow(context.Background(),
-			`SELECT count(*), max(reason) FROM moderation_audit WHERE message_id = $1 AND action = 'reveal_author' AND moderator_id IS NOT NULL`, id).Scan(&n, &reason); err != nil || n != 1 || reason != "harassment report" {
-			t.Fatalf("audit rows=%d reason=%q (%v), want 1 with the reason", n, reason, err)
+			`SELECT count(*), coalesce(max(reason), '') FROM moderation_audit WHERE message_id = $1 AND action = 'reveal_author' AND moderator_id = $2`, id, modUser.ID).Scan(&n, &reason); err != nil || n != 1 || reason != "harassment report" {
+			t.Fatalf("audit rows naming the moderator who asked=%d reason=%q (%v), want 1 with the reason", n, reason, err)
+		}
+		var all int
+		if err := ts.DB.Pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM moderation_audit WHERE message_id = $1 AND action = 'reveal_author'`, id).Scan(&all); err != nil || all != 1 {
+			t.Fatalf("reveal audit rows=%d (%v), want exactly 1", all, err)
 		}
 	})
 }

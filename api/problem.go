@@ -8,7 +8,12 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	cg "github.com/commongrounds/commongrounds"
 )
@@ -29,7 +34,15 @@ var statusOf = map[string]int{
 	cg.EUNAVAILABLE:      http.StatusServiceUnavailable,
 	cg.EINTERNAL:         http.StatusInternalServerError,
 	"method_not_allowed": http.StatusMethodNotAllowed,
+	eUnsupportedMedia:    http.StatusUnsupportedMediaType,
+	eRequestTimeout:      http.StatusRequestTimeout,
 }
+
+// Codes of the HTTP side alone.
+const (
+	eUnsupportedMedia = "unsupported_media_type" // a JSON route's body not declared application/json
+	eRequestTimeout   = "request_timeout"        // a body that did not arrive within BodyReadTimeout
+)
 
 // problem is an RFC 9457 problem details object with the machine-readable code of the contract.
 type problem struct {
@@ -59,6 +72,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == cg.EINTERNAL {
 		s.logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if code == eRequestTimeout {
+		// The rest of the body may still come; the connection cannot serve another request.
+		w.Header().Set("Connection", "close")
+	}
 	var appErr *cg.Error
 	if errors.As(err, &appErr) && appErr.RetryAfterMs > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt((appErr.RetryAfterMs+999)/1000, 10))
@@ -76,47 +93,47 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 }
 
-// decode reads the JSON body of r into v. It answers 413 for a body over the limit (set by the
-// body-limit middleware), 415 for a body declared as something other than JSON, and 400
-// invalid_json for anything that is not one JSON object of the expected shape. An empty body
-// decodes as {} when allowEmpty is true.
+// decode reads the JSON body of r into v. It answers 415 for a body not declared as
+// application/json (a browser sends text/plain, form and multipart bodies to another site
+// without asking it first), 413 for a body over the limit (set by the body-limit middleware),
+// 408 for one that did not arrive in time, and 400 invalid_json for anything that is not one
+// JSON object of the expected shape: unknown fields, names in another case than the contract's,
+// a name given twice, text that is not valid UTF-8 and escaped lone surrogates included
+// (encoding/json/v2 semantics, where encoding/json matches names in any case and stores such
+// text as U+FFFD).
 func decode(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && mt != "text/plain") {
-			return cg.Errorf(cg.EINVALIDJSON, "The body must be JSON (Content-Type: application/json).")
-		}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return cg.Errorf(eUnsupportedMedia, "The body must be JSON, sent with Content-Type: application/json.")
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := jsonv2.UnmarshalRead(r.Body, v, jsonv2.RejectUnknownMembers(true)); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return cg.Errorf(cg.ETOOLARGE, "The body is larger than %d bytes.", tooLarge.Limit)
 		}
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return cg.Errorf(eRequestTimeout, "The body did not arrive in time.")
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) && r.ContentLength == 0 {
 			return cg.Errorf(cg.EINVALIDJSON, "The body is empty; a JSON object is expected.")
 		}
 		return cg.Errorf(cg.EINVALIDJSON, "The body is not valid JSON of the expected shape: %s", jsonErrorDetail(err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return cg.Errorf(cg.ETOOLARGE, "The body is larger than %d bytes.", tooLarge.Limit)
-		}
-		return cg.Errorf(cg.EINVALIDJSON, "The body has data after the JSON object.")
 	}
 	return nil
 }
 
 // jsonErrorDetail describes a decoding error without echoing the body.
 func jsonErrorDetail(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
+	var syn *jsontext.SyntacticError
+	var sem *jsonv2.SemanticError
 	switch {
 	case errors.As(err, &syn):
-		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q has the wrong type", typ.Field)
+		return fmt.Sprintf("invalid JSON or text that is not valid UTF-8 at byte %d", syn.ByteOffset)
+	case errors.As(err, &sem) && errors.Is(sem.Err, jsonv2.ErrUnknownName):
+		return "an unknown field (names are lower-case snake_case, exactly as documented)"
+	case errors.As(err, &sem) && sem.JSONPointer != "":
+		return fmt.Sprintf("field %q has the wrong type", strings.TrimPrefix(string(sem.JSONPointer), "/"))
+	case errors.As(err, &sem):
+		return "a JSON object is expected"
 	default:
 		return "unexpected input"
 	}

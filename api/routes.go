@@ -31,10 +31,9 @@ func (s *Server) routes() http.Handler {
 	private := func(h http.Handler) http.Handler { return s.cors(s.requireSession(h)) }
 	moderator := func(h http.Handler) http.Handler { return s.cors(s.requireModerator(h)) }
 
-	// Operations.
+	// Operations. /metrics is served on a listener of its own (METRICS_ADDR), not here.
 	handle("GET", "/healthz", "healthz", s.handleHealthz())
 	handle("GET", "/readyz", "readyz", s.handleReadyz())
-	handle("GET", "/metrics", "metrics", s.handleMetrics())
 
 	// The page a magic link opens: it confirms the sign-in with a POST (a GET never uses a token).
 	handle("GET", "/auth/verify", "verify_page", s.handleVerifyPage())

@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -15,7 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	cg "github.com/commongrounds/commongrounds"
 	"github.com/commongrounds/commongrounds/auth"
@@ -57,8 +57,6 @@ type Deps struct {
 	WebSocket http.Handler
 	// Ready reports whether the dependencies beyond Postgres (Redis) are reachable. Optional.
 	Ready func(context.Context) error
-	// Metrics gathers /metrics. Optional: the default registry.
-	Metrics prometheus.Gatherer
 	// Registerer takes the HTTP metrics. Optional: the default registerer.
 	Registerer prometheus.Registerer
 	// AllowedOrigins are the browser origins that get CORS headers.
@@ -70,6 +68,10 @@ type Deps struct {
 	ClientConfig ClientConfig
 	// MaxBodyBytes bounds request bodies. Default: 1 MiB.
 	MaxBodyBytes int64
+	// BodyReadTimeout bounds the time a request's body may take to arrive, from the end of its
+	// headers; a slower one is answered 408 request_timeout and its connection closed.
+	// WebSocket upgrades carry no body and are not bounded. Default: DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 }
@@ -114,11 +116,11 @@ func NewServer(d Deps) *Server {
 	if d.MaxBodyBytes == 0 {
 		d.MaxBodyBytes = 1 << 20
 	}
+	if d.BodyReadTimeout == 0 {
+		d.BodyReadTimeout = DefaultBodyReadTimeout
+	}
 	if d.Now == nil {
 		d.Now = time.Now
-	}
-	if d.Metrics == nil {
-		d.Metrics = prometheus.DefaultGatherer
 	}
 	if d.Registerer == nil {
 		d.Registerer = prometheus.DefaultRegisterer
@@ -185,13 +187,26 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController (and the WebSocket upgrade) reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// instrument counts and times a route, and bounds the body of its requests.
+// DefaultBodyReadTimeout is how long a request's body may take to arrive by default: a body of
+// the default 1 MiB limit needs about 0.6 Mbit/s, and the bodies of the contract are far smaller.
+const DefaultBodyReadTimeout = 15 * time.Second
+
+// instrument counts and times a route, and bounds the size of its requests' bodies and the time
+// they take to arrive.
 func (s *Server) instrument(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(sw, r.Body, s.MaxBodyBytes)
+			// A deadline for the body alone: the headers have ReadHeaderTimeout, and an upgrade
+			// has no body (net/http clears deadlines when a WebSocket takes the connection over).
+			if r.ContentLength != 0 && r.Header.Get("Upgrade") == "" {
+				rc := http.NewResponseController(w)
+				if rc.SetReadDeadline(time.Now().Add(s.BodyReadTimeout)) == nil {
+					r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+				}
+			}
 		}
 		h.ServeHTTP(sw, r)
 		if sw.status == 0 {
@@ -200,6 +215,24 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 		s.metrics.requests.WithLabelValues(route, fmt.Sprint(sw.status)).Inc()
 		s.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
+}
+
+// deadlineBody is a request body read under a deadline, which it lifts once the body has been
+// read: after its end the server reads the connection in the background, and a deadline that
+// passed then would cancel the request's context.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // recoverer turns a panic in a handler into a logged 500 instead of a dropped connection.
@@ -327,8 +360,4 @@ func (s *Server) handleReadyz() http.Handler {
 		}
 		writeJSON(w, status, map[string]any{"ready": ready, "checks": checks})
 	})
-}
-
-func (s *Server) handleMetrics() http.Handler {
-	return promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{})
 }

@@ -21,6 +21,11 @@ type TicketStore interface {
 // time.
 type Tickets struct {
 	Store TicketStore
+	// Limiter counts the tickets each session asks for. Optional: without it, none is counted.
+	Limiter Limiter
+	// PerSession limits the tickets a session may ask for. Default: DefaultTicketsPerSession. A
+	// negative Limit means no limit.
+	PerSession Rate
 	// TTL is the lifetime of a ticket. Default: 60 s.
 	TTL time.Duration
 	// Now is the clock. Default: time.Now.
@@ -34,8 +39,17 @@ func (t *Tickets) now() time.Time {
 	return time.Now()
 }
 
-// Issue returns a new ticket of the session sid and its expiry.
+// DefaultTicketsPerSession is how many tickets a session may ask for by default: a browser asks
+// for one each time it opens its socket, so this allows a reconnection every two seconds.
+var DefaultTicketsPerSession = Rate{Limit: 30, Window: time.Minute}
+
+// Issue returns a new ticket of the session sid and its expiry; rate_limited past PerSession.
 func (t *Tickets) Issue(ctx context.Context, sid cg.SessionID) (string, time.Time, error) {
+	if t.Limiter != nil {
+		if err := t.Limiter.Allow(ctx, "ticket:"+string(sid), 1, orRate(t.PerSession, DefaultTicketsPerSession)); err != nil {
+			return "", time.Time{}, err
+		}
+	}
 	ticket, err := newToken()
 	if err != nil {
 		return "", time.Time{}, err

@@ -109,6 +109,9 @@ type Config struct {
 	SampleClasses bool
 	// SecretsGenerated is true when Load generated the secrets file just now.
 	SecretsGenerated bool
+	// MetricsAddr is the listening address of /metrics, apart from the public one: the metrics
+	// count author reveals and sign-ins. Default: 127.0.0.1:9090.
+	MetricsAddr string
 }
 
 // Log formats of LOG_FORMAT.
@@ -125,6 +128,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		RedisURL:           getenv("REDIS_URL"),
 		HTTPAddr:           or(getenv("HTTP_ADDR"), "127.0.0.1:8080"),
 		DebugAddr:          getenv("DEBUG_ADDR"),
+		MetricsAddr:        or(getenv("METRICS_ADDR"), "127.0.0.1:9090"),
 		PublicBaseURL:      getenv("PUBLIC_BASE_URL"),
 		AllowedEmailDomain: strings.ToLower(or(getenv("ALLOWED_EMAIL_DOMAIN"), "virginia.edu")),
 		SMTPURL:            getenv("SMTP_URL"),
@@ -135,6 +139,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "postgres://postgres@127.0.0.1:5432/commongrounds?sslmode=disable"
+	}
+	if c.MetricsAddr == c.HTTPAddr && !strings.HasSuffix(c.HTTPAddr, ":0") { // :0, any free port
+		return nil, fmt.Errorf("METRICS_ADDR %q: want an address apart from HTTP_ADDR, off the public network", c.MetricsAddr)
 	}
 	if c.PublicBaseURL == "" {
 		c.PublicBaseURL = "http://" + c.HTTPAddr

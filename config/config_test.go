@@ -100,3 +100,25 @@ func TestStartUpSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsAddr: 127.0.0.1:9090 unless set; the public address is refused.
+func TestMetricsAddr(t *testing.T) {
+	for _, tc := range []struct {
+		value, http, want string
+		err               bool
+	}{
+		{"", "", "127.0.0.1:9090", false},
+		{"10.0.0.5:9100", "", "10.0.0.5:9100", false},
+		{"127.0.0.1:8080", "", "", true},
+		{"", "127.0.0.1:9090", "", true},
+	} {
+		env := map[string]string{"METRICS_ADDR": tc.value, "HTTP_ADDR": tc.http, "JWT_KEYS": "k:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "PHONE_PEPPERS": "1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+		c, err := Load(func(k string) string { return env[k] })
+		if (err != nil) != tc.err {
+			t.Fatalf("METRICS_ADDR=%q HTTP_ADDR=%q: err=%v, want an error: %v", tc.value, tc.http, err, tc.err)
+		}
+		if err == nil && c.MetricsAddr != tc.want {
+			t.Errorf("METRICS_ADDR=%q: %q, want %q", tc.value, c.MetricsAddr, tc.want)
+		}
+	}
+}

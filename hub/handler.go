@@ -24,6 +24,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusForbidden, cg.EFORBIDDEN, "This origin may not open sockets.", 0)
 		return
 	}
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		// The library would answer this in text/plain, after the session's lookup.
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "websocket")
+		problem(w, http.StatusUpgradeRequired, "upgrade_required", "GET /ws opens a WebSocket: send Connection: Upgrade and Upgrade: websocket.", 0)
+		return
+	}
 	sess, err := h.auth(r)
 	if err != nil {
 		status := http.StatusUnauthorized
@@ -90,6 +97,18 @@ func problem(w http.ResponseWriter, status int, code, detail string, retryAfterM
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"type": "about:blank", "title": http.StatusText(status), "status": status, "code": code, "detail": detail,
 	})
+}
+
+// headerHasToken reports whether a comma-separated header has token, in any case.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // newSocketID returns a random id for a socket.

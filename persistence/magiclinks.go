@@ -24,15 +24,29 @@ func (s *MagicLinkStore) CreateMagicLink(ctx context.Context, email string, toke
 	return wrap("create magic link", err)
 }
 
-// RedeemMagicLink marks the unused link with tokenHash that is unexpired at now as used, and
-// returns its e-mail address; invalid_token if there is none. One statement does both, so of
-// any number of concurrent redemptions of one link exactly one succeeds.
+// RedeemMagicLink marks the unused link with tokenHash that is unexpired at now as used, voids
+// every other unused link of its address, and returns the address; invalid_token if there is no
+// such link. Redemptions of one address's links take the address's unused links in one order,
+// so of any number of concurrent redemptions of its links exactly one succeeds.
 func (s *MagicLinkStore) RedeemMagicLink(ctx context.Context, tokenHash []byte, now time.Time) (string, error) {
 	var email string
-	err := s.db.Pool.QueryRow(ctx, `
-		UPDATE magic_links SET used = true, used_at = $2
-		 WHERE token_hash = $1 AND used = false AND expires_at > $2
-		RETURNING email`, tokenHash, now).Scan(&email)
+	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT email FROM magic_links WHERE token_hash = $1`, tokenHash).Scan(&email)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT id FROM magic_links WHERE email = $1 AND used = false ORDER BY id FOR UPDATE`, email); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `
+			UPDATE magic_links SET used = true, used_at = $2
+			 WHERE token_hash = $1 AND used = false AND expires_at > $2
+			RETURNING email`, tokenHash, now).Scan(&email); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE magic_links SET used = true, used_at = $2 WHERE email = $1 AND used = false`, email, now)
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", cg.Errorf(cg.EINVALIDTOKEN, "This sign-in link is not valid any more; ask for a new one.")
 	}

@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	cg "github.com/commongrounds/commongrounds"
 )
 
@@ -42,16 +45,23 @@ type ClientFrame struct {
 }
 
 // rawFrame is the wire shape of a client frame. Fields are raw so that a wrong type is reported
-// as invalid_frame with the frame's ref still echoed.
+// as invalid_frame with the frame's ref still echoed. It is decoded with encoding/json/v2
+// semantics: names match exactly (a "Content" is an unknown field, and ignored, not content),
+// a name given twice is an error, and every string must be valid Unicode, escaped lone
+// surrogates (\ud800) included, where encoding/json matches names in any case and turns such
+// strings into U+FFFD.
 type rawFrame struct {
-	Type        json.RawMessage `json:"type"`
-	Ref         json.RawMessage `json:"ref"`
-	Room        json.RawMessage `json:"room"`
-	SinceSeq    json.RawMessage `json:"since_seq"`
-	Content     json.RawMessage `json:"content"`
-	ParentID    json.RawMessage `json:"parent_id"`
-	ClientMsgID json.RawMessage `json:"client_msg_id"`
+	Type        jsontext.Value `json:"type"`
+	Ref         jsontext.Value `json:"ref"`
+	Room        jsontext.Value `json:"room"`
+	SinceSeq    jsontext.Value `json:"since_seq"`
+	Content     jsontext.Value `json:"content"`
+	ParentID    jsontext.Value `json:"parent_id"`
+	ClientMsgID jsontext.Value `json:"client_msg_id"`
 }
+
+// lenient decodes a frame whose strings may hold lone surrogates, to tell which field does.
+var lenient = jsontext.AllowInvalidUTF8(true)
 
 // FrameError is a frame that could not be accepted: its error frame has Code and Message, and
 // echoes Ref when the frame had a readable one.
@@ -63,8 +73,9 @@ type FrameError struct {
 
 func (e *FrameError) Error() string { return e.Code + ": " + e.Message }
 
-// optString decodes a JSON string or null/absent into s; ok is false for any other JSON value.
-func optString(raw json.RawMessage, s *string) (present, ok bool) {
+// optString decodes a JSON string or null/absent into s; ok is false for any other JSON value
+// and for a string that is not valid Unicode (a lone surrogate).
+func optString(raw jsontext.Value, s *string) (present, ok bool) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return false, true
 	}
@@ -76,32 +87,33 @@ func optString(raw json.RawMessage, s *string) (present, ok bool) {
 		*s = string(raw[1 : len(raw)-1])
 		return true, true
 	}
-	if err := json.Unmarshal(raw, s); err != nil {
+	if err := jsonv2.Unmarshal(raw, s); err != nil {
 		return true, false
 	}
 	return true, true
 }
 
 // decodeSeq decodes a JSON number that must be a whole number of at least 0 and fit an int64.
-func decodeSeq(raw json.RawMessage) (int64, bool) {
+func decodeSeq(raw jsontext.Value) (int64, bool) {
 	// Digits alone, as a valid JSON number has them, are parsed directly.
 	if len(raw) > 0 && len(raw) <= 18 && !bytes.ContainsFunc(raw, func(r rune) bool { return r < '0' || r > '9' }) {
 		n, err := strconv.ParseInt(string(raw), 10, 64)
 		return n, err == nil
 	}
 	var seq int64
-	if err := json.Unmarshal(raw, &seq); err != nil || seq < 0 {
+	if err := jsonv2.Unmarshal(raw, &seq); err != nil || seq < 0 {
 		return 0, false
 	}
 	return seq, true
 }
 
-// DecodeFrame decodes and validates one client frame. It does not check that the text is valid
-// UTF-8: the caller closes the socket with 1007 for that before decoding.
+// DecodeFrame decodes and validates one client frame. The caller closes the socket with 1007
+// for text that is not valid UTF-8 before decoding; an escaped lone surrogate is refused here,
+// as invalid_content in content and invalid_frame anywhere else.
 func DecodeFrame(data []byte) (*ClientFrame, *FrameError) {
 	var raw rawFrame
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, &FrameError{Code: EINVALIDFRAME, Message: "A frame must be one JSON object."}
+	if err := jsonv2.Unmarshal(data, &raw); err != nil {
+		return nil, invalidText(data)
 	}
 	f := &ClientFrame{}
 	if _, ok := optString(raw.Ref, &f.Ref); !ok || len(f.Ref) > MaxRefLen {
@@ -157,6 +169,23 @@ func DecodeFrame(data []byte) (*ClientFrame, *FrameError) {
 		}
 	}
 	return f, nil
+}
+
+// invalidText explains why a frame did not decode: a lone surrogate, with the frame's ref, when
+// that is the only fault; otherwise that it is not one JSON object. It runs only on refusals.
+func invalidText(data []byte) *FrameError {
+	var raw rawFrame
+	if err := jsonv2.Unmarshal(data, &raw, lenient); err != nil {
+		return &FrameError{Code: EINVALIDFRAME, Message: "A frame must be one JSON object, each name at most once."}
+	}
+	var ref, content string
+	if _, ok := optString(raw.Ref, &ref); !ok || len(ref) > MaxRefLen {
+		ref = ""
+	}
+	if _, ok := optString(raw.Content, &content); !ok {
+		return &FrameError{Ref: ref, Code: cg.EINVALIDCONTENT, Message: "content must be valid Unicode text (no lone surrogates)."}
+	}
+	return &FrameError{Ref: ref, Code: EINVALIDFRAME, Message: "Every string of a frame must be valid Unicode text (no lone surrogates)."}
 }
 
 // Server frames. Each is encoded once and the same bytes go to every receiver.

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+
 	cg "github.com/commongrounds/commongrounds"
 	"github.com/commongrounds/commongrounds/rooms"
 )
@@ -30,6 +32,21 @@ func TestNormalizeContent(t *testing.T) {
 		{"ErrLoneCR", "a\rb", "", cg.EINVALIDCONTENT},
 		{"ErrLineSeparator", "a\u2028b", "", cg.EINVALIDCONTENT},
 		{"ErrInvalidUTF8", "a\xffb", "", cg.EINVALIDCONTENT},
+		{"ErrDEL", "a\u007fb", "", cg.EINVALIDCONTENT},
+		{"ErrC1First", "a\u0080b", "", cg.EINVALIDCONTENT},
+		{"ErrC1NextLine", "a\u0085b", "", cg.EINVALIDCONTENT},
+		{"ErrC1Last", "a\u009fb", "", cg.EINVALIDCONTENT},
+		{"OKZeroWidthJoiner", "\U0001F469\u200d\U0001F4BB", "\U0001F469\u200d\U0001F4BB", ""},
+		{"OKZeroWidthNonJoiner", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", ""},
+		{"OKBidiBalanced", "\u202bx\u202c \u2067y\u2069", "\u202bx\u202c \u2067y\u2069", ""},
+		{"OKBidiOverrideClosed", "a\u202eb", "a\u202eb\u202c", ""},
+		{"OKBidiEachKindClosed", "\u202a\u202b\u202d\u2066\u2067\u2068x", "\u202a\u202b\u202d\u2066\u2067\u2068x\u2069\u2069\u2069\u202c\u202c\u202c", ""},
+		{"OKBidiIsolateClosesEmbeddings", "\u2068\u202ax\u2069", "\u2068\u202ax\u2069", ""},
+		{"OKBidiEmbeddingInIsolateClosed", "\u2067x\u202by", "\u2067x\u202by\u202c\u2069", ""},
+		{"OKBidiPDFCannotLeaveIsolate", "\u202b\u2066x\u202c", "\u202b\u2066x\u202c\u2069\u202c", ""},
+		{"OKBidiStrayClosers", "x\u202c\u2069", "x\u202c\u2069", ""},
+		{"OKBidiClosedAfterTrim", "a\u202e \n", "a\u202e\u202c", ""},
+		{"ErrBidiClosedTooLong", strings.Repeat("a", 3999) + "\u202e", "", cg.EINVALIDCONTENT},
 	}
 	for _, tt := range tests {
 		got, err := rooms.NormalizeContent(tt.in)
@@ -62,6 +79,14 @@ func TestDecodeFrame(t *testing.T) {
 		{"ErrSinceString", `{"type":"subscribe","room":"` + room + `","since_seq":"1"}`, "", rooms.EINVALIDFRAME},
 		{"ErrContentNumber", `{"type":"publish","room":"` + room + `","content":5}`, "", cg.EINVALIDCONTENT},
 		{"ErrParentNumber", `{"type":"publish","room":"` + room + `","content":"x","parent_id":5}`, "", cg.EINVALIDPARENT},
+		{"ErrTypeOtherCase", `{"Type":"ping"}`, "", rooms.EINVALIDFRAME},
+		{"ErrContentOtherCase", `{"type":"publish","room":"` + room + `","Content":"x"}`, "", cg.EINVALIDCONTENT},
+		{"ErrContentTwice", `{"type":"publish","room":"` + room + `","content":"x","content":"y"}`, "", rooms.EINVALIDFRAME},
+		{"ErrContentLoneSurrogate", `{"type":"publish","ref":"r","room":"` + room + `","content":"a\ud800b"}`, "", cg.EINVALIDCONTENT},
+		{"ErrContentReversedPair", `{"type":"publish","room":"` + room + `","content":"a\udc00\ud800"}`, "", cg.EINVALIDCONTENT},
+		{"ErrRefLoneSurrogate", `{"type":"ping","ref":"\udfff"}`, "", rooms.EINVALIDFRAME},
+		{"ErrUnknownFieldLoneSurrogate", `{"type":"ping","x":"\ud800"}`, "", rooms.EINVALIDFRAME},
+		{"OKEscapedPair", `{"type":"publish","room":"` + room + `","content":"\ud83d\ude00"}`, rooms.TypePublish, ""},
 		{"ErrClientMsgIDSpace", `{"type":"publish","room":"` + room + `","content":"x","client_msg_id":"a b"}`, "", rooms.EINVALIDFRAME},
 	}
 	for _, tt := range tests {
@@ -164,11 +189,11 @@ func BenchmarkDecodeFrame(b *testing.B) {
 	}
 }
 
-// FuzzFieldDecoders checks the frame's field decoders against encoding/json on any valid JSON
-// value: the same string, the same number, the same refusals.
+// FuzzFieldDecoders checks the frame's field decoders against encoding/json/v2 on any valid
+// JSON value: the same string, the same number, the same refusals (lone surrogates included).
 func FuzzFieldDecoders(f *testing.F) {
 	for _, v := range []string{`"s-1"`, `"a\"b"`, `"\u00e9t\u00e9"`, `"été"`, `""`, `null`, `41`, `0`, `-1`, `1.5`, `1e3`,
-		`99999999999999999999`, `123456789012345678`, `true`, `{}`, `[]`} {
+		`99999999999999999999`, `123456789012345678`, `true`, `{}`, `[]`, `"\ud800"`, `"\ud83d\ude00"`} {
 		f.Add([]byte(v))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -178,18 +203,18 @@ func FuzzFieldDecoders(f *testing.F) {
 		var got string
 		present, ok := rooms.OptString(raw, &got)
 		var want *string
-		wantErr := json.Unmarshal(raw, &want)
+		wantErr := jsonv2.Unmarshal(raw, &want)
 		switch {
 		case wantErr != nil:
 			if ok {
-				t.Fatalf("%s: accepted as %q; encoding/json: %v", raw, got, wantErr)
+				t.Fatalf("%s: accepted as %q; encoding/json/v2: %v", raw, got, wantErr)
 			}
 		case want == nil: // null
 			if !ok || got != "" {
 				t.Fatalf("%s: got %q (present=%v ok=%v), want nothing", raw, got, present, ok)
 			}
 		case !present || !ok || got != *want:
-			t.Fatalf("%s: got %q (present=%v ok=%v), encoding/json %q", raw, got, present, ok, *want)
+			t.Fatalf("%s: got %q (present=%v ok=%v), encoding/json/v2 %q", raw, got, present, ok, *want)
 		}
 
 		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
@@ -197,12 +222,12 @@ func FuzzFieldDecoders(f *testing.F) {
 		}
 		seq, ok := rooms.DecodeSeq(raw)
 		var n int64
-		if err := json.Unmarshal(raw, &n); err != nil || n < 0 {
+		if err := jsonv2.Unmarshal(raw, &n); err != nil || n < 0 {
 			if ok {
-				t.Fatalf("%s: seq %d accepted; encoding/json: %d, %v", raw, seq, n, err)
+				t.Fatalf("%s: seq %d accepted; encoding/json/v2: %d, %v", raw, seq, n, err)
 			}
 		} else if !ok || seq != n {
-			t.Fatalf("%s: seq %d (ok=%v), encoding/json %d", raw, seq, ok, n)
+			t.Fatalf("%s: seq %d (ok=%v), encoding/json/v2 %d", raw, seq, ok, n)
 		}
 	})
 }

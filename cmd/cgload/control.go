@@ -168,7 +168,7 @@ func runChild(ctx context.Context, o *options, stdin io.Reader, stdout io.Writer
 // runParent runs the whole load test, in this process or in --workers children, and reports.
 func runParent(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	loadStart := loadgen.LoadAvg()
-	baseline, err := loadgen.ScrapeServers(ctx, o.cfg.URLs)
+	baseline, err := loadgen.ScrapeServers(ctx, o.metricsURLs)
 	if err != nil {
 		fmt.Fprintf(stderr, "cgload: no baseline metrics: %v\n", err)
 		baseline = &loadgen.ServerStats{}
@@ -237,7 +237,7 @@ func runParent(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 			}
 		case <-settle:
 			settle = nil
-			if st, err := loadgen.ScrapeServers(ctx, o.cfg.URLs); err == nil {
+			if st, err := loadgen.ScrapeServers(ctx, o.metricsURLs); err == nil {
 				st.PerSocket(baseline.RSS)
 				merged.Server = st
 			} else {
@@ -251,7 +251,7 @@ func runParent(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 			}
 		case <-endScrape:
 			endScrape = nil
-			if st, err := loadgen.ScrapeServers(ctx, o.cfg.URLs); err == nil {
+			if st, err := loadgen.ScrapeServers(ctx, o.metricsURLs); err == nil {
 				st.PerSocket(baseline.RSS)
 				merged.ServerEnd = st
 			}

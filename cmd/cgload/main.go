@@ -49,6 +49,7 @@ type options struct {
 	workers      int
 	workerIndex  int
 	settle       time.Duration
+	metricsURLs  []string        // the servers' /metrics
 	set          map[string]bool // flags given explicitly
 	scenarioRate func(*loadgen.Seed) float64
 }
@@ -58,10 +59,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("cgload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := &o.cfg
-	var urls, sources, steps string
+	var urls, sources, steps, metrics string
 	var drop bool
 	fs.StringVar(&o.seedPath, "seed", "", "seed file written by `commongrounds loadtest-seed` (required)")
 	fs.StringVar(&urls, "url", "ws://127.0.0.1:8080/ws", "server WebSocket URLs, comma-separated; sockets are spread over them")
+	fs.StringVar(&metrics, "metrics", "", "the servers' /metrics URLs (their METRICS_ADDR), comma-separated (default: port 9090 of each --url's host)")
 	fs.StringVar(&sources, "source-addrs", "", "local addresses to connect from, comma-separated (127.0.0.2,127.0.0.3 or 127.0.0.2-9)")
 	fs.StringVar(&c.Scenario, "scenario", "custom", "idle, fanout, cross, evening, storm or custom: sets the defaults of the other flags")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "steady phase, after every socket is connected and subscribed")
@@ -97,6 +99,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	c.URLs = splitList(urls)
 	var err error
+	if o.metricsURLs = splitList(metrics); len(o.metricsURLs) == 0 {
+		if o.metricsURLs, err = loadgen.MetricsURLs(c.URLs, "9090"); err != nil {
+			return nil, err
+		}
+	}
 	if c.SourceAddrs, err = expandAddrs(sources); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/commongrounds/commongrounds/internal/testenv"
@@ -27,6 +28,7 @@ func startServerLogs(t *testing.T, env map[string]string) (string, *logBuffer) {
 	vars := map[string]string{
 		"DATABASE_URL": testenv.NewDatabase(t),
 		"HTTP_ADDR":    "127.0.0.1:0",
+		"METRICS_ADDR": "127.0.0.1:0",
 		"SECRETS_FILE": filepath.Join(t.TempDir(), "secrets.json"),
 	}
 	for k, v := range env {
@@ -55,9 +57,23 @@ func startServerLogs(t *testing.T, env map[string]string) (string, *logBuffer) {
 	return "http://" + addr, logs
 }
 
+// asideAddr returns the address the server's log says the listener of setting (METRICS_ADDR,
+// DEBUG_ADDR) took; the log has the line once the public listener is up.
+func asideAddr(t *testing.T, logs *logBuffer, setting string) string {
+	t.Helper()
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var entry struct{ Msg, Setting, Addr string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "listening aside" && entry.Setting == setting {
+			return entry.Addr
+		}
+	}
+	t.Fatalf("no listener of %s in the log:\n%s", setting, logs.String())
+	return ""
+}
+
 func TestServe(t *testing.T) {
 	t.Parallel()
-	base := startServer(t, nil)
+	base, logs := startServerLogs(t, nil)
 	get := func(path string) (*http.Response, map[string]any) {
 		t.Helper()
 		resp, err := http.Get(base + path)
@@ -101,8 +117,13 @@ func TestServe(t *testing.T) {
 			t.Fatalf("Status=%d body=%v, want 401 unauthorized", resp.StatusCode, body)
 		}
 	})
+	t.Run("ErrMetricsNotPublic", func(t *testing.T) {
+		if resp, _ := get("/metrics"); resp.StatusCode != 404 {
+			t.Fatalf("Status=%d, want 404: /metrics is not on the public listener", resp.StatusCode)
+		}
+	})
 	t.Run("Metrics", func(t *testing.T) {
-		resp, err := http.Get(base + "/metrics")
+		resp, err := http.Get("http://" + asideAddr(t, logs, "METRICS_ADDR") + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	cg "github.com/commongrounds/commongrounds"
 	"github.com/commongrounds/commongrounds/api"
@@ -142,6 +143,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	signIn.start()
 	defer func() { _ = signIn.stop(context.Background()) }()
+	// Tickets are counted per session with the sign-in limits' counters.
+	wsTickets.Limiter = signIn.magicLinks.Limiter
 
 	// The periodic SIS sync, when configured; it stops with the server.
 	stopClassSync := startClassSync(ctx, cfg, db, logger)
@@ -162,7 +165,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Leaver:         roomHub,
 		WebSocket:      roomHub,
 		Ready:          redisReady(redisClient),
-		Metrics:        reg,
 		Registerer:     reg,
 		AllowedOrigins: cfg.AllowedOrigins,
 		PublicBaseURL:  cfg.PublicBaseURL,
@@ -181,8 +183,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		ConnContext:       hub.ConnContext, // with hub.Listener: a socket's queued frames go out in one write
 	}
+	// Metrics, and the profiler when configured, are served apart from the public listener.
+	stopMetrics, err := serveAside(ctx, "METRICS_ADDR", cfg.MetricsAddr, cfg.HTTPReusePort, metricsHandler(reg), logger)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	if cfg.DebugAddr != "" {
-		stopDebug, err := serveDebug(cfg.DebugAddr, logger)
+		stopDebug, err := serveAside(ctx, "DEBUG_ADDR", cfg.DebugAddr, false, debugHandler(), logger)
 		if err != nil {
 			return err
 		}
@@ -294,23 +302,36 @@ func originOf(u string) string {
 	return u
 }
 
-// serveDebug serves the Go profiler at addr, apart from the public listener, until the
-// returned function is called.
-func serveDebug(addr string, logger *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
+// serveAside serves h at addr, the address of the setting name, apart from the public
+// listener, until the returned function is called. With reusePort, the next release may listen
+// beside it during a restart, as on the public address.
+func serveAside(ctx context.Context, name, addr string, reusePort bool, h http.Handler, logger *slog.Logger) (stop func(), err error) {
+	ln, err := listen(ctx, addr, reusePort)
 	if err != nil {
-		return nil, fmt.Errorf("listen on DEBUG_ADDR: %w", err)
+		return nil, fmt.Errorf("listen on %s: %w", name, err)
 	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	logger.Info("listening aside", "setting", name, "addr", ln.Addr().String())
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }, nil
+}
+
+// metricsHandler serves the metrics of reg at /metrics.
+func metricsHandler(reg prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// debugHandler serves the Go profiler at /debug/pprof/.
+func debugHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	logger.Info("profiler listening", "addr", ln.Addr().String())
-	go func() { _ = srv.Serve(ln) }()
-	return func() { _ = srv.Close() }, nil
+	return mux
 }
 
 // writeDelay maps the configuration's "0: never wait" to the hub's.

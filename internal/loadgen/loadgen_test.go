@@ -257,3 +257,13 @@ func TestRunGivesUpOnRefusedSessions(t *testing.T) {
 		t.Fatal("Failed() is empty, want the refused sockets reported")
 	}
 }
+
+// TestMetricsURLs: one /metrics URL per server host, on the metrics port, whatever the scheme
+// and path of the WebSocket URLs.
+func TestMetricsURLs(t *testing.T) {
+	got, err := MetricsURLs([]string{"ws://10.0.0.1:8080/ws", "wss://10.0.0.1:8443/ws", "ws://[::1]:8080/ws", "ws://app2:8080/ws"}, "9090")
+	want := []string{"http://10.0.0.1:9090/metrics", "http://[::1]:9090/metrics", "http://app2:9090/metrics"}
+	if err != nil || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("MetricsURLs=%v, %v; want %v", got, err, want)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -59,22 +60,32 @@ func ParseMetrics(r io.Reader, names ...string) (map[string]float64, error) {
 	return out, sc.Err()
 }
 
-// ScrapeServers reads the memory and socket metrics of every server, given by its WebSocket
-// URL, and sums them.
-func ScrapeServers(ctx context.Context, wsURLs []string) (*ServerStats, error) {
-	st := &ServerStats{}
+// MetricsURLs returns the /metrics URL of each server given by its WebSocket URL, once per
+// host: the server serves its metrics apart from the public listener, on METRICS_ADDR, whose port
+// is given.
+func MetricsURLs(wsURLs []string, port string) ([]string, error) {
+	var out []string
 	seen := make(map[string]bool)
 	for _, raw := range wsURLs {
 		u, err := url.Parse(raw)
 		if err != nil {
 			return nil, fmt.Errorf("server URL: %w", err)
 		}
-		base := httpBase(u)
-		if seen[base] {
-			continue
+		m := "http://" + net.JoinHostPort(u.Hostname(), port) + "/metrics"
+		if !seen[m] {
+			seen[m] = true
+			out = append(out, m)
 		}
-		seen[base] = true
-		m, err := scrape(ctx, base+"/metrics")
+	}
+	return out, nil
+}
+
+// ScrapeServers reads the memory and socket metrics of every server, given by its /metrics URL,
+// and sums them.
+func ScrapeServers(ctx context.Context, metricsURLs []string) (*ServerStats, error) {
+	st := &ServerStats{}
+	for _, u := range metricsURLs {
+		m, err := scrape(ctx, u)
 		if err != nil {
 			return nil, err
 		}

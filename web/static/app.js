@@ -443,7 +443,9 @@
         el("span", { class: "anon" }, m.anon_id || "Anon"),
         el("time", { datetime: m.created_at }, clock(m.created_at)),
         own && el("span", {}, "you")),
-      el("p", { class: "body" }, body),
+      // Isolated, so that no message can reorder the text around it (the server also closes
+      // the bidirectional controls a message leaves open).
+      el("p", { class: "body", dir: "auto" }, body),
       el("div", { class: "msg-actions" },
         !inThread && !m.parent_id && !m.pending && el("button", { type: "button", class: "link", onclick: () => openThread(m.id) },
           replies === 0 ? "Reply" : replies === 1 ? "1 reply" : `${replies} replies`),
