@@ -167,8 +167,21 @@ type AccessRequest struct {
 
 type AccessResult struct {
 	Anon AnonID
-	Err  error
+	// Members is the number of users enrolled in the class, counted up to MaxMembersCounted.
+	Members int
+	Err     error
 }
+
+// ErasedMessage is a message of a deleted account that the erasure job turned into a tombstone.
+type ErasedMessage struct {
+	ID   MessageID
+	Room ClassID
+	Seq  int64
+}
+
+// MaxMembersCounted is where room-access lookups stop counting a class's members: enough to
+// tell whether a room is below any anonymity threshold the configuration allows.
+const MaxMembersCounted = 100
 
 // MessageStore keeps the messages of class rooms, their pseudonyms and their moderation.
 type MessageStore interface {

@@ -67,25 +67,37 @@ func newAnonID() cg.AnonID {
 
 // RoomAccess returns the user's pseudonym in the class, creating a random one on first use.
 func (s *MessageStore) RoomAccess(ctx context.Context, user cg.UserID, class cg.ClassID) (cg.AnonID, error) {
+	res := s.roomAccess(ctx, user, class)
+	return res.Anon, res.Err
+}
+
+// membersSQL counts the users enrolled in the class %s, up to %d (cg.MaxMembersCounted).
+const membersSQL = `(SELECT count(*) FROM (SELECT 1 FROM user_classes m WHERE m.class_id = %s LIMIT %d) members)`
+
+// roomAccess is RoomAccess with the count of the class's members.
+func (s *MessageStore) roomAccess(ctx context.Context, user cg.UserID, class cg.ClassID) cg.AccessResult {
 	if !cg.ValidUUID(string(class)) {
-		return "", errClassNotFound
+		return cg.AccessResult{Err: errClassNotFound}
 	}
 	// One pair has a statement of its own: about half the database's work of the batch one.
 	var exists, enrolled bool
 	var anon *cg.AnonID
+	var res cg.AccessResult
 	err := s.db.Pool.QueryRow(ctx, `
 		SELECT EXISTS (SELECT 1 FROM classes WHERE id = $2),
 		       EXISTS (SELECT 1 FROM user_classes WHERE user_id = $1 AND class_id = $2),
-		       (SELECT anon_id FROM class_pseudonyms WHERE class_id = $2 AND user_id = $1)`,
-		user, class).Scan(&exists, &enrolled, &anon)
+		       (SELECT anon_id FROM class_pseudonyms WHERE class_id = $2 AND user_id = $1),
+		       `+fmt.Sprintf(membersSQL, "$2", cg.MaxMembersCounted)+``,
+		user, class).Scan(&exists, &enrolled, &anon, &res.Members)
 	if err != nil {
-		return "", wrap("room access", err)
+		return cg.AccessResult{Err: wrap("room access", err)}
 	}
-	a, firstUse, err := accessOf(exists, enrolled, anon)
+	var firstUse bool
+	res.Anon, firstUse, res.Err = accessOf(exists, enrolled, anon)
 	if firstUse {
-		return s.drawPseudonym(ctx, user, class)
+		res.Anon, res.Err = s.drawPseudonym(ctx, user, class)
 	}
-	return a, err
+	return res
 }
 
 // accessOf is the answer to a room-access lookup; firstUse means the user is enrolled and has
@@ -104,11 +116,12 @@ func accessOf(exists, enrolled bool, anon *cg.AnonID) (a cg.AnonID, firstUse boo
 
 // roomAccessSQL looks up, for each of many (user, class) pairs, whether the class exists, whether the
 // user is enrolled, and the user's pseudonym there.
-const roomAccessSQL = `
+var roomAccessSQL = `
 SELECT r.ord,
        EXISTS (SELECT 1 FROM classes c WHERE c.id = r.class_id::uuid),
        EXISTS (SELECT 1 FROM user_classes uc WHERE uc.user_id = r.user_id::uuid AND uc.class_id = r.class_id::uuid),
-       (SELECT p.anon_id FROM class_pseudonyms p WHERE p.class_id = r.class_id::uuid AND p.user_id = r.user_id::uuid)
+       (SELECT p.anon_id FROM class_pseudonyms p WHERE p.class_id = r.class_id::uuid AND p.user_id = r.user_id::uuid),
+       ` + fmt.Sprintf(membersSQL, "r.class_id::uuid", cg.MaxMembersCounted) + `
   FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(user_id, class_id, ord)`
 
 // RoomAccesses is RoomAccess for many calls, looked up in one statement; a first use draws
@@ -116,7 +129,7 @@ SELECT r.ord,
 func (s *MessageStore) RoomAccesses(ctx context.Context, reqs []cg.AccessRequest) []cg.AccessResult {
 	out := make([]cg.AccessResult, len(reqs))
 	if len(reqs) == 1 {
-		out[0].Anon, out[0].Err = s.RoomAccess(ctx, reqs[0].User, reqs[0].Class)
+		out[0] = s.roomAccess(ctx, reqs[0].User, reqs[0].Class)
 		return out
 	}
 	var users, classes []string
@@ -137,8 +150,10 @@ func (s *MessageStore) RoomAccesses(ctx context.Context, reqs []cg.AccessRequest
 	var firstUse []int
 	var exists, enrolled bool
 	var anon *cg.AnonID
-	err := s.db.eachByOrdinal(ctx, roomAccessSQL, []any{users, classes}, index, []any{&exists, &enrolled, &anon}, func(i int) {
+	var members int
+	err := s.db.eachByOrdinal(ctx, roomAccessSQL, []any{users, classes}, index, []any{&exists, &enrolled, &anon, &members}, func(i int) {
 		var first bool
+		out[i].Members = members
 		if out[i].Anon, first, out[i].Err = accessOf(exists, enrolled, anon); first {
 			firstUse = append(firstUse, i)
 		}

@@ -104,8 +104,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Broker:            roomBroker,
 		Limiter:           rooms.NewRateLimiter(cfg.PublishRate, float64(cfg.PublishBurst)),
 		FlagHideThreshold: cfg.FlagHideThreshold,
+		AnonymityK:        cfg.AnonymityK,
 		Logger:            logger,
 	}
+	// The erasure job: the messages of deleted accounts that asked for it, each at its time.
+	eraser := &rooms.Eraser{Store: persistence.NewCleanupStore(db), Service: roomService, Logger: logger}
+	eraseCtx, stopErasing := context.WithCancel(context.WithoutCancel(ctx))
+	erasingDone := make(chan struct{})
+	go func() {
+		defer close(erasingDone)
+		eraser.Run(eraseCtx)
+	}()
+	defer func() { stopErasing(); <-erasingDone }()
 	wsTickets := &auth.Tickets{Store: persistence.NewTicketStore(db)}
 	roomHub := hub.New(roomService.Store, roomBroker, roomService, wsAuthenticator(sessions, wsTickets), hub.Options{
 		AllowedOrigins:    append([]string{originOf(cfg.PublicBaseURL)}, cfg.AllowedOrigins...),
@@ -130,24 +140,28 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer stopClassSync()
 
 	srv := api.NewServer(api.Deps{
-		Logger:         logger,
-		DB:             db,
-		Users:          users,
-		Sessions:       sessions,
-		MagicLinks:     signIn.magicLinks,
-		Tickets:        wsTickets,
-		Phones:         signIn.phones,
-		PhoneStore:     signIn.phoneStore,
-		TrustedProxies: cfg.TrustedProxies,
-		Rooms:          roomService,
-		Revoker:        roomHub,
-		Leaver:         roomHub,
-		WebSocket:      roomHub,
-		Ready:          redisReady(redisClient),
-		Metrics:        reg,
-		Registerer:     reg,
-		AllowedOrigins: cfg.AllowedOrigins,
-		PublicBaseURL:  cfg.PublicBaseURL,
+		Logger:            logger,
+		DB:                db,
+		Users:             users,
+		Sessions:          sessions,
+		MagicLinks:        signIn.magicLinks,
+		Tickets:           wsTickets,
+		Phones:            signIn.phones,
+		PhoneStore:        signIn.phoneStore,
+		TrustedProxies:    cfg.TrustedProxies,
+		Rooms:             roomService,
+		Revoker:           roomHub,
+		Leaver:            roomHub,
+		WebSocket:         roomHub,
+		Ready:             redisReady(redisClient),
+		Metrics:           reg,
+		Registerer:        reg,
+		AllowedOrigins:    cfg.AllowedOrigins,
+		PublicBaseURL:     cfg.PublicBaseURL,
+		Quotas:            signIn.quotas,
+		EnrollRate:        auth.Rate{Limit: cfg.EnrollPerDay, Window: 24 * time.Hour},
+		FriendRequestRate: auth.Rate{Limit: cfg.FriendRequestsPerHour, Window: time.Hour},
+		EraseSpread:       cfg.EraseSpread,
 	})
 
 	ln, err := listen(ctx, cfg.HTTPAddr, cfg.HTTPReusePort)
