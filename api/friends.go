@@ -39,9 +39,10 @@ type suggestionJSON struct {
 // handleFriendRequest sends a friend request to the user named by exactly one of email,
 // computing_id or user_id: 201 with the pending request, or 200 with status ACCEPTED when that
 // user had already asked the caller. A user named by email or computing_id gets 202
-// {"status":"requested"} instead of 201, and so does a name that no account has, or one of a user
-// who blocks the caller or whom the caller blocks (nothing is created for those): the answer does
-// not tell whether an address has an account. Requests count against FriendRequestRate.
+// {"status":"requested"} instead of 201, and so does a name that no account has, one of a user
+// who blocks the caller or whom the caller blocks (nothing is created for those), and a repeated
+// request: the answer does not tell whether an address has an account. Requests count against
+// FriendRequestRate.
 func (s *Server) handleFriendRequest() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
@@ -91,6 +92,18 @@ func (s *Server) handleFriendRequest() http.Handler {
 			target = u.ID
 		}
 		req, accepted, err := s.Friends.RequestFriend(ctx, me, target)
+		if byName && cg.ErrorCode(err) == cg.ECONFLICT {
+			// Asking again is answered as the first time, unless the two are friends (then
+			// the caller knows the account already).
+			friends, ferr := s.Friends.AreFriends(ctx, me, target)
+			if ferr != nil {
+				s.writeError(w, r, ferr)
+				return
+			}
+			if !friends {
+				err = nil
+			}
+		}
 		switch {
 		case byName && cg.ErrorCode(err) == cg.EBLOCKED, byName && err == nil && !accepted:
 			writeJSON(w, http.StatusAccepted, map[string]string{"status": "requested"})
