@@ -482,6 +482,10 @@
       r.smallRoom && `fewer than ${r.fewerThan} people here: others may guess who you are`,
       !r.subscribed && "not live",
     ].filter(Boolean).join(" · ");
+    // A room below the anonymity threshold says so where messages are written.
+    $("content").placeholder = r.smallRoom
+      ? `Fewer than ${r.fewerThan} people here: others may guess who you are`
+      : "Write to the class (you appear under your class pseudonym)";
     $("older").hidden = !r.more;
 
     const scroller = $("scroller");
