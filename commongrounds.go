@@ -167,7 +167,8 @@ type AccessRequest struct {
 
 type AccessResult struct {
 	Anon AnonID
-	// Members is the number of users enrolled in the class, counted up to MaxMembersCounted.
+	// Members is the number of users enrolled in the class, counted up to the store's limit
+	// (at least the anonymity threshold): enough to tell whether the room is below it.
 	Members int
 	Err     error
 }
@@ -179,9 +180,9 @@ type ErasedMessage struct {
 	Seq  int64
 }
 
-// MaxMembersCounted is where room-access lookups stop counting a class's members: enough to
-// tell whether a room is below any anonymity threshold the configuration allows.
-const MaxMembersCounted = 100
+// DefaultAnonymityK is the anonymity threshold when none is configured: below it, counts of
+// people are shown only as "fewer than K".
+const DefaultAnonymityK = 5
 
 // MessageStore keeps the messages of class rooms, their pseudonyms and their moderation.
 type MessageStore interface {

@@ -18,7 +18,7 @@ type Service struct {
 	// FlagHideThreshold is the number of distinct flags that hides a message. Default: 3.
 	FlagHideThreshold int
 	// AnonymityK is the anonymity threshold: a room with fewer members says so, and counts of
-	// users below it are shown only as "fewer than AnonymityK". Default: DefaultAnonymityK.
+	// users below it are shown only as "fewer than AnonymityK". Default: cg.DefaultAnonymityK.
 	AnonymityK int
 	// BrokerTimeout bounds a publication to the broker. Default: 2 s.
 	BrokerTimeout time.Duration
@@ -32,13 +32,10 @@ func (s *Service) logger() *slog.Logger {
 	return s.Logger
 }
 
-// DefaultAnonymityK is the anonymity threshold when none is configured.
-const DefaultAnonymityK = 5
-
 // Anonymity returns the anonymity threshold, AnonymityK or its default.
 func (s *Service) Anonymity() int {
 	if s.AnonymityK <= 0 {
-		return DefaultAnonymityK
+		return cg.DefaultAnonymityK
 	}
 	return s.AnonymityK
 }

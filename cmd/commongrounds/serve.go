@@ -97,7 +97,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// committers, so that a batch stuck on a lock or gone one by one does not hold every room of
 	// the instance up (one was no faster: docs/benchmarks.md, (d)). Room-access checks (every
 	// subscribe makes one) that queue up are looked up together.
-	messages := persistence.NewBatchingStore(persistence.NewMessageStore(db), 2, 4, 256)
+	messageStore := persistence.NewMessageStore(db)
+	messageStore.MembersCounted = cfg.AnonymityK // enough to tell a small room
+	messages := persistence.NewBatchingStore(messageStore, 2, 4, 256)
 	defer messages.Close()
 	roomService := &rooms.Service{
 		Store:             messages,
