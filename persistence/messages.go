@@ -218,7 +218,8 @@ func (s *MessageStore) drawPseudonym(ctx context.Context, user cg.UserID, class 
 // raises its parent's reply count. Enrollment is checked by the same statement, which also locks
 // the author's row FOR KEY SHARE: class_messages.user_id has no foreign key (it cost a query per
 // message), and the lock is what makes a concurrent deletion of the account wait for this commit
-// and then tombstone the message (migrations/002_message_keys.sql).
+// and then unlink the message from it, and schedule its erasure when asked
+// (migrations/002_message_keys.sql, 003_anonymity.sql).
 func (s *MessageStore) CreateMessage(ctx context.Context, nm cg.NewMessage) (*cg.Message, bool, error) {
 	if !cg.ValidUUID(string(nm.Class)) {
 		return nil, false, errClassNotFound
