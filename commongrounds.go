@@ -167,8 +167,22 @@ type AccessRequest struct {
 
 type AccessResult struct {
 	Anon AnonID
-	Err  error
+	// Members is the number of users enrolled in the class, counted up to the store's limit
+	// (at least the anonymity threshold): enough to tell whether the room is below it.
+	Members int
+	Err     error
 }
+
+// ErasedMessage is a message of a deleted account that the erasure job turned into a tombstone.
+type ErasedMessage struct {
+	ID   MessageID
+	Room ClassID
+	Seq  int64
+}
+
+// DefaultAnonymityK is the anonymity threshold when none is configured: below it, counts of
+// people are shown only as "fewer than K".
+const DefaultAnonymityK = 5
 
 // MessageStore keeps the messages of class rooms, their pseudonyms and their moderation.
 type MessageStore interface {

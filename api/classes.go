@@ -14,10 +14,13 @@ import (
 // maxQueryLen bounds the free-text class search.
 const maxQueryLen = 200
 
-// classDetail is a class with the number of users enrolled in it.
+// classDetail is a class with the number of users enrolled in it: exact from the anonymity
+// threshold k up; below it EnrolledCount is null and EnrolledFewerThan is k, so that the count
+// cannot tell who enrolled or dropped.
 type classDetail struct {
 	*cg.Class
-	EnrolledCount int `json:"enrolled_count"`
+	EnrolledCount     *int `json:"enrolled_count"`
+	EnrolledFewerThan int  `json:"enrolled_fewer_than,omitempty"`
 }
 
 // parseLimit reads the limit query parameter: 0 when absent (the store's default applies),
@@ -83,7 +86,13 @@ func (s *Server) handleGetClass() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, classDetail{Class: c, EnrolledCount: n})
+		d := classDetail{Class: c}
+		if k := s.Rooms.Anonymity(); n < k {
+			d.EnrolledFewerThan = k
+		} else {
+			d.EnrolledCount = &n
+		}
+		writeJSON(w, http.StatusOK, d)
 	})
 }
 
@@ -100,6 +109,8 @@ func (s *Server) handleMyClasses() http.Handler {
 }
 
 // handleEnroll enrolls the caller in a class: 201 with the class, or 200 if already enrolled.
+// Enrolling and dropping count against the caller's EnrollRate, so that probing classes by
+// enrolling in them is slow.
 func (s *Server) handleEnroll() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
@@ -112,6 +123,10 @@ func (s *Server) handleEnroll() http.Handler {
 		id := cg.ClassID(strings.TrimSpace(body.ClassID))
 		if id == "" {
 			s.writeError(w, r, cg.Errorf(cg.EINVALID, "class_id is required."))
+			return
+		}
+		if err := s.Quotas.Allow(r.Context(), sessionOf(r).UserID, "enroll", 1, s.EnrollRate); err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		created, err := s.Enrollments.Enroll(r.Context(), sessionOf(r).UserID, id)
@@ -136,6 +151,10 @@ func (s *Server) handleEnroll() http.Handler {
 func (s *Server) handleDrop() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, class := sessionOf(r).UserID, cg.ClassID(mux.Vars(r)["class_id"])
+		if err := s.Quotas.Allow(r.Context(), user, "enroll", 1, s.EnrollRate); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		if err := s.Enrollments.Drop(r.Context(), user, class); err != nil {
 			s.writeError(w, r, err)
 			return
@@ -151,10 +170,11 @@ func (s *Server) handleDrop() http.Handler {
 	})
 }
 
-// handleClassFriends lists the caller's friends enrolled in a class.
+// handleClassFriends lists the caller's friends enrolled in a class; none in a class below the
+// anonymity threshold.
 func (s *Server) handleClassFriends() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		friends, err := s.Friends.FriendsInClass(r.Context(), sessionOf(r).UserID, cg.ClassID(mux.Vars(r)["id"]))
+		friends, err := s.Friends.FriendsInClass(r.Context(), sessionOf(r).UserID, cg.ClassID(mux.Vars(r)["id"]), s.Rooms.Anonymity())
 		if err != nil {
 			s.writeError(w, r, err)
 			return

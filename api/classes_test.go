@@ -242,7 +242,11 @@ func TestGetClass(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("status %d: %v", resp.StatusCode, body)
 			}
-			if body["enrolled_count"] != float64(i) {
+			// The test server's anonymity threshold is 1: no one enrolled is "fewer than 1".
+			if i == 0 && (body["enrolled_count"] != nil || body["enrolled_fewer_than"] != float64(1)) {
+				t.Fatalf("enrolled_count=%v enrolled_fewer_than=%v, want null and 1", body["enrolled_count"], body["enrolled_fewer_than"])
+			}
+			if i > 0 && (body["enrolled_count"] != float64(i) || body["enrolled_fewer_than"] != nil) {
 				t.Fatalf("enrolled_count=%v, want %d", body["enrolled_count"], i)
 			}
 			for _, f := range classFields {
@@ -250,8 +254,12 @@ func TestGetClass(t *testing.T) {
 					t.Fatalf("the detail lacks %s", f)
 				}
 			}
-			if len(body) != len(classFields)+1 {
-				t.Fatalf("the detail has %d fields, want the class's and enrolled_count", len(body))
+			want := len(classFields) + 1
+			if i == 0 {
+				want++ // enrolled_fewer_than
+			}
+			if len(body) != want {
+				t.Fatalf("the detail has %d fields, want the class's and enrolled_count (and enrolled_fewer_than below the threshold)", len(body))
 			}
 			if resp, _ := ts.do("POST", "/api/v1/me/classes", tok, map[string]string{"class_id": id}); resp.StatusCode != 201 {
 				t.Fatalf("enroll: status %d", resp.StatusCode)

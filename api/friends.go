@@ -38,7 +38,11 @@ type suggestionJSON struct {
 
 // handleFriendRequest sends a friend request to the user named by exactly one of email,
 // computing_id or user_id: 201 with the pending request, or 200 with status ACCEPTED when that
-// user had already asked the caller.
+// user had already asked the caller. A user named by email or computing_id gets 202
+// {"status":"requested"} instead of 201, and so does a name that no account has, one of a user
+// who blocks the caller or whom the caller blocks (nothing is created for those), and a repeated
+// request: the answer does not tell whether an address has an account. Requests count against
+// FriendRequestRate.
 func (s *Server) handleFriendRequest() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
@@ -60,12 +64,16 @@ func (s *Server) handleFriendRequest() http.Handler {
 			s.writeError(w, r, cg.Errorf(cg.EINVALID, "Name the user with exactly one of email, computing_id or user_id."))
 			return
 		}
-		ctx := r.Context()
+		ctx, me := r.Context(), sessionOf(r).UserID
+		if err := s.Quotas.Allow(ctx, me, "friend-request", 1, s.FriendRequestRate); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		byName := body.UserID == nil || strings.TrimSpace(*body.UserID) == ""
 		var target cg.UserID
-		switch {
-		case body.UserID != nil && strings.TrimSpace(*body.UserID) != "":
+		if !byName {
 			target = cg.UserID(strings.ToLower(strings.TrimSpace(*body.UserID)))
-		default:
+		} else {
 			var u *cg.User
 			var err error
 			if body.Email != nil && strings.TrimSpace(*body.Email) != "" {
@@ -73,22 +81,39 @@ func (s *Server) handleFriendRequest() http.Handler {
 			} else {
 				u, err = s.Users.FindUserByComputingID(ctx, strings.ToLower(strings.TrimSpace(*body.ComputingID)))
 			}
+			if cg.ErrorCode(err) == cg.EUSERNOTFOUND {
+				writeJSON(w, http.StatusAccepted, map[string]string{"status": "requested"})
+				return
+			}
 			if err != nil {
 				s.writeError(w, r, err)
 				return
 			}
 			target = u.ID
 		}
-		req, accepted, err := s.Friends.RequestFriend(ctx, sessionOf(r).UserID, target)
-		if err != nil {
+		req, accepted, err := s.Friends.RequestFriend(ctx, me, target)
+		if byName && cg.ErrorCode(err) == cg.ECONFLICT {
+			// Asking again is answered as the first time, unless the two are friends (then
+			// the caller knows the account already).
+			friends, ferr := s.Friends.AreFriends(ctx, me, target)
+			if ferr != nil {
+				s.writeError(w, r, ferr)
+				return
+			}
+			if !friends {
+				err = nil
+			}
+		}
+		switch {
+		case byName && cg.ErrorCode(err) == cg.EBLOCKED, byName && err == nil && !accepted:
+			writeJSON(w, http.StatusAccepted, map[string]string{"status": "requested"})
+		case err != nil:
 			s.writeError(w, r, err)
-			return
+		case accepted:
+			writeJSON(w, http.StatusOK, toRequestJSON(req))
+		default:
+			writeJSON(w, http.StatusCreated, toRequestJSON(req))
 		}
-		status := http.StatusCreated
-		if accepted {
-			status = http.StatusOK
-		}
-		writeJSON(w, status, toRequestJSON(req))
 	})
 }
 
@@ -156,7 +181,7 @@ func (s *Server) handleFriendSuggestions() http.Handler {
 		if limit == 0 {
 			limit = persistence.DefaultLimit
 		}
-		sugs, err := s.Friends.Suggestions(r.Context(), sessionOf(r).UserID, limit)
+		sugs, err := s.Friends.Suggestions(r.Context(), sessionOf(r).UserID, limit, s.Rooms.Anonymity())
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -183,7 +208,7 @@ func (s *Server) handleUnfriend() http.Handler {
 // handleCommonClasses lists the classes the caller shares with a friend.
 func (s *Server) handleCommonClasses() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		classes, err := s.Friends.CommonClasses(r.Context(), sessionOf(r).UserID, cg.UserID(mux.Vars(r)["user_id"]))
+		classes, err := s.Friends.CommonClasses(r.Context(), sessionOf(r).UserID, cg.UserID(mux.Vars(r)["user_id"]), s.Rooms.Anonymity())
 		if err != nil {
 			s.writeError(w, r, err)
 			return

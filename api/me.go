@@ -2,6 +2,9 @@ package api
 
 import (
 	"net/http"
+	"time"
+
+	cg "github.com/commongrounds/commongrounds"
 
 	"github.com/commongrounds/commongrounds/persistence"
 )
@@ -19,11 +22,22 @@ func (s *Server) handleGetMe() http.Handler {
 }
 
 // handleDeleteMe deletes the caller's account and everything it owns, and has its sockets
-// closed; its messages stay as tombstones.
+// closed. Its messages keep their content and pseudonym and lose the link to the account, so that
+// nothing other students see changes; with ?erase_messages=true each of them is also erased at
+// an independent random time within EraseSpread.
 func (s *Server) handleDeleteMe() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user := sessionOf(r).UserID
-		if err := s.Users.DeleteUser(r.Context(), user); err != nil {
+		var spread time.Duration
+		switch r.URL.Query().Get("erase_messages") {
+		case "", "false":
+		case "true":
+			spread = s.EraseSpread
+		default:
+			s.writeError(w, r, cg.Errorf(cg.EINVALID, "erase_messages must be true or false."))
+			return
+		}
+		if err := s.Users.DeleteUser(r.Context(), user, spread); err != nil {
 			s.writeError(w, r, err)
 			return
 		}

@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -66,6 +67,16 @@ type Deps struct {
 	// ClientConfig is served at GET /api/v1/config. Optional: the zero value says links are
 	// e-mailed.
 	ClientConfig ClientConfig
+	// Quotas counts enrollment changes and friend requests per e-mail address. Optional: counts
+	// in this process under a random key.
+	Quotas *auth.Quotas
+	// EnrollRate limits a user's enrollment changes (enrolling and dropping). Default: 20 a day.
+	EnrollRate auth.Rate
+	// FriendRequestRate limits a user's friend requests. Default: 30 an hour.
+	FriendRequestRate auth.Rate
+	// EraseSpread is the time within which each message of a deleted account whose deletion
+	// asked for erasure is erased, at an independent random moment. Default: 72 h.
+	EraseSpread time.Duration
 	// MaxBodyBytes bounds request bodies. Default: 1 MiB.
 	MaxBodyBytes int64
 	// BodyReadTimeout bounds the time a request's body may take to arrive, from the end of its
@@ -75,6 +86,15 @@ type Deps struct {
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 }
+
+// The defaults of the limits in Deps.
+var (
+	DefaultEnrollRate        = auth.Rate{Limit: 20, Window: 24 * time.Hour}
+	DefaultFriendRequestRate = auth.Rate{Limit: 30, Window: time.Hour}
+)
+
+// DefaultEraseSpread is the default of Deps.EraseSpread.
+const DefaultEraseSpread = 72 * time.Hour
 
 // Leaver ends a user's live subscriptions to a class's room.
 type Leaver interface {
@@ -113,14 +133,28 @@ func NewServer(d Deps) *Server {
 	if d.Friends == nil {
 		d.Friends = persistence.NewFriendStore(d.DB)
 	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
 	if d.MaxBodyBytes == 0 {
 		d.MaxBodyBytes = 1 << 20
 	}
 	if d.BodyReadTimeout == 0 {
 		d.BodyReadTimeout = DefaultBodyReadTimeout
 	}
-	if d.Now == nil {
-		d.Now = time.Now
+	if d.Quotas == nil {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		d.Quotas = &auth.Quotas{Limiter: auth.NewMemoryLimiter(d.Now), Users: d.Users, Key: key}
+	}
+	if d.EnrollRate.Limit == 0 {
+		d.EnrollRate = DefaultEnrollRate
+	}
+	if d.FriendRequestRate.Limit == 0 {
+		d.FriendRequestRate = DefaultFriendRequestRate
+	}
+	if d.EraseSpread == 0 {
+		d.EraseSpread = DefaultEraseSpread
 	}
 	if d.Registerer == nil {
 		d.Registerer = prometheus.DefaultRegisterer

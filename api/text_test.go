@@ -36,8 +36,6 @@ func TestUnstorableText(t *testing.T) {
 		{"ClassesSubjectNUL", "GET", "/api/v1/classes?subject=CS%00", nil, 400, "invalid"},
 		{"ClassesTermNotUTF8", "GET", "/api/v1/classes?term=%C3", nil, 400, "invalid"},
 		{"ClassesCursorNUL", "GET", "/api/v1/classes?cursor=" + url.QueryEscape(cursor(`\u0000`)), nil, 400, "invalid_cursor"},
-		{"FriendByEmailNUL", "POST", "/api/v1/friends/requests", `{"email":"a\u0000@virginia.edu"}`, 404, "user_not_found"},
-		{"FriendByComputingIDNUL", "POST", "/api/v1/friends/requests", `{"computing_id":"ab\u00001c"}`, 404, "user_not_found"},
 		{"FlagReasonNUL", "POST", "/api/v1/messages/" + id + "/flag", `{"reason":"spam\u0000"}`, 400, "invalid"},
 		{"RevealReasonNUL", "GET", "/api/v1/mod/messages/" + id + "/author?reason=why%00", nil, 400, "invalid"},
 		{"PostClientMsgIDNUL", "POST", "/api/v1/classes/" + class + "/messages", `{"content":"hi","client_msg_id":"a\u0000b"}`, 400, "invalid"},

@@ -127,6 +127,10 @@ type Phones struct {
 	Hasher  *PhoneHasher
 	SMS     SMSSender
 	Limiter Limiter
+	// Quotas, when set, counts codes and contact lookups per e-mail address, so that a deleted
+	// and re-created account does not start afresh. Optional: without it they are counted per
+	// user id in Limiter.
+	Quotas *Quotas
 	// CodeTTL is the lifetime of a code. Default: 10 minutes.
 	CodeTTL time.Duration
 	// MaxAttempts is the number of wrong tries that voids a code. Default: 5.
@@ -148,6 +152,14 @@ func (p *Phones) now() time.Time {
 	return time.Now()
 }
 
+// allow counts n events of action by user, per e-mail address when Quotas is set.
+func (p *Phones) allow(ctx context.Context, user cg.UserID, action string, n int, rate Rate) error {
+	if p.Quotas != nil {
+		return p.Quotas.Allow(ctx, user, action, n, rate)
+	}
+	return p.Limiter.Allow(ctx, action+":user:"+string(user), n, rate)
+}
+
 // newCode returns six random decimal digits.
 func newCode() (string, error) {
 	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
@@ -165,7 +177,7 @@ func (p *Phones) StartVerification(ctx context.Context, user cg.UserID, raw stri
 	if err != nil {
 		return err
 	}
-	if err := p.Limiter.Allow(ctx, "phone:user:"+string(user), 1, orRate(p.CodesPerUser, DefaultPhoneCodesPerUser)); err != nil {
+	if err := p.allow(ctx, user, "phone", 1, orRate(p.CodesPerUser, DefaultPhoneCodesPerUser)); err != nil {
 		return err
 	}
 	code, err := newCode()
@@ -222,7 +234,7 @@ func (p *Phones) ContactHashes(ctx context.Context, user cg.UserID, phones []str
 	if len(phones) == 0 {
 		return nil, nil
 	}
-	if err := p.Limiter.Allow(ctx, "contacts:user:"+string(user), len(phones), orRate(p.ContactsPerDay, DefaultContactsPerDay)); err != nil {
+	if err := p.allow(ctx, user, "contacts", len(phones), orRate(p.ContactsPerDay, DefaultContactsPerDay)); err != nil {
 		return nil, err
 	}
 	seen := make(map[string]bool, len(phones))

@@ -96,6 +96,19 @@ type Config struct {
 	// WriteDelay is how long a busy instance lets a socket's frames gather for one write;
 	// 0 writes at once. Default: 5 ms.
 	WriteDelay time.Duration
+	// AnonymityK is the anonymity threshold: below it, counts of enrolled and online users are
+	// shown only as "fewer than K", friend suggestions and friend lists leave a class's
+	// membership out, and a room tells its members it is small. From 2 to 100. Default: 5.
+	AnonymityK int
+	// EnrollPerDay bounds a user's enrollment changes (enrolling and dropping) a day, counted
+	// per e-mail address. Default: 20.
+	EnrollPerDay int
+	// FriendRequestsPerHour bounds a user's friend requests an hour, counted per e-mail address.
+	// Default: 30.
+	FriendRequestsPerHour int
+	// EraseSpread is the time within which each message of a deleted account whose deletion
+	// asked for erasure is erased, at an independent random moment. Default: 72 h.
+	EraseSpread time.Duration
 	// DebugAddr, when set, is a second listening address that serves the Go profiler
 	// (/debug/pprof/). Default: unset, no profiler. Keep it off the public network.
 	DebugAddr string
@@ -169,11 +182,26 @@ func Load(getenv func(string) string) (*Config, error) {
 		{"FLAG_HIDE_THRESHOLD", &c.FlagHideThreshold, 3},
 		{"MAX_SOCKETS_PER_USER", &c.MaxSocketsPerUser, 10},
 		{"PUBLISH_BURST", &c.PublishBurst, 20},
+		{"ANONYMITY_K", &c.AnonymityK, 5},
+		{"ENROLL_PER_DAY", &c.EnrollPerDay, 20},
+		{"FRIEND_REQUESTS_PER_HOUR", &c.FriendRequestsPerHour, 30},
 	}
 	for _, i := range ints {
 		if *i.dst, err = intVar(getenv, i.name, i.def); err != nil {
 			return nil, err
 		}
+	}
+	if c.AnonymityK < 2 || c.AnonymityK > 100 {
+		return nil, fmt.Errorf("ANONYMITY_K %d: want a whole number from 2 to 100", c.AnonymityK)
+	}
+	if c.EnrollPerDay < 1 || c.FriendRequestsPerHour < 1 {
+		return nil, errors.New("ENROLL_PER_DAY and FRIEND_REQUESTS_PER_HOUR must be at least 1")
+	}
+	if c.EraseSpread, err = durationVar(getenv, "ERASE_SPREAD", 72*time.Hour); err != nil {
+		return nil, err
+	}
+	if c.EraseSpread <= 0 {
+		return nil, errors.New("ERASE_SPREAD must be positive, such as 72h")
 	}
 	if c.PublishRate, err = floatVar(getenv, "PUBLISH_RATE", 5); err != nil {
 		return nil, err

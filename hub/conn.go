@@ -675,7 +675,7 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 		}
 		err := access[i].Err
 		if err == nil {
-			err = c.subscribe(ctx, f, access[i].Anon, leaves)
+			err = c.subscribe(ctx, f, access[i], leaves)
 		}
 		if err != nil {
 			c.replyError(f.Ref, err)
@@ -683,10 +683,11 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 	}
 }
 
-// subscribe joins a room under the user's pseudonym anon, checked when the hub's leaves count was
-// leaves: the subscribed reply, then every message after since_seq, then live ones, with no gap
-// and no duplicate.
-func (c *conn) subscribe(ctx context.Context, f *rooms.ClientFrame, anon cg.AnonID, leaves uint64) error {
+// subscribe joins a room under the user's pseudonym (access.Anon), checked when the hub's leaves
+// count was leaves: the subscribed reply, then every message after since_seq, then live ones,
+// with no gap and no duplicate.
+func (c *conn) subscribe(ctx context.Context, f *rooms.ClientFrame, access cg.AccessResult, leaves uint64) error {
+	anon, k := access.Anon, c.hub.service.Anonymity()
 	c.unsubscribe(f.Room) // a repeated subscribe starts over
 	r := c.hub.acquire(f.Room)
 	if err := r.ready(ctx); err != nil {
@@ -697,7 +698,7 @@ func (c *conn) subscribe(ctx context.Context, f *rooms.ClientFrame, anon cg.Anon
 	since := f.SinceSeq
 	for first := true; ; first = false {
 		done, upTo := r.attach(c, m, since, first, func(lastSeq int64, online int) {
-			c.enqueue(rooms.SubscribedFrame(f.Ref, f.Room, anon, lastSeq, online))
+			c.enqueue(rooms.SubscribedFrame(f.Ref, f.Room, anon, lastSeq, online, access.Members, k))
 		})
 		if done {
 			break

@@ -73,7 +73,7 @@ func newNodeWith(t testing.TB, db *persistence.DB, b cg.Broker, corked bool, opt
 	}
 	e := &env{t: t, db: db, store: persistence.NewMessageStore(db)}
 	e.sessions = &auth.Sessions{Store: persistence.NewSessionStore(db), Signer: signer}
-	e.svc = &rooms.Service{Store: e.store, Broker: b}
+	e.svc = &rooms.Service{Store: e.store, Broker: b, AnonymityK: 1}
 	e.reg = prometheus.NewRegistry()
 	hopts := hub.Options{Registerer: e.reg, AllowedOrigins: []string{"https://app.example"}}
 	for _, o := range opts {

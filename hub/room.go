@@ -406,12 +406,13 @@ func (r *room) sendPresence() {
 		return
 	}
 	r.lastPres = time.Now()
-	online := len(r.users)
+	k := r.hub.service.Anonymity()
+	online := rooms.Bucket(len(r.users), k)
 	if online == r.sentCount {
 		return
 	}
 	r.sentCount = online
-	r.sendLocked(rooms.PresenceFrame(r.id, online), "")
+	r.sendLocked(rooms.PresenceFrame(r.id, online, k), "")
 }
 
 // localUsers returns the users with a socket in the room on this instance.
@@ -430,11 +431,12 @@ func (r *room) setOnline(n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.online = n
-	if r.closed || n == r.sentCount {
+	k := r.hub.service.Anonymity()
+	if n = rooms.Bucket(n, k); r.closed || n == r.sentCount {
 		return
 	}
 	r.sentCount = n
-	r.sendLocked(rooms.PresenceFrame(r.id, n), "")
+	r.sendLocked(rooms.PresenceFrame(r.id, n, k), "")
 }
 
 // forgetLocked drops the kept frame of seq, from the ring and from the frames waiting their

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	cg "github.com/commongrounds/commongrounds"
 )
 
 // Advisory lock keys of the cleanup jobs, in the two-integer key space of pg_advisory_lock so
@@ -14,6 +16,7 @@ const (
 	lockClass       = 0x43470001 // "CG" and a version
 	lockSignIns     = 1
 	lockSessionsJob = 2
+	lockErasures    = 3
 )
 
 // CleanupStore runs the retention jobs of sign-in. Each job runs in one transaction that first
@@ -55,6 +58,34 @@ func (s *CleanupStore) PurgeSessions(ctx context.Context, now time.Time) (int64,
 		}
 		return tag.RowsAffected(), nil
 	})
+}
+
+// EraseDue tombstones up to limit messages of deleted accounts whose erasure time (drawn at the
+// deletion, see UserStore.DeleteUser) is not after now, oldest time first, and returns them. It
+// reports whether it ran (false when another instance was running it).
+func (s *CleanupStore) EraseDue(ctx context.Context, now time.Time, limit int) ([]cg.ErasedMessage, bool, error) {
+	var erased []cg.ErasedMessage
+	_, ran, err := s.locked(ctx, "erase messages", lockErasures, func(tx pgx.Tx) (int64, error) {
+		rows, err := tx.Query(ctx, `
+			UPDATE class_messages m
+			   SET content = NULL, anon_id = NULL, client_msg_id = NULL, deleted_at = now(), erase_at = NULL
+			  FROM (SELECT id FROM class_messages WHERE erase_at <= $1 ORDER BY erase_at LIMIT $2 FOR UPDATE) due
+			 WHERE m.id = due.id
+			RETURNING m.id, m.class_id, m.seq`, now, limit)
+		if err != nil {
+			return 0, err
+		}
+		erased, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (cg.ErasedMessage, error) {
+			var e cg.ErasedMessage
+			err := row.Scan(&e.ID, &e.Room, &e.Seq)
+			return e, err
+		})
+		return int64(len(erased)), err
+	})
+	if err != nil || !ran {
+		return nil, ran, err
+	}
+	return erased, true, nil
 }
 
 // locked runs job in a transaction holding the advisory lock key, if it can be had at once.

@@ -337,9 +337,16 @@ func (s *FriendStore) Unblock(ctx context.Context, user, other cg.UserID) error 
 	return wrap("unblock", err)
 }
 
-// FriendsInClass returns user's friends enrolled in class, ordered by e-mail address.
-// Errors: class_not_found.
-func (s *FriendStore) FriendsInClass(ctx context.Context, user cg.UserID, class cg.ClassID) ([]cg.PublicUser, error) {
+// largeClass is a condition on the class id named by its argument: at least $k users are
+// enrolled in it. The count stops at $k, so it costs at most k index entries.
+func largeClass(class, k string) string {
+	return `(SELECT count(*) FROM (SELECT 1 FROM user_classes e WHERE e.class_id = ` + class + ` LIMIT ` + k + `) big) >= ` + k
+}
+
+// FriendsInClass returns user's friends enrolled in class, ordered by e-mail address. A class
+// with fewer than k users enrolled shows nobody: there, knowing who is enrolled would narrow its
+// pseudonyms to fewer than k people. Errors: class_not_found.
+func (s *FriendStore) FriendsInClass(ctx context.Context, user cg.UserID, class cg.ClassID, k int) ([]cg.PublicUser, error) {
 	if !cg.ValidUUID(string(class)) {
 		return nil, cg.Errorf(cg.ECLASSNOTFOUND, "No such class.")
 	}
@@ -354,7 +361,8 @@ func (s *FriendStore) FriendsInClass(ctx context.Context, user cg.UserID, class 
 		SELECT friend_id, friend_email, friend_computing_id
 		  FROM get_friends_in_class($1, $2)
 		 WHERE `+notBlockedWith+`
-		 ORDER BY friend_email`, user, class)
+		   AND `+largeClass("$2::uuid", "$3::int")+`
+		 ORDER BY friend_email`, user, class, k)
 	if err != nil {
 		return nil, wrap("friends in class", err)
 	}
@@ -380,10 +388,11 @@ func (s *FriendStore) AreFriends(ctx context.Context, user, other cg.UserID) (bo
 	return ok, wrap("are friends", err)
 }
 
-// CommonClasses returns the classes both user and other are enrolled in. Only friends may
-// see them. Errors: not_found when the two are not friends (also for an unknown user, so that
-// the answer does not tell which).
-func (s *FriendStore) CommonClasses(ctx context.Context, user, other cg.UserID) ([]*cg.Class, error) {
+// CommonClasses returns the classes with at least k users enrolled that both user and other are
+// enrolled in (a smaller class would tell user which of its few pseudonyms may be other's). Only
+// friends may see them. Errors: not_found when the two are not friends (also for an unknown
+// user, so that the answer does not tell which).
+func (s *FriendStore) CommonClasses(ctx context.Context, user, other cg.UserID, k int) ([]*cg.Class, error) {
 	notFriends := cg.Errorf(cg.ENOTFOUND, "You are not friends with this user.")
 	if !cg.ValidUUID(string(other)) {
 		return nil, notFriends
@@ -398,8 +407,9 @@ func (s *FriendStore) CommonClasses(ctx context.Context, user, other cg.UserID) 
 		if !friends {
 			return notFriends
 		}
-		rows, err := tx.Query(ctx, `SELECT `+classColumns+` FROM get_common_classes($1, $2)
-			ORDER BY term, subject, catalog_number, coalesce(class_section, ''), id`, user, other)
+		rows, err := tx.Query(ctx, `SELECT `+classColumns+` FROM get_common_classes($1, $2) c
+			WHERE `+largeClass("c.id", "$3::int")+`
+			ORDER BY term, subject, catalog_number, coalesce(class_section, ''), id`, user, other, k)
 		if err != nil {
 			return err
 		}
@@ -413,12 +423,15 @@ func (s *FriendStore) CommonClasses(ctx context.Context, user, other cg.UserID) 
 }
 
 // Suggestions returns up to limit users whom user may know: those who share at least two
-// classes with user, and those whose verified phone number is among user's imported contacts.
+// classes of at least k enrolled users with user, and those whose verified phone number is
+// among user's imported contacts. Classes with fewer than k users are neither counted nor
+// enough to list anyone: a stranger's membership of one would narrow its pseudonyms to fewer
+// than k people.
 // It leaves out user, anyone user has a relationship with (friend, pending or rejected
 // request), and anyone blocked by or blocking user. They are ranked by shared classes, then
 // contacts first, then e-mail address. Only enrollment and contacts are consulted: nothing
 // about anyone's messages or pseudonyms.
-func (s *FriendStore) Suggestions(ctx context.Context, user cg.UserID, limit int) ([]*Suggestion, error) {
+func (s *FriendStore) Suggestions(ctx context.Context, user cg.UserID, limit, k int) ([]*Suggestion, error) {
 	if limit < 1 || limit > MaxLimit {
 		return nil, cg.Errorf(cg.EINVALIDLIMIT, "limit must be between 1 and %d.", MaxLimit)
 	}
@@ -428,6 +441,7 @@ func (s *FriendStore) Suggestions(ctx context.Context, user cg.UserID, limit int
 			  FROM user_classes mine
 			  JOIN user_classes other ON other.class_id = mine.class_id AND other.user_id <> mine.user_id
 			 WHERE mine.user_id = $1
+			   AND `+largeClass("mine.class_id", "$3::int")+`
 			 GROUP BY other.user_id
 		), contacts AS (
 			SELECT DISTINCT u.id AS user_id
@@ -447,7 +461,7 @@ func (s *FriendStore) Suggestions(ctx context.Context, user cg.UserID, limit int
 		                    WHERE LEAST(f.user_id_1, f.user_id_2) = LEAST($1::uuid, cand.friend_id)
 		                      AND GREATEST(f.user_id_1, f.user_id_2) = GREATEST($1::uuid, cand.friend_id))
 		 ORDER BY cand.n DESC, cand.in_contacts DESC, u.email
-		 LIMIT $2`, user, limit)
+		 LIMIT $2`, user, limit, k)
 	if err != nil {
 		return nil, wrap("suggestions", err)
 	}

@@ -268,12 +268,12 @@ func TestBlock(t *testing.T) {
 	if !slices.Equal(friendEmails(fa), []string{c.Email}) {
 		t.Fatalf("friends of a=%v, want only c", friendEmails(fa))
 	}
-	inClass, _ := fs.FriendsInClass(ctx, a.ID, classes[0])
+	inClass, _ := fs.FriendsInClass(ctx, a.ID, classes[0], 1)
 	if len(inClass) != 1 || inClass[0].ID != c.ID {
 		t.Fatalf("friends of a in class=%v, want only c", inClass)
 	}
-	sg, _ := fs.Suggestions(ctx, a.ID, 50)
-	sgb, _ := fs.Suggestions(ctx, b.ID, 50)
+	sg, _ := fs.Suggestions(ctx, a.ID, 50, 1)
+	sgb, _ := fs.Suggestions(ctx, b.ID, 50, 1)
 	if len(sg) != 0 || len(sgb) != 0 {
 		t.Fatalf("suggestions of a=%v of b=%v, want none (friends or blocked)", sg, sgb)
 	}
@@ -381,18 +381,18 @@ func TestFriendFunctions(t *testing.T) {
 		}
 	})
 	t.Run("CommonClasses", func(t *testing.T) {
-		common, err := fs.CommonClasses(ctx, a.ID, b.ID)
+		common, err := fs.CommonClasses(ctx, a.ID, b.ID, 1)
 		if err != nil || !slices.Equal(ids(common), []cg.ClassID{classes[1], classes[2]}) {
 			t.Fatalf("common(a,b)=%v err=%v, want classes 1 and 2", ids(common), err)
 		}
-		_, err = fs.CommonClasses(ctx, b.ID, c.ID) // not friends
+		_, err = fs.CommonClasses(ctx, b.ID, c.ID, 1) // not friends
 		wantCode(t, err, cg.ENOTFOUND)
-		_, err = fs.CommonClasses(ctx, b.ID, "x")
+		_, err = fs.CommonClasses(ctx, b.ID, "x", 1)
 		wantCode(t, err, cg.ENOTFOUND)
 	})
 	t.Run("FriendsInClass", func(t *testing.T) {
 		for i, want := range [][]cg.UserID{{c.ID}, {b.ID, c.ID}, {b.ID}, {b.ID}} {
-			got, err := fs.FriendsInClass(ctx, a.ID, classes[i])
+			got, err := fs.FriendsInClass(ctx, a.ID, classes[i], 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -404,7 +404,7 @@ func TestFriendFunctions(t *testing.T) {
 				t.Fatalf("friends of a in class %d=%v, want %v", i, gotIDs, want)
 			}
 		}
-		_, err := fs.FriendsInClass(ctx, a.ID, "00000000-0000-0000-0000-000000000000")
+		_, err := fs.FriendsInClass(ctx, a.ID, "00000000-0000-0000-0000-000000000000", 1)
 		wantCode(t, err, cg.ECLASSNOTFOUND)
 	})
 }
@@ -478,7 +478,7 @@ func TestSuggestions(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got, err := fs.Suggestions(ctx, me.ID, 50)
+	got, err := fs.Suggestions(ctx, me.ID, 50, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,9 +495,9 @@ func TestSuggestions(t *testing.T) {
 	if !slices.Equal(summary, want) {
 		t.Fatalf("suggestions=%v\nwant %v", summary, want)
 	}
-	if got, _ := fs.Suggestions(ctx, me.ID, 2); len(got) != 2 {
+	if got, _ := fs.Suggestions(ctx, me.ID, 2, 1); len(got) != 2 {
 		t.Fatalf("limit 2 gave %d", len(got))
 	}
-	_, err = fs.Suggestions(ctx, me.ID, 0)
+	_, err = fs.Suggestions(ctx, me.ID, 0, 1)
 	wantCode(t, err, cg.EINVALIDLIMIT)
 }

@@ -67,7 +67,8 @@ func eachPublishPath(t *testing.T, test func(t *testing.T, c deletionCase)) {
 }
 
 // TestAuthorDeletedDuringCommit: the commit has locked its author when the account is deleted;
-// the deletion waits for the commit and then tombstones the message.
+// the deletion waits for the commit and then takes the message's author away (and schedules its
+// erasure, as this deletion asks).
 func TestAuthorDeletedDuringCommit(t *testing.T) {
 	eachPublishPath(t, func(t *testing.T, c deletionCase) {
 		db, store, class, users, ctx := c.db, c.store, c.class, []cg.UserID{c.author, c.other}, context.Background()
@@ -83,6 +84,10 @@ func TestAuthorDeletedDuringCommit(t *testing.T) {
 		waitBlockedBy(t, db, roomPID)
 
 		del, delPID := conn(t, db)
+		// The deletion asks for its messages to be erased (UserStore.DeleteUser's setting).
+		if _, err := del.Exec(ctx, `SELECT set_config('commongrounds.erase_spread', '1 hour', false)`); err != nil {
+			t.Fatal(err)
+		}
 		deleted := make(chan error, 1)
 		go func() {
 			_, err := del.Exec(ctx, `DELETE FROM users WHERE id = $1`, users[0])
@@ -101,13 +106,13 @@ func TestAuthorDeletedDuringCommit(t *testing.T) {
 		}
 		var content *string
 		var author *string
-		var tombstone bool
-		if err := db.Pool.QueryRow(ctx, `SELECT content, user_id::text, deleted_at IS NOT NULL FROM class_messages WHERE class_id = $1 AND seq = 2`, class).
-			Scan(&content, &author, &tombstone); err != nil {
+		var tombstone, scheduled bool
+		if err := db.Pool.QueryRow(ctx, `SELECT content, user_id::text, deleted_at IS NOT NULL, erase_at IS NOT NULL FROM class_messages WHERE class_id = $1 AND seq = 2`, class).
+			Scan(&content, &author, &tombstone, &scheduled); err != nil {
 			t.Fatal(err)
 		}
-		if content != nil || author != nil || !tombstone {
-			t.Fatalf("message of the deleted account: content=%v author=%v tombstone=%v, want a tombstone", content, author, tombstone)
+		if content == nil || author != nil || tombstone || !scheduled {
+			t.Fatalf("message of the deleted account: content=%v author=%v tombstone=%v erase scheduled=%v, want its content without author, to be erased", content, author, tombstone, scheduled)
 		}
 		checkContiguous(t, db, class)
 	})
@@ -258,9 +263,9 @@ func checkContiguous(t *testing.T, db *persistence.DB, class cg.ClassID) {
 
 // TestDeleteUserOnlyAtReadCommitted: at a higher isolation level the tombstone trigger would
 // miss a message committed while the deletion waited for its author's row, so it refuses; at
-// READ COMMITTED (UserStore's) the account goes and its messages become tombstones, in every
-// class it wrote in, the ones it has left included (the trigger finds them through the
-// account's pseudonyms).
+// READ COMMITTED (UserStore's) the account goes and its messages lose their author (keeping
+// their content), in every class it wrote in, the ones it has left included (the trigger finds
+// them through the account's pseudonyms).
 func TestDeleteUserOnlyAtReadCommitted(t *testing.T) {
 	t.Parallel()
 	db := testenv.MustOpenDB(t)
@@ -294,7 +299,7 @@ func TestDeleteUserOnlyAtReadCommitted(t *testing.T) {
 		}
 		_ = tx.Rollback(ctx)
 	}
-	if err := persistence.NewUserStore(db).DeleteUser(ctx, author); err != nil {
+	if err := persistence.NewUserStore(db).DeleteUser(ctx, author, 0); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := db.Pool.Query(ctx, `SELECT coalesce(content, ''), user_id IS NULL, deleted_at IS NOT NULL FROM class_messages WHERE class_id IN ($1, $2) ORDER BY class_id = $2, seq`, class, left)
@@ -309,7 +314,7 @@ func TestDeleteUserOnlyAtReadCommitted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []state{{"", true, true}, {"theirs", false, false}, {"", true, true}}
+	want := []state{{"mine", true, false}, {"theirs", false, false}, {"mine, in the class I left", true, false}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("messages after the deletion: %+v, want %+v", got, want)
 	}
@@ -440,7 +445,7 @@ func TestPreviousReleaseInsertLocksAuthor(t *testing.T) {
 		t.Fatal(err)
 	}
 	deleted := make(chan error, 1)
-	go func() { deleted <- persistence.NewUserStore(db).DeleteUser(ctx, author) }()
+	go func() { deleted <- persistence.NewUserStore(db).DeleteUser(ctx, author, 0) }()
 	waitBlockedBy(t, db, pid) // the deletion waits for the insert
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
@@ -448,12 +453,12 @@ func TestPreviousReleaseInsertLocksAuthor(t *testing.T) {
 	if err := <-deleted; err != nil {
 		t.Fatal(err)
 	}
-	var content *string
-	if err := db.Pool.QueryRow(ctx, `SELECT content FROM class_messages WHERE class_id = $1 AND seq = 1`, class).Scan(&content); err != nil {
+	var link *string
+	if err := db.Pool.QueryRow(ctx, `SELECT user_id::text FROM class_messages WHERE class_id = $1 AND seq = 1`, class).Scan(&link); err != nil {
 		t.Fatal(err)
 	}
-	if content != nil {
-		t.Fatalf("the deleted author's message kept its content %q", *content)
+	if link != nil {
+		t.Fatalf("the deleted author's message kept its author %q", *link)
 	}
 
 	insert := `INSERT INTO class_messages (id, class_id, seq, user_id, anon_id, content) VALUES ($1, $2, $3, $4, 'Anon_0000aa', 'x')`
@@ -500,7 +505,7 @@ func TestDeleteUserWaitsForPhoneVerification(t *testing.T) {
 	err := waitsHoldingNothing(t, db,
 		`SELECT FROM phone_verifications WHERE user_id = $1 FOR UPDATE`, u.ID,
 		`SELECT FROM users WHERE id = $1 FOR UPDATE NOWAIT`, u.ID,
-		func() error { return persistence.NewUserStore(db).DeleteUser(ctx, u.ID) })
+		func() error { return persistence.NewUserStore(db).DeleteUser(ctx, u.ID, 0) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,19 +162,19 @@ func TestSchema(t *testing.T) {
 			t.Fatalf("friends of a in class1 = %v (%v), want [%s]", got, rows.Err(), b)
 		}
 	})
-	t.Run("DeleteUserLeavesTombstones", func(t *testing.T) {
+	t.Run("DeleteUserDetachesMessages", func(t *testing.T) {
 		if err := exec(`INSERT INTO sessions (user_id, token_hash, expires_at) VALUES ($1, '\x01', now() + interval '1 day')`, b); err != nil {
 			t.Fatal(err)
 		}
 		if err := exec(`DELETE FROM users WHERE id = $1`, b); err != nil {
 			t.Fatalf("delete user: %v", err)
 		}
-		var n, tomb int
-		if err := db.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE content IS NULL AND user_id IS NULL AND anon_id IS NULL AND deleted_at IS NOT NULL) FROM class_messages WHERE class_id = $1`, class2).Scan(&n, &tomb); err != nil {
+		var n, detached int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE content IS NOT NULL AND user_id IS NULL AND anon_id IS NOT NULL AND deleted_at IS NULL AND erase_at IS NULL) FROM class_messages WHERE class_id = $1`, class2).Scan(&n, &detached); err != nil {
 			t.Fatal(err)
 		}
-		if n != 2 || tomb != 2 {
-			t.Fatalf("messages=%d tombstones=%d, want 2 and 2", n, tomb)
+		if n != 2 || detached != 2 {
+			t.Fatalf("messages=%d kept without author=%d, want 2 and 2", n, detached)
 		}
 		for _, table := range []string{"sessions", "user_classes", "class_pseudonyms", "message_flags"} {
 			var left int

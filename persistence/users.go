@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -85,15 +86,25 @@ func (s *UserStore) SetRole(ctx context.Context, email string, role cg.Role) err
 }
 
 // DeleteUser deletes the user and everything it owns, the sign-in links of its address
-// included; its messages stay as tombstones (see the migration's trigger).
-func (s *UserStore) DeleteUser(ctx context.Context, id cg.UserID) error {
+// included. Its messages lose their author and keep their content and pseudonym, so that nothing
+// other students see changes at the moment of the deletion. When eraseWithin is positive, each
+// of them is also scheduled for erasure at an independent random time within eraseWithin from
+// now (see EraseDue); the migration's trigger does both.
+func (s *UserStore) DeleteUser(ctx context.Context, id cg.UserID, eraseWithin time.Duration) error {
 	if !cg.ValidUUID(string(id)) {
 		return nil
+	}
+	spread := ""
+	if eraseWithin > 0 {
+		spread = fmt.Sprintf("%d milliseconds", eraseWithin.Milliseconds())
 	}
 	// A pending phone verification goes first: VerifyPhoneCode locks it before the users rows,
 	// and a deletion that reached it only through the cascade, holding the users row, would
 	// take the two in the other order and could deadlock with it.
 	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT set_config('commongrounds.erase_spread', $1, true)`, spread); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM phone_verifications WHERE user_id = $1`, id); err != nil {
 			return err
 		}

@@ -196,7 +196,34 @@ type subscribedFrame struct {
 	Room    cg.ClassID `json:"room"`
 	AnonID  cg.AnonID  `json:"anon_id"`
 	LastSeq int64      `json:"last_seq"`
-	Online  int        `json:"online"`
+	onlineCount
+	// SmallRoom is true when fewer than AnonymityK users are enrolled in the class.
+	SmallRoom  bool `json:"small_room"`
+	AnonymityK int  `json:"anonymity_k"`
+}
+
+// onlineCount is the number of users online as frames show it: exact from k users up, and
+// below that only "fewer than k" (Online null, OnlineFewerThan k), so that a count in a small
+// room cannot tell who came or went.
+type onlineCount struct {
+	Online          *int `json:"online"`
+	OnlineFewerThan int  `json:"online_fewer_than,omitempty"`
+}
+
+// Bucket returns n when it is at least k, and 0 otherwise: two counts below k give the same
+// frame, so a room announces no change within that bucket.
+func Bucket(n, k int) int {
+	if n < k {
+		return 0
+	}
+	return n
+}
+
+func bucketed(n, k int) onlineCount {
+	if n = Bucket(n, k); n == 0 {
+		return onlineCount{OnlineFewerThan: k}
+	}
+	return onlineCount{Online: &n}
 }
 
 type roomFrame struct {
@@ -230,9 +257,9 @@ type typingFrame struct {
 }
 
 type presenceFrame struct {
-	Type   string     `json:"type"`
-	Room   cg.ClassID `json:"room"`
-	Online int        `json:"online"`
+	Type string     `json:"type"`
+	Room cg.ClassID `json:"room"`
+	onlineCount
 }
 
 type pongFrame struct {
@@ -256,9 +283,10 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-// SubscribedFrame encodes the reply to a subscribe.
-func SubscribedFrame(ref string, room cg.ClassID, anon cg.AnonID, lastSeq int64, online int) []byte {
-	return mustJSON(subscribedFrame{"subscribed", ref, room, anon, lastSeq, online})
+// SubscribedFrame encodes the reply to a subscribe: online users are shown as a bucket below k
+// (see Bucket), and a room of fewer than k members says so.
+func SubscribedFrame(ref string, room cg.ClassID, anon cg.AnonID, lastSeq int64, online, members, k int) []byte {
+	return mustJSON(subscribedFrame{"subscribed", ref, room, anon, lastSeq, bucketed(online, k), members < k, k})
 }
 
 // UnsubscribedFrame encodes the reply to an unsubscribe.
@@ -287,9 +315,15 @@ func TypingFrame(room cg.ClassID, anon cg.AnonID) []byte {
 	return mustJSON(typingFrame{"typing", room, anon})
 }
 
-// PresenceFrame encodes the number of distinct users online in a room.
-func PresenceFrame(room cg.ClassID, online int) []byte {
-	return mustJSON(presenceFrame{"presence", room, online})
+// PresenceFrame encodes the number of distinct users online in a room, as a bucket below k.
+func PresenceFrame(room cg.ClassID, online, k int) []byte {
+	return mustJSON(presenceFrame{"presence", room, bucketed(online, k)})
+}
+
+// ErasedFrame encodes the news that a message of a deleted account was erased: it is a
+// tombstone now.
+func ErasedFrame(room cg.ClassID, id cg.MessageID) []byte {
+	return mustJSON(hiddenFrame{"message_erased", room, id})
 }
 
 // PongFrame encodes the reply to a ping.

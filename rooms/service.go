@@ -17,6 +17,9 @@ type Service struct {
 	Limiter *RateLimiter
 	// FlagHideThreshold is the number of distinct flags that hides a message. Default: 3.
 	FlagHideThreshold int
+	// AnonymityK is the anonymity threshold: a room with fewer members says so, and counts of
+	// users below it are shown only as "fewer than AnonymityK". Default: cg.DefaultAnonymityK.
+	AnonymityK int
 	// BrokerTimeout bounds a publication to the broker. Default: 2 s.
 	BrokerTimeout time.Duration
 	Logger        *slog.Logger
@@ -27,6 +30,14 @@ func (s *Service) logger() *slog.Logger {
 		return slog.Default()
 	}
 	return s.Logger
+}
+
+// Anonymity returns the anonymity threshold, AnonymityK or its default.
+func (s *Service) Anonymity() int {
+	if s.AnonymityK <= 0 {
+		return cg.DefaultAnonymityK
+	}
+	return s.AnonymityK
 }
 
 // Join returns the user's pseudonym in the room. Errors: not_found, not_enrolled.
@@ -90,6 +101,12 @@ func (s *Service) announce(room cg.ClassID, e Event) {
 	if err := s.Broker.Publish(ctx, room, e.Encode()); err != nil {
 		s.logger().Warn("announce room event", "room", room, "kind", string(e.Kind), "err", err)
 	}
+}
+
+// Erased tells the room that a message of a deleted account was erased (it is a tombstone now),
+// as the hidden event tells of a hidden one.
+func (s *Service) Erased(m cg.ErasedMessage) {
+	s.announce(m.Room, Event{Kind: EventHidden, Seq: m.Seq, Frame: ErasedFrame(m.Room, m.ID)})
 }
 
 // Typing tells the room that anon is typing. Nothing is stored.

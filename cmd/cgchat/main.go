@@ -41,12 +41,24 @@ type message struct {
 }
 
 type frame struct {
-	Type    string          `json:"type"`
-	Code    string          `json:"code"`
-	AnonID  string          `json:"anon_id"`
-	LastSeq int64           `json:"last_seq"`
-	Online  int             `json:"online"`
-	Message json.RawMessage `json:"message"`
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+	AnonID  string `json:"anon_id"`
+	LastSeq int64  `json:"last_seq"`
+	Online  *int   `json:"online"`
+	// OnlineFewerThan stands for the count when it is below the anonymity threshold.
+	OnlineFewerThan int             `json:"online_fewer_than"`
+	SmallRoom       bool            `json:"small_room"`
+	AnonymityK      int             `json:"anonymity_k"`
+	Message         json.RawMessage `json:"message"`
+}
+
+// online says how many are online, as the frame tells it.
+func (f *frame) online() string {
+	if f.Online == nil {
+		return fmt.Sprintf("fewer than %d", f.OnlineFewerThan)
+	}
+	return fmt.Sprint(*f.Online)
 }
 
 func run(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
@@ -123,7 +135,10 @@ func session(ctx context.Context, url, token, room string, lastSeq **int64, line
 			}
 			switch f.Type {
 			case "subscribed":
-				fmt.Fprintf(out, "* joined as %s; %d online; last seq %d\n", f.AnonID, f.Online, f.LastSeq)
+				fmt.Fprintf(out, "* joined as %s; %s online; last seq %d\n", f.AnonID, f.online(), f.LastSeq)
+				if f.SmallRoom {
+					fmt.Fprintf(out, "* fewer than %d people here: others may guess who you are\n", f.AnonymityK)
+				}
 				if *lastSeq == nil {
 					s := f.LastSeq
 					*lastSeq = &s
@@ -143,7 +158,7 @@ func session(ctx context.Context, url, token, room string, lastSeq **int64, line
 				}
 				fmt.Fprintf(out, "[%d] %s: %s\n", m.Seq, who, text)
 			case "presence":
-				fmt.Fprintf(out, "* %d online\n", f.Online)
+				fmt.Fprintf(out, "* %s online\n", f.online())
 			case "error":
 				fmt.Fprintf(out, "* error: %s\n", f.Code)
 			}

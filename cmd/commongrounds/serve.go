@@ -112,15 +112,27 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// committers, so that a batch stuck on a lock or gone one by one does not hold every room of
 	// the instance up (one was no faster: docs/benchmarks.md, (d)). Room-access checks (every
 	// subscribe makes one) that queue up are looked up together.
-	messages := persistence.NewBatchingStore(persistence.NewMessageStore(db), 2, 4, 256)
+	messageStore := persistence.NewMessageStore(db)
+	messageStore.MembersCounted = cfg.AnonymityK // enough to tell a small room
+	messages := persistence.NewBatchingStore(messageStore, 2, 4, 256)
 	defer messages.Close()
 	roomService := &rooms.Service{
 		Store:             messages,
 		Broker:            roomBroker,
 		Limiter:           rooms.NewRateLimiter(cfg.PublishRate, float64(cfg.PublishBurst)),
 		FlagHideThreshold: cfg.FlagHideThreshold,
+		AnonymityK:        cfg.AnonymityK,
 		Logger:            logger,
 	}
+	// The erasure job: the messages of deleted accounts that asked for it, each at its time.
+	eraser := &rooms.Eraser{Store: persistence.NewCleanupStore(db), Service: roomService, Logger: logger}
+	eraseCtx, stopErasing := context.WithCancel(context.WithoutCancel(ctx))
+	erasingDone := make(chan struct{})
+	go func() {
+		defer close(erasingDone)
+		eraser.Run(eraseCtx)
+	}()
+	defer func() { stopErasing(); <-erasingDone }()
 	wsTickets := &auth.Tickets{Store: persistence.NewTicketStore(db)}
 	roomHub := hub.New(roomService.Store, roomBroker, roomService, wsAuthenticator(sessions, wsTickets), hub.Options{
 		AllowedOrigins:    append([]string{originOf(cfg.PublicBaseURL)}, cfg.AllowedOrigins...),
@@ -151,24 +163,28 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer stopClassSync()
 
 	srv := api.NewServer(api.Deps{
-		Logger:         logger,
-		DB:             db,
-		Users:          users,
-		Sessions:       sessions,
-		MagicLinks:     signIn.magicLinks,
-		Tickets:        wsTickets,
-		Phones:         signIn.phones,
-		PhoneStore:     signIn.phoneStore,
-		TrustedProxies: cfg.TrustedProxies,
-		Rooms:          roomService,
-		Revoker:        roomHub,
-		Leaver:         roomHub,
-		WebSocket:      roomHub,
-		Ready:          redisReady(redisClient),
-		Registerer:     reg,
-		AllowedOrigins: cfg.AllowedOrigins,
-		PublicBaseURL:  cfg.PublicBaseURL,
-		ClientConfig:   clientConfig(cfg),
+		Logger:            logger,
+		DB:                db,
+		Users:             users,
+		Sessions:          sessions,
+		MagicLinks:        signIn.magicLinks,
+		Tickets:           wsTickets,
+		Phones:            signIn.phones,
+		PhoneStore:        signIn.phoneStore,
+		TrustedProxies:    cfg.TrustedProxies,
+		Rooms:             roomService,
+		Revoker:           roomHub,
+		Leaver:            roomHub,
+		WebSocket:         roomHub,
+		Ready:             redisReady(redisClient),
+		Registerer:        reg,
+		AllowedOrigins:    cfg.AllowedOrigins,
+		PublicBaseURL:     cfg.PublicBaseURL,
+		Quotas:            signIn.quotas,
+		EnrollRate:        auth.Rate{Limit: cfg.EnrollPerDay, Window: 24 * time.Hour},
+		FriendRequestRate: auth.Rate{Limit: cfg.FriendRequestsPerHour, Window: time.Hour},
+		EraseSpread:       cfg.EraseSpread,
+		ClientConfig:      clientConfig(cfg),
 	})
 
 	ln, err := listen(ctx, cfg.HTTPAddr, cfg.HTTPReusePort)

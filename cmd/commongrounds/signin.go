@@ -19,6 +19,7 @@ import (
 type signIn struct {
 	magicLinks *auth.MagicLinks
 	phones     *auth.Phones
+	quotas     *auth.Quotas
 	phoneStore *persistence.PhoneStore
 	mailQueue  *auth.MailQueue
 	janitor    *auth.Janitor
@@ -75,7 +76,10 @@ func newSignIn(cfg *config.Config, db *persistence.DB, users *persistence.UserSt
 		PerEmail: auth.Rate{Limit: cfg.RateMagicLinkPerEmail, Window: window},
 		PerIP:    auth.Rate{Limit: cfg.RateMagicLinkPerIP, Window: window},
 	}
-	s.phones = &auth.Phones{Store: s.phoneStore, Hasher: hasher, SMS: sms, Limiter: limiter}
+	// Quotas that must survive deleting and re-creating an account are kept per e-mail address,
+	// under a hash keyed with the newest phone pepper (a secret the server already has).
+	s.quotas = &auth.Quotas{Limiter: limiter, Users: users, Key: cfg.PhonePeppers[0].Secret}
+	s.phones = &auth.Phones{Store: s.phoneStore, Hasher: hasher, SMS: sms, Limiter: limiter, Quotas: s.quotas}
 	return s, nil
 }
 

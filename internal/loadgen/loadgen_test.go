@@ -45,11 +45,11 @@ func TestParseFrame(t *testing.T) {
 			serverFrame{kind: kindMessage, room: []byte(testRoom), seq: 7}},
 		{"Ack", rooms.AckFrame("run-0-7", message(43, pub.Content)),
 			serverFrame{kind: kindAck, ref: []byte("run-0-7"), room: []byte(testRoom), seq: 43, sentAt: 1234567890123}},
-		{"Subscribed", rooms.SubscribedFrame("s"+string(testRoom), testRoom, "Anon_a3f2e1", 17, 3),
+		{"Subscribed", rooms.SubscribedFrame("s"+string(testRoom), testRoom, "Anon_a3f2e1", 17, 3, 3, 5),
 			serverFrame{kind: kindSubscribed, ref: []byte("s" + string(testRoom)), room: []byte(testRoom), lastSeq: 17}},
 		{"Error", rooms.ErrorFrame("run-0-8", cg.ERATELIMITED, "Slow down.", 200),
 			serverFrame{kind: kindError, ref: []byte("run-0-8"), code: []byte(cg.ERATELIMITED)}},
-		{"Presence", rooms.PresenceFrame(testRoom, 3), serverFrame{kind: kindOther}},
+		{"Presence", rooms.PresenceFrame(testRoom, 3, 5), serverFrame{kind: kindOther}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

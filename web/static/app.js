@@ -494,10 +494,15 @@
     const r = room(id);
     $("room-title").textContent = `${className(c)} ${c.title || ""}`;
     $("room-meta").textContent = [
-      `${r.online} online`,
+      r.online === null ? `fewer than ${r.fewerThan} online` : `${r.online} online`,
       r.anonId && `you are ${r.anonId}`,
+      r.smallRoom && `fewer than ${r.fewerThan} people here: others may guess who you are`,
       !r.subscribed && "not live",
     ].filter(Boolean).join(" · ");
+    // A room below the anonymity threshold says so where messages are written.
+    $("content").placeholder = r.smallRoom
+      ? `Fewer than ${r.fewerThan} people here: others may guess who you are`
+      : "Write to the class (you appear under your class pseudonym)";
     $("older").hidden = !r.more;
 
     const scroller = $("scroller");
@@ -720,7 +725,10 @@
         if (!r) return;
         r.subscribed = true;
         r.anonId = f.anon_id;
-        r.online = f.online || 0;
+        // Below the anonymity threshold the server sends no exact count (online is null).
+        r.online = typeof f.online === "number" ? f.online : null;
+        r.fewerThan = f.anonymity_k || f.online_fewer_than;
+        r.smallRoom = !!f.small_room;
         r.replayUntil = typeof f.last_seq === "number" ? f.last_seq : 0;
         if (r.replayUntil < r.lastSeq) setLastSeq(r, r.replayUntil);
         break;
@@ -751,11 +759,19 @@
         if (m) { m.hidden = true; m.content = null; }
         break;
       }
+      case "message_erased": {
+        const m = r && r.messages.get(f.message_id);
+        if (m) { m.deleted = true; m.content = null; m.anon_id = null; }
+        break;
+      }
       case "message_restored":
         if (r && f.message) r.messages.set(f.message.id, f.message);
         break;
       case "presence":
-        if (r) r.online = f.online;
+        if (r) {
+          r.online = typeof f.online === "number" ? f.online : null;
+          if (f.online_fewer_than) r.fewerThan = f.online_fewer_than;
+        }
         break;
       case "typing":
         if (r && f.anon_id !== r.anonId) r.typing.set(f.anon_id, Date.now() + TYPING_SHOWN_MS);
