@@ -39,6 +39,9 @@ func (s *Server) routes() http.Handler {
 	// The page a magic link opens: it confirms the sign-in with a POST (a GET never uses a token).
 	handle("GET", "/auth/verify", "verify_page", s.handleVerifyPage())
 
+	// This API as an OpenAPI document.
+	handle("GET", "/api/v1/openapi.yaml", "openapi", public(s.handleOpenAPI()))
+
 	// Auth.
 	handle("POST", "/api/v1/auth/magic-link", "magic_link", public(s.handleMagicLink()))
 	handle("POST", "/api/v1/auth/verify", "verify", public(s.handleVerify()))
