@@ -239,6 +239,10 @@ func (c *client) read() {
 			c.err = err
 			return
 		}
+		if err := checkServerFrame(data); err != nil {
+			c.err = err
+			return
+		}
 		var f frame
 		if err := json.Unmarshal(data, &f); err != nil {
 			c.err = fmt.Errorf("server sent non-JSON %q: %w", data, err)

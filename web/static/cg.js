@@ -381,12 +381,12 @@ var serverFrameFields = {
   subscribed: { type: str, ref: optStr, room: str, anon_id: str, last_seq: seq, online: count },
   unsubscribed: { type: str, ref: optStr, room: str },
   message: { type: str, room: str, message },
-  ack: { type: str, ref: str, message },
+  ack: { type: str, ref: optStr, message },
   message_hidden: { type: str, room: str, message_id: str },
   message_restored: { type: str, room: str, message },
   presence: { type: str, room: str, online: count },
   typing: { type: str, room: str, anon_id: str },
-  pong: { type: str, ref: str },
+  pong: { type: str, ref: optStr },
   error: { type: str, ref: optStr, code: str, message: str, retry_after_ms: optCount }
 };
 function fields(v, checks) {
@@ -757,7 +757,7 @@ var Live = class {
     if (f.type !== "error") this.attempt = 0;
     switch (f.type) {
       case "pong":
-        this.pendingRefs.delete(f.ref);
+        if (f.ref !== void 0) this.pendingRefs.delete(f.ref);
         if (this.pongTimer) clearTimeout(this.pongTimer);
         this.pongTimer = null;
         return;
@@ -877,8 +877,8 @@ var Live = class {
     this.write(f);
   }
   onAck(ref, m) {
-    const p = this.pendingRefs.get(ref);
-    this.pendingRefs.delete(ref);
+    const p = ref === void 0 ? void 0 : this.pendingRefs.get(ref);
+    if (ref !== void 0) this.pendingRefs.delete(ref);
     if (!p || p.kind !== "publish") return this.debug("unexpected", `an ack of ${ref}, which is not a publish in flight`, m);
     const q = this.outboxes.get(p.room);
     if (!q || q[0] !== p.item) return;

@@ -8,12 +8,12 @@ export type ServerFrame =
   | { type: "subscribed"; ref?: string; room: string; anon_id: string; last_seq: number; online: number }
   | { type: "unsubscribed"; ref?: string; room: string }
   | { type: "message"; room: string; message: Message }
-  | { type: "ack"; ref: string; message: Message }
+  | { type: "ack"; ref?: string; message: Message }
   | { type: "message_hidden"; room: string; message_id: string }
   | { type: "message_restored"; room: string; message: Message }
   | { type: "presence"; room: string; online: number }
   | { type: "typing"; room: string; anon_id: string }
-  | { type: "pong"; ref: string }
+  | { type: "pong"; ref?: string }
   | { type: "error"; ref?: string; code: string; message: string; retry_after_ms?: number };
 
 /** A frame the client sends. */
@@ -24,7 +24,8 @@ export type ClientFrame =
   | { type: "typing"; room: string }
   | { type: "ping"; ref: string };
 
-type Check = (v: unknown) => boolean;
+/** A check of one field's value. */
+export type Check = (v: unknown) => boolean;
 
 const str: Check = (v) => typeof v === "string";
 const optStr: Check = (v) => v === undefined || typeof v === "string";
@@ -34,7 +35,8 @@ const count: Check = seq;
 const bool: Check = (v) => typeof v === "boolean";
 const optCount: Check = (v) => v === undefined || seq(v);
 
-const messageFields: Record<string, Check> = {
+/** The fields of a Message and their checks. */
+export const messageFields: Record<string, Check> = {
   id: str, room: str, seq, anon_id: nullStr, content: nullStr, parent_id: nullStr,
   reply_count: count, created_at: str, hidden: bool, deleted: bool,
 };
@@ -45,12 +47,12 @@ export const serverFrameFields: Record<ServerFrame["type"], Record<string, Check
   subscribed: { type: str, ref: optStr, room: str, anon_id: str, last_seq: seq, online: count },
   unsubscribed: { type: str, ref: optStr, room: str },
   message: { type: str, room: str, message },
-  ack: { type: str, ref: str, message },
+  ack: { type: str, ref: optStr, message },
   message_hidden: { type: str, room: str, message_id: str },
   message_restored: { type: str, room: str, message },
   presence: { type: str, room: str, online: count },
   typing: { type: str, room: str, anon_id: str },
-  pong: { type: str, ref: str },
+  pong: { type: str, ref: optStr },
   error: { type: str, ref: optStr, code: str, message: str, retry_after_ms: optCount },
 };
 

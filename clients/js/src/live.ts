@@ -499,7 +499,7 @@ export class Live {
     if (f.type !== "error") this.attempt = 0; // the server talks: the connection is good
     switch (f.type) {
       case "pong":
-        this.pendingRefs.delete(f.ref);
+        if (f.ref !== undefined) this.pendingRefs.delete(f.ref);
         if (this.pongTimer) clearTimeout(this.pongTimer);
         this.pongTimer = null;
         return;
@@ -625,9 +625,9 @@ export class Live {
     this.write(f);
   }
 
-  private onAck(ref: string, m: Message): void {
-    const p = this.pendingRefs.get(ref);
-    this.pendingRefs.delete(ref);
+  private onAck(ref: string | undefined, m: Message): void {
+    const p = ref === undefined ? undefined : this.pendingRefs.get(ref);
+    if (ref !== undefined) this.pendingRefs.delete(ref);
     if (!p || p.kind !== "publish") return this.debug("unexpected", `an ack of ${ref}, which is not a publish in flight`, m);
     const q = this.outboxes.get(p.room);
     if (!q || q[0] !== p.item) return;
