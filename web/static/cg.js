@@ -38,9 +38,9 @@ var Api = class {
   constructor(opts) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, "");
     this.token = opts.token ?? null;
-    const f = opts.fetch ?? globalThis.fetch;
-    if (!f) throw new TypeError("Api: no fetch on this platform; pass options.fetch");
-    this.fetchFn = f;
+    const g = globalThis;
+    if (!opts.fetch && !g.fetch) throw new TypeError("Api: no fetch on this platform; pass options.fetch");
+    this.fetchFn = opts.fetch ?? ((input, init) => g.fetch(input, init));
   }
   /** The current session token, if any. */
   async currentToken() {

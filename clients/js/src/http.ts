@@ -65,9 +65,10 @@ export class Api {
   constructor(opts: ApiOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, "");
     this.token = opts.token ?? null;
-    const f = opts.fetch ?? (globalThis as { fetch?: FetchLike }).fetch;
-    if (!f) throw new TypeError("Api: no fetch on this platform; pass options.fetch");
-    this.fetchFn = f;
+    const g = globalThis as { fetch?: FetchLike };
+    if (!opts.fetch && !g.fetch) throw new TypeError("Api: no fetch on this platform; pass options.fetch");
+    // The global fetch is called as a function of the global object (browsers refuse it otherwise).
+    this.fetchFn = opts.fetch ?? ((input, init) => g.fetch!(input, init));
   }
 
   /** The current session token, if any. */
