@@ -510,6 +510,7 @@ var Live = class {
       handlers,
       ready: this.positions.has(room) ? Promise.resolve() : this.loadPosition(room),
       subscribed: false,
+      sent: false,
       retryTimer: null,
       sub: {
         room,
@@ -530,6 +531,7 @@ var Live = class {
     this.rooms.delete(room);
     if (r.retryTimer) clearTimeout(r.retryTimer);
     if (this.current.status === "live") this.write({ type: "unsubscribe", ref: this.ref({ kind: "unsubscribe", room }), room });
+    this.pump(room);
   }
   /**
    * send publishes content to a room and resolves with the acknowledged message. Content the
@@ -654,6 +656,8 @@ var Live = class {
       const f = { type: "subscribe", ref: this.ref({ kind: "subscribe", room: r.room }), room: r.room };
       if (since !== void 0) f.since_seq = since;
       this.write(f);
+      r.sent = true;
+      this.pump(r.room);
     }
   }
   // drop forgets the socket (closing it when open) and everything tied to it.
@@ -672,7 +676,7 @@ var Live = class {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.pingTimer = this.pongTimer = this.reconnectTimer = null;
     this.pendingRefs.clear();
-    for (const r of this.rooms.values()) r.subscribed = false;
+    for (const r of this.rooms.values()) r.subscribed = r.sent = false;
     for (const q of this.outboxes.values()) if (q[0]) q[0].ref = null;
   }
   async onClose(code, reason, opened) {
@@ -792,6 +796,7 @@ var Live = class {
       }
       if (!r) return;
       this.rooms.delete(f.room);
+      this.pump(f.room);
       return r.handlers.onUnsubscribed?.();
     }
     if (!r || !r.subscribed) return this.debug("unexpected", `a ${f.type} frame of ${f.room}, which is not subscribed here`, f);
@@ -848,6 +853,7 @@ var Live = class {
         return;
       }
       this.rooms.delete(p.room);
+      this.pump(p.room);
       return r.handlers.onError?.(err);
     }
     this.debug("error", `${f.code}: ${f.message}`, f);
@@ -862,9 +868,12 @@ var Live = class {
     return q;
   }
   // pump sends a room's oldest unsent message, unless one is in flight or waiting out a limit.
+  // In a room subscribed here it waits for the subscribe to go out first, so that the sender's
+  // own messages come after the subscription's start and reach its handlers too.
   pump(room) {
     const it = this.outboxes.get(room)?.[0];
     if (!it || it.ref !== null || it.waitTimer !== null || this.current.status !== "live") return;
+    if (this.rooms.get(room)?.sent === false) return;
     const f = {
       type: "publish",
       ref: "",

@@ -108,6 +108,8 @@ interface Room {
   handlers: RoomHandlers;
   ready: Promise<void>;
   subscribed: boolean;
+  /** The subscribe went out on this connection: the room's publishes may follow it. */
+  sent: boolean;
   retryTimer: ReturnType<typeof setTimeout> | null;
   sub: Subscription;
 }
@@ -234,6 +236,7 @@ export class Live {
       handlers,
       ready: this.positions.has(room) ? Promise.resolve() : this.loadPosition(room),
       subscribed: false,
+      sent: false,
       retryTimer: null,
       sub: {
         room,
@@ -253,6 +256,7 @@ export class Live {
     this.rooms.delete(room);
     if (r.retryTimer) clearTimeout(r.retryTimer);
     if (this.current.status === "live") this.write({ type: "unsubscribe", ref: this.ref({ kind: "unsubscribe", room }), room });
+    this.pump(room);
   }
 
   /**
@@ -382,6 +386,8 @@ export class Live {
       const f: ClientFrame = { type: "subscribe", ref: this.ref({ kind: "subscribe", room: r.room }), room: r.room };
       if (since !== undefined) f.since_seq = since;
       this.write(f);
+      r.sent = true;
+      this.pump(r.room);
     }
   }
 
@@ -402,7 +408,7 @@ export class Live {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.pingTimer = this.pongTimer = this.reconnectTimer = null;
     this.pendingRefs.clear();
-    for (const r of this.rooms.values()) r.subscribed = false;
+    for (const r of this.rooms.values()) r.subscribed = r.sent = false;
     for (const q of this.outboxes.values()) if (q[0]) q[0].ref = null;
   }
 
@@ -538,6 +544,7 @@ export class Live {
       }
       if (!r) return;
       this.rooms.delete(f.room);
+      this.pump(f.room);
       return r.handlers.onUnsubscribed?.();
     }
     if (!r || !r.subscribed) return this.debug("unexpected", `a ${f.type} frame of ${f.room}, which is not subscribed here`, f);
@@ -597,6 +604,7 @@ export class Live {
         return;
       }
       this.rooms.delete(p.room);
+      this.pump(p.room);
       return r.handlers.onError?.(err);
     }
     this.debug("error", `${f.code}: ${f.message}`, f);
@@ -614,9 +622,12 @@ export class Live {
   }
 
   // pump sends a room's oldest unsent message, unless one is in flight or waiting out a limit.
+  // In a room subscribed here it waits for the subscribe to go out first, so that the sender's
+  // own messages come after the subscription's start and reach its handlers too.
   private pump(room: string): void {
     const it = this.outboxes.get(room)?.[0];
     if (!it || it.ref !== null || it.waitTimer !== null || this.current.status !== "live") return;
+    if (this.rooms.get(room)?.sent === false) return;
     const f: ClientFrame = {
       type: "publish", ref: "", room, content: it.content, client_msg_id: it.clientMsgId,
     };
