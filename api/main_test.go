@@ -4,12 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 
 	cg "github.com/commongrounds/commongrounds"
@@ -22,7 +28,152 @@ import (
 	"github.com/commongrounds/commongrounds/rooms"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	// Every request a test sends through the default client, and the server's reply, is checked
+	// against openapi.yaml: a reply the document does not describe fails the request.
+	http.DefaultClient.Transport = openAPITransport{next: http.DefaultTransport}
+	testenv.Main(m)
+}
+
+// openAPIDoc and openAPIRouter are openapi.yaml, loaded and validated once.
+var openAPIDoc, openAPIRouter = loadOpenAPI()
+
+func loadOpenAPI() (*openapi3.T, routers.Router) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(api.OpenAPI)
+	if err != nil {
+		panic(fmt.Sprintf("openapi.yaml: %v", err))
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		panic(fmt.Sprintf("openapi.yaml: %v", err))
+	}
+	r, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		panic(fmt.Sprintf("openapi.yaml: %v", err))
+	}
+	// Bodies that are not JSON are checked as strings.
+	for _, ct := range []string{"text/html", "application/yaml", "text/javascript", "text/css"} {
+		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
+	}
+	return doc, r
+}
+
+// openAPITransport checks every exchange against openapi.yaml (CORS preflights aside): a
+// request the document refuses must be refused by the server, and every reply must be one the
+// document gives for its route and status. A mismatch is the request's error, which fails the
+// test that sent it.
+type openAPITransport struct{ next http.RoundTripper }
+
+func (o openAPITransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodOptions {
+		return o.next.RoundTrip(req)
+	}
+	var reqBody []byte
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		reqBody = b
+		req.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	resp, err := o.next.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	respBody, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(respBody))
+	if err := checkExchange(req, reqBody, resp, respBody); err != nil {
+		return nil, fmt.Errorf("openapi.yaml: %s %s answered %d: %w", req.Method, req.URL.RequestURI(), resp.StatusCode, err)
+	}
+	return resp, nil
+}
+
+// checkExchange checks one request and its reply against the document.
+func checkExchange(req *http.Request, reqBody []byte, resp *http.Response, respBody []byte) error {
+	ctx := context.Background()
+	vreq := req.Clone(ctx)
+	vreq.Body = io.NopCloser(bytes.NewReader(reqBody))
+	route, params, err := openAPIRouter.FindRoute(vreq)
+	if err != nil {
+		// Not a route of the document: the server must not know it either.
+		if (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed) &&
+			resp.Header.Get("Content-Type") == "application/problem+json" {
+			return nil
+		}
+		return fmt.Errorf("no such route in the document (%v)", err)
+	}
+	in := &openapi3filter.RequestValidationInput{
+		Request: vreq, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+	}
+	if err := openapi3filter.ValidateRequest(ctx, in); err != nil && resp.StatusCode < 400 {
+		return fmt.Errorf("the document refuses the request (%v), the server did not", err)
+	}
+	return openapi3filter.ValidateResponse(ctx, &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in,
+		Status:                 resp.StatusCode,
+		Header:                 resp.Header,
+		Body:                   io.NopCloser(bytes.NewReader(respBody)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true},
+	})
+}
+
+// TestOpenAPIRoutes fails for a route of the router that openapi.yaml does not describe, and
+// for an operation of the document that the router does not have.
+func TestOpenAPIRoutes(t *testing.T) {
+	t.Parallel()
+	srv := api.NewServer(api.Deps{WebSocket: http.NotFoundHandler(), Registerer: prometheus.NewRegistry()})
+	served := map[string]bool{}
+	err := srv.Router().Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		path, err := route.GetPathTemplate()
+		if err != nil {
+			return err
+		}
+		if path == "/static/" {
+			path = "/static/{file}" // the prefix of the client's files
+		}
+		methods, _ := route.GetMethods()
+		for _, m := range methods {
+			if m == http.MethodOptions {
+				continue
+			}
+			served[m+" "+path] = true
+			item := openAPIDoc.Paths.Value(path)
+			if item == nil || item.GetOperation(m) == nil {
+				t.Errorf("%s %s is a route of the router but not in openapi.yaml", m, path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, item := range openAPIDoc.Paths.Map() {
+		for m := range item.Operations() {
+			if !served[m+" "+path] {
+				t.Errorf("%s %s is in openapi.yaml but not a route of the router", m, path)
+			}
+		}
+	}
+	if len(served) < 40 {
+		t.Fatalf("walked %d routes; the walk is broken", len(served))
+	}
+}
+
+func TestOpenAPIServed(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	resp, raw := ts.doRaw("GET", "/api/v1/openapi.yaml", "", nil)
+	if resp.StatusCode != 200 || !bytes.Equal(raw, api.OpenAPI) || resp.Header.Get("Content-Type") != "application/yaml" {
+		t.Fatalf("Status=%d type=%q len=%d, want 200 application/yaml with the document", resp.StatusCode, resp.Header.Get("Content-Type"), len(raw))
+	}
+}
 
 // testServer is the API on a fresh database, served over real HTTP.
 type testServer struct {

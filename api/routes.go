@@ -41,6 +41,9 @@ func (s *Server) routes() http.Handler {
 	// What the browser client learns before signing in.
 	handle("GET", "/api/v1/config", "config", public(s.handleConfig()))
 
+	// This API as an OpenAPI document.
+	handle("GET", "/api/v1/openapi.yaml", "openapi", public(s.handleOpenAPI()))
+
 	// Auth.
 	handle("POST", "/api/v1/auth/magic-link", "magic_link", public(s.handleMagicLink()))
 	handle("POST", "/api/v1/auth/verify", "verify", public(s.handleVerify()))

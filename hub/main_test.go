@@ -227,7 +227,12 @@ func (e *env) tryDialWith(token string, hdr http.Header, hc *http.Client) (*clie
 	ws.SetReadLimit(1 << 20)
 	c := &client{t: e.t, e: e, ws: ws, ready: make(chan struct{}, 1), done: make(chan struct{})}
 	go c.read()
-	e.t.Cleanup(func() { _ = c.ws.CloseNow(); <-c.done })
+	e.t.Cleanup(func() {
+		_ = c.ws.CloseNow()
+		<-c.done
+		for _, ok := c.take(); ok; _, ok = c.take() { // the frames no test took are checked too
+		}
+	})
 	return c, nil
 }
 
@@ -274,16 +279,21 @@ func (c *client) read() {
 	}
 }
 
-// take returns the oldest queued frame, if any.
+// take returns the oldest queued frame, if any, once checked against the protocol's schema
+// (here rather than in read, which must keep up with the server).
 func (c *client) take() (frame, bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if len(c.queue) == 0 {
+		c.mu.Unlock()
 		return frame{}, false
 	}
 	f := c.queue[0]
 	c.queue[0] = frame{}
 	c.queue = c.queue[1:]
+	c.mu.Unlock()
+	if err := checkServerFrame([]byte(f.raw)); err != nil {
+		c.t.Errorf("%v", err)
+	}
 	return f, true
 }
 

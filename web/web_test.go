@@ -67,7 +67,7 @@ func TestHandler(t *testing.T) {
 			t.Fatalf("X-Content-Type-Options=%q, want nosniff", got)
 		}
 		b := body(t, res)
-		for _, want := range []string{`<script src="/static/app.js" defer></script>`, `href="/static/style.css"`} {
+		for _, want := range []string{`<script type="module" src="/static/app.js"></script>`, `href="/static/style.css"`} {
 			if !strings.Contains(b, want) {
 				t.Fatalf("index.html lacks %q", want)
 			}
@@ -85,7 +85,8 @@ func TestHandler(t *testing.T) {
 		tests := []struct {
 			path, contentType, contains string
 		}{
-			{"/static/app.js", "javascript", "/ws?ticket="},
+			{"/static/app.js", "javascript", `from "./cg.js"`},
+			{"/static/cg.js", "javascript", "ticket="},
 			{"/static/style.css", "text/css", ".messages"},
 			{"/static/index.html", "text/html", "<!doctype html>"},
 		}

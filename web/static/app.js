@@ -1,22 +1,17 @@
-// Common Grounds browser client: sign in, classes, and one WebSocket carrying every class room.
-// No dependencies; every piece of server data reaches the page through textContent only.
-"use strict";
+// Common Grounds browser client: sign in, classes, and the class rooms. Everything it sends to
+// and receives from the server goes through the client library (cg.js, built from clients/js):
+// its Api for HTTP, and its Live for the one WebSocket, which resumes every room after the last
+// message seen and sends each room's messages once, in order. Every piece of server data reaches
+// the page through textContent only.
+import { Api, Live, normalizeContent } from "./cg.js";
 
-(() => {
+{
   const TOKEN_KEY = "commongrounds_token"; // the sign-in page (/auth/verify) stores the token here too
-  const SEQ_KEY = "commongrounds.seq."; // + room id: the last seq seen in that room
+  const STORAGE_PREFIX = "commongrounds."; // the library keeps seq.<room> and outbox under it
   const ROOM_KEY = "commongrounds.room";
   const PAGE = 50;
-  const BACKOFF_BASE_MS = 500;
-  const BACKOFF_CAP_MS = 30000;
-  const PING_EVERY_MS = 25000;
-  const PONG_WITHIN_MS = 10000;
   const TYPING_EVERY_MS = 3000;
   const TYPING_SHOWN_MS = 5000;
-  const CLOSE_SESSION_ENDED = 4001; // revoked or expired session: sign in again
-  const CLOSE_SERVICE_RESTART = 1012; // the server is shutting down: reconnect after a random delay
-  // Other closes (4008: too slow to read, 1006: connection lost, ...) reconnect with backoff and
-  // resume every room after its last seq, so nothing is lost.
 
   const $ = (id) => document.getElementById(id);
 
@@ -27,15 +22,11 @@
     rooms: new Map(), // class id -> room (see room())
     current: null, // class id shown
     thread: null, // root message id of the open thread
-    ws: null,
-    wsAttempt: 0,
-    wsTimer: 0,
-    pingTimer: 0,
-    pongTimer: 0,
-    refs: 0,
-    outbox: new Map(), // ref -> publish frame not yet acknowledged
+    live: null, // the library's socket of the signed-in session
     lastTyping: 0,
   };
+
+  const api = new Api({ baseUrl: "", token: () => state.token });
 
   // ---- Small helpers -------------------------------------------------------------------------
 
@@ -64,15 +55,6 @@
     toastTimer = setTimeout(() => { t.hidden = true; }, 6000);
   }
 
-  // uuid returns a random UUID v4; crypto.randomUUID needs a secure context, getRandomValues not.
-  function uuid() {
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-  }
-
   function store(key, value) {
     try {
       if (value == null) localStorage.removeItem(key);
@@ -93,30 +75,14 @@
 
   // ---- HTTP ----------------------------------------------------------------------------------
 
-  // api calls the JSON API; a failure throws an Error with the problem's status, code and detail.
-  async function api(method, path, body) {
-    const headers = {};
-    if (state.token) headers.Authorization = "Bearer " + state.token;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const res = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      cache: "no-store",
-    });
-    const isJSON = (res.headers.get("Content-Type") || "").includes("json");
-    const data = res.status !== 204 && isJSON ? await res.json().catch(() => null) : null;
-    if (!res.ok) {
-      const err = new Error((data && (data.detail || data.title)) || `${res.status} ${res.statusText}`);
-      err.status = res.status;
-      err.code = data && data.code;
-      err.retryAfter = Number(res.headers.get("Retry-After")) || 0;
-      if (res.status === 401 && state.token && !path.startsWith("/api/v1/auth/verify")) {
-        signOut("Your session has ended. Sign in again.");
-      }
+  // call runs one call of the library's Api; a 401 (other than a sign-in's) signs out here too.
+  async function call(fn, signingIn) {
+    try {
+      return await fn(api);
+    } catch (err) {
+      if (err.status === 401 && state.token && !signingIn) signOut("Your session has ended. Sign in again.");
       throw err;
     }
-    return data;
   }
 
   // ---- Sign-in -------------------------------------------------------------------------------
@@ -141,7 +107,7 @@
       s = u.searchParams.get("token") || new URLSearchParams(u.hash.slice(1)).get("token") || s;
       if (isJWT(s)) return s;
     } catch (_) { /* not a URL: a bare token */ }
-    const reply = await api("POST", "/api/v1/auth/verify", { token: s });
+    const reply = await call((a) => a.verify(s), true);
     return reply.token;
   }
 
@@ -150,34 +116,36 @@
     state.token = token;
     store(TOKEN_KEY, token);
     try {
-      state.me = await api("GET", "/api/v1/me");
+      state.me = await call((a) => a.me());
     } catch (err) {
-      if (err.status === 401 || state.token !== token) return; // api() signed out
+      if (err.status === 401 || state.token !== token) return; // call() signed out
       // The server is unreachable or failing: the token may be fine, so try again later.
-      const delay = backoff();
+      const delay = 2000 + Math.random() * 8000;
       setConn("offline", `server unreachable: retrying in ${Math.ceil(delay / 1000)} s`);
       setTimeout(() => { if (state.token === token && !state.me) signIn(token); }, delay);
       return;
     }
-    state.wsAttempt = 0;
     $("me").textContent = state.me.email;
     $("logout").hidden = false;
     $("signin").hidden = true;
     $("app").hidden = false;
+    connect();
     await refreshClasses();
     const saved = load(ROOM_KEY);
     if (saved && state.classes.has(saved)) selectRoom(saved);
     else if (state.classes.size > 0) selectRoom(state.classes.keys().next().value);
-    connect();
   }
 
   // signOut forgets the session in this browser (the server side is revoked by logout).
   function signOut(message) {
     const wasSignedIn = state.token != null;
+    const rooms = [...state.rooms.keys()];
     store(TOKEN_KEY, null);
-    for (const id of state.rooms.keys()) store(SEQ_KEY + id, null);
-    store(ROOM_KEY, null);
     reset();
+    // What the library kept for this user (positions, unsent messages) is not the next user's.
+    for (const id of rooms) store(STORAGE_PREFIX + "seq." + id, null);
+    store(STORAGE_PREFIX + "outbox", null);
+    store(ROOM_KEY, null);
     $("app").hidden = true;
     $("signin").hidden = false;
     setConn("offline", "signed out");
@@ -188,10 +156,10 @@
   function reset() {
     state.token = null;
     state.me = null;
-    disconnect();
+    if (state.live) state.live.close();
+    state.live = null;
     state.classes.clear();
     state.rooms.clear();
-    state.outbox.clear();
     state.current = null;
     state.thread = null;
     $("me").textContent = "";
@@ -213,13 +181,13 @@
     const status = $("magic-status");
     status.textContent = "Sending…";
     try {
-      await api("POST", "/api/v1/auth/magic-link", { email: $("email").value.trim() });
+      await call((a) => a.requestMagicLink($("email").value.trim()), true);
       status.textContent = (await linksInServerOutput())
         ? "Sent to the server's output: find the line \"sign-in link for …\" in its terminal. The link is valid for 15 minutes."
         : "Check your inbox: the link is valid for 15 minutes.";
     } catch (err) {
       status.textContent = err.code === "rate_limited" && err.retryAfter
-        ? `Too many requests; try again in ${Math.ceil(err.retryAfter / 60)} min.`
+        ? `Too many requests; try again in ${Math.ceil(err.retryAfter / 60000)} min.`
         : err.message;
     }
   });
@@ -239,7 +207,7 @@
   });
 
   $("logout").addEventListener("click", async () => {
-    try { await api("POST", "/api/v1/auth/logout"); } catch (_) { /* signed out locally anyway */ }
+    try { await call((a) => a.logout()); } catch (_) { /* signed out locally anyway */ }
     signOut();
   });
 
@@ -261,7 +229,8 @@
         anonId: null,
         online: 0,
         messages: new Map(), // message id -> Message
-        lastSeq: Number(load(SEQ_KEY + id)) || 0,
+        sub: null, // the library's subscription, once the room is live
+        newestSeq: 0, // the newest seq of the messages held
         replayUntil: 0, // messages up to this seq are a resume's replay, not news
         oldestSeq: 0, // the oldest seq of the contiguous window shown
         more: false, // older messages exist
@@ -275,18 +244,14 @@
     return r;
   }
 
-  function setLastSeq(r, seq) {
-    r.lastSeq = seq;
-    store(SEQ_KEY + r.id, seq);
-  }
-
   async function refreshClasses() {
     try {
-      const { classes } = await api("GET", "/api/v1/me/classes");
+      const classes = await call((a) => a.myClasses());
       state.classes = new Map(classes.map((c) => [c.id, c]));
     } catch (err) {
       toast(`Could not load your classes: ${err.message}`);
     }
+    for (const id of state.classes.keys()) openRoom(id);
     renderClasses();
   }
 
@@ -311,7 +276,7 @@
     const list = $("results");
     list.replaceChildren(el("li", {}, "Searching…"));
     try {
-      const { classes } = await api("GET", "/api/v1/classes?" + new URLSearchParams({ q, limit: "25" }));
+      const { items: classes } = await call((a) => a.searchClassesPage({ q, limit: 25 }));
       list.replaceChildren();
       if (classes.length === 0) {
         list.append(el("li", {}, "No class matches. Try a subject (CS) or a course (CS 2100). " +
@@ -333,33 +298,31 @@
 
   async function enroll(c) {
     try {
-      await api("POST", "/api/v1/me/classes", { class_id: c.id });
+      await call((a) => a.enroll(c.id));
     } catch (err) {
       toast(err.message);
       return;
     }
     state.classes.set(c.id, c);
+    openRoom(c.id);
     renderClasses();
     $("search-form").requestSubmit();
     selectRoom(c.id);
-    if (state.ws && state.ws.readyState === WebSocket.OPEN) openRoom(state.ws, c.id);
   }
 
   // ---- Messages ------------------------------------------------------------------------------
 
   // loadHistory fetches, once per page load, the page of a room that ends with the last message
-  // this browser saw there (the newest page on a first visit). The socket then resumes after it,
-  // so what was missed streams in and the room reads on without a gap.
+  // this browser saw there (the newest page on a first visit); the socket resumes after it, so
+  // what was missed streams in and the room reads on without a gap.
   function loadHistory(r) {
     if (!r.loading) {
-      const page = r.lastSeq > 0 ? `before_seq=${r.lastSeq + 1}&limit=${PAGE}` : `limit=${PAGE}`;
-      r.loading = api("GET", `/api/v1/classes/${encodeURIComponent(r.id)}/messages?${page}`)
-        .then(({ messages }) => {
+      const seen = r.sub && r.sub.lastSeq;
+      const query = seen ? { before_seq: seen + 1, limit: PAGE } : { limit: PAGE };
+      r.loading = call((a) => a.messages(r.id, query))
+        .then((messages) => {
           for (const m of messages) add(r, m, false);
-          const newest = messages.length ? messages[messages.length - 1].seq : 0;
-          // A stored seq beyond the newest message belongs to a database that no longer exists.
-          if (r.lastSeq === 0 || newest < r.lastSeq) setLastSeq(r, newest);
-          r.oldestSeq = messages.length ? messages[0].seq : r.lastSeq + 1;
+          r.oldestSeq = messages.length ? messages[0].seq : (seen || 0) + 1;
           r.more = r.oldestSeq > 1;
           render();
         })
@@ -371,11 +334,23 @@
     return r.loading;
   }
 
+  // fillGap fetches what lies between the messages held and a room's last seq, for a room whose
+  // history was loaded before it was subscribed without a position.
+  async function fillGap(r, lastSeq) {
+    if (!r.loading) return;
+    await r.loading;
+    if (r.newestSeq >= lastSeq) return;
+    for await (const m of api.newerMessages(r.id, { afterSeq: r.newestSeq, pageSize: PAGE })) {
+      if (m.seq > lastSeq) break;
+      add(r, m, false);
+    }
+    render();
+  }
+
   async function loadOlder() {
     const r = state.current && room(state.current);
     if (!r || !r.more) return;
-    const { messages } = await api("GET",
-      `/api/v1/classes/${encodeURIComponent(r.id)}/messages?before_seq=${r.oldestSeq}&limit=${PAGE}`);
+    const messages = await call((a) => a.messages(r.id, { before_seq: r.oldestSeq, limit: PAGE }));
     for (const m of messages) add(r, m, false);
     if (messages.length) r.oldestSeq = messages[0].seq;
     r.more = messages.length === PAGE && r.oldestSeq > 1;
@@ -388,6 +363,7 @@
   function add(r, m, live) {
     const known = r.messages.has(m.id);
     r.messages.set(m.id, m);
+    if (m.seq > r.newestSeq) r.newestSeq = m.seq;
     if (live && !known && m.parent_id) {
       const root = r.messages.get(m.parent_id);
       if (root) root.reply_count = (root.reply_count || 0) + 1;
@@ -411,8 +387,7 @@
     state.thread = rootId;
     render();
     try {
-      const { root, replies } = await api("GET",
-        `/api/v1/classes/${encodeURIComponent(r.id)}/messages/${encodeURIComponent(rootId)}/thread`);
+      const { root, replies } = await call((a) => a.thread(r.id, rootId));
       add(r, root, false);
       for (const m of replies) add(r, m, false);
       render();
@@ -426,7 +401,7 @@
     const reason = prompt("Flag this message for the moderators. Reason (optional):", "");
     if (reason === null) return;
     try {
-      await api("POST", `/api/v1/messages/${encodeURIComponent(m.id)}/flag`, reason ? { reason } : {});
+      await call((a) => a.flag(m.id, reason || undefined));
       toast("Thank you: the moderators will look at it.");
     } catch (err) {
       toast(err.message);
@@ -454,13 +429,10 @@
 
   // pendingOf lists the unacknowledged messages of a room (thread root or main list).
   function pendingOf(roomId, parentId) {
-    const out = [];
-    for (const f of state.outbox.values()) {
-      if (f.room === roomId && (f.parent_id || null) === parentId) {
-        out.push({ id: f.client_msg_id, anon_id: room(roomId).anonId, content: f.content, parent_id: parentId, pending: true });
-      }
-    }
-    return out;
+    if (!state.live) return [];
+    return state.live.pending(roomId)
+      .filter((p) => p.parentId === parentId)
+      .map((p) => ({ id: p.clientMsgId, anon_id: room(roomId).anonId, content: p.content, parent_id: parentId, pending: true }));
   }
 
   let renderQueued = false;
@@ -541,27 +513,32 @@
 
   // ---- Publishing ----------------------------------------------------------------------------
 
-  // publish queues a message; it is sent now if the socket is open, and again after every
-  // reconnect until acknowledged. client_msg_id makes the repeats harmless.
-  function publish(content, parentId) {
-    const text = content.trim();
-    if (!text || !state.current) return;
-    const frame = { type: "publish", ref: nextRef(), room: state.current, content: text, client_msg_id: uuid() };
-    if (parentId) frame.parent_id = parentId;
-    state.outbox.set(frame.ref, frame);
-    send(frame);
+  // publish hands a message to the library's outbox of the room, which sends the room's messages
+  // one at a time in this order, again after a rate limit or a reconnect, each once. Content the
+  // server would refuse stays in the composer with the reason; only accepted text clears it.
+  function publish(input, parentId) {
+    if (!state.current || !state.live) return;
+    try {
+      normalizeContent(input.value);
+    } catch (err) {
+      toast(err.detail || err.message);
+      return;
+    }
+    const roomId = state.current;
+    state.live.send(roomId, input.value, { parentId }).catch((err) => {
+      if (err.code !== "closed") toast(`Your message was not sent: ${err.detail || err.message}`);
+    });
+    input.value = "";
     render({ toBottom: !parentId });
   }
 
   $("composer").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    publish($("content").value);
-    $("content").value = "";
+    publish($("content"), null);
   });
   $("reply-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    publish($("reply").value, state.thread);
-    $("reply").value = "";
+    publish($("reply"), state.thread);
   });
   for (const id of ["content", "reply"]) {
     $(id).addEventListener("keydown", (ev) => {
@@ -572,25 +549,14 @@
     });
     $(id).addEventListener("input", () => {
       const now = Date.now();
-      if (state.current && now - state.lastTyping > TYPING_EVERY_MS) {
+      if (state.current && state.live && now - state.lastTyping > TYPING_EVERY_MS) {
         state.lastTyping = now;
-        send({ type: "typing", room: state.current });
+        state.live.typing(state.current);
       }
     });
   }
 
-  // ---- WebSocket -----------------------------------------------------------------------------
-
-  function nextRef() { return "r" + (++state.refs); }
-
-  function send(frame) {
-    const ws = state.ws;
-    if (ws && ws.readyState === WebSocket.OPEN) {
-      ws.send(JSON.stringify(frame));
-      return true;
-    }
-    return false;
-  }
+  // ---- The live socket ----------------------------------------------------------------------
 
   function setConn(s, text) {
     const c = $("conn");
@@ -598,211 +564,91 @@
     c.textContent = text || s;
   }
 
-  // connect opens the one socket of this page: a single-use ticket, because a browser cannot
-  // set an Authorization header on a WebSocket.
-  async function connect() {
-    clearTimeout(state.wsTimer);
-    state.wsTimer = 0;
-    if (!state.token || state.ws) return;
-    setConn("connecting", "connecting…");
-    let ticket;
-    try {
-      ({ ticket } = await api("POST", "/api/v1/auth/ws-ticket"));
-    } catch (err) {
-      if (err.status === 401) return; // api() signed out
-      reconnectLater(backoff(), err.status === 429 && err.retryAfter * 1000);
-      return;
-    }
-    if (!state.token || state.ws) return;
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${scheme}//${location.host}/ws?ticket=${encodeURIComponent(ticket)}`);
-    state.ws = ws;
-    ws.onopen = () => {
-      setConn("online");
-      for (const r of state.rooms.values()) r.subscribed = false;
-      for (const id of state.classes.keys()) openRoom(ws, id);
-      heartbeat(ws);
-    };
-    ws.onmessage = (ev) => {
-      let f;
-      try { f = JSON.parse(ev.data); } catch (_) { return; }
-      state.wsAttempt = 0; // the server talks: the connection is good
-      onFrame(f);
-    };
-    ws.onclose = (ev) => closed(ws, ev.code, ev.reason);
+  // connect starts the library's socket of this session: single-use tickets, because a browser
+  // cannot set an Authorization header on a WebSocket; positions and unsent messages kept in
+  // localStorage, so that a reload resumes and sends what was left.
+  function connect() {
+    if (state.live || !state.token) return;
+    const live = new Live({
+      api,
+      storage: localStorage,
+      storagePrefix: STORAGE_PREFIX,
+      onSessionEnded: () => { if (state.live === live) signOut("Your session has ended. Sign in again."); },
+      onOutboxChange: () => render(),
+      debug: (e) => console.debug("cg:", e.kind, e.detail),
+    });
+    state.live = live;
+    live.onState((s) => {
+      if (state.live !== live) return;
+      if (s.status === "live") setConn("online");
+      else if (s.status === "connecting") setConn("connecting", "connecting…");
+      else if (s.retryInMs != null) setConn("offline", `offline: retrying in ${Math.ceil(s.retryInMs / 1000)} s`);
+      else setConn("offline");
+      if (s.status !== "live") {
+        for (const r of state.rooms.values()) { r.subscribed = false; r.typing.clear(); }
+        render();
+      }
+    });
+    live.connect();
   }
 
-  // openRoom subscribes a room once its history is loaded, resuming after the last seq seen.
-  function openRoom(ws, id) {
+  // openRoom subscribes a class room; the library resumes it after the last seq seen.
+  function openRoom(id) {
     const r = room(id);
-    loadHistory(r).then(() => {
-      if (state.ws !== ws || ws.readyState !== WebSocket.OPEN || !state.classes.has(id)) return;
-      ws.send(JSON.stringify({ type: "subscribe", ref: nextRef(), room: id, since_seq: r.lastSeq }));
-      // Unacknowledged publishes of this room go again, after the subscription.
-      for (const f of state.outbox.values()) if (f.room === id) ws.send(JSON.stringify(f));
-    }).catch((err) => toast(`Could not open ${id}: ${err.message}`));
-  }
-
-  // heartbeat pings the server; a socket that does not answer in time is dropped and replaced,
-  // which finds dead connections (a laptop waking from sleep) long before TCP would.
-  function heartbeat(ws) {
-    clearInterval(state.pingTimer);
-    state.pingTimer = setInterval(() => {
-      if (state.ws !== ws) return;
-      send({ type: "ping", ref: nextRef() });
-      clearTimeout(state.pongTimer);
-      state.pongTimer = setTimeout(() => {
-        if (state.ws === ws) closed(ws, 4000, "no pong");
-      }, PONG_WITHIN_MS);
-    }, PING_EVERY_MS);
-  }
-
-  // backoff is the next reconnect delay: exponential, capped, with full jitter so that clients
-  // cut off together do not come back together.
-  function backoff() {
-    const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** state.wsAttempt);
-    state.wsAttempt = Math.min(state.wsAttempt + 1, 16);
-    return 250 + Math.random() * ceiling;
-  }
-
-  function reconnectLater(ms, atLeast) {
-    const delay = Math.max(ms, atLeast || 0);
-    clearTimeout(state.wsTimer);
-    setConn("offline", `offline: retrying in ${Math.ceil(delay / 1000)} s`);
-    state.wsTimer = setTimeout(connect, delay);
-  }
-
-  // closed handles the end of a socket, whoever ended it.
-  function closed(ws, code, reason) {
-    if (state.ws !== ws) return;
-    state.ws = null;
-    ws.onopen = ws.onmessage = ws.onclose = null;
-    if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.close(1000);
-    clearInterval(state.pingTimer);
-    clearTimeout(state.pongTimer);
-    for (const r of state.rooms.values()) { r.subscribed = false; r.typing.clear(); }
-    render();
-    if (code === CLOSE_SESSION_ENDED) {
-      signOut("Your session has ended. Sign in again.");
-    } else if (code === CLOSE_SERVICE_RESTART) {
-      // A deploy: come back after the random delay the server suggests (or one of our own), so
-      // that the clients of an instance do not all come back at once.
-      const hint = /reconnect_after_ms=(\d+)/.exec(reason || "");
-      state.wsAttempt = 0;
-      reconnectLater(hint ? Number(hint[1]) : 1000 + Math.random() * 9000);
-    } else if (state.token) {
-      reconnectLater(backoff());
-    }
-    if (reason && code !== CLOSE_SESSION_ENDED) console.info("socket closed", code, reason);
-  }
-
-  function disconnect() {
-    clearTimeout(state.wsTimer);
-    state.wsTimer = 0;
-    const ws = state.ws;
-    if (!ws) return;
-    state.ws = null;
-    ws.onopen = ws.onmessage = ws.onclose = null;
-    ws.close(1000);
-    clearInterval(state.pingTimer);
-    clearTimeout(state.pongTimer);
+    if (!state.live || r.sub) return;
+    r.sub = state.live.subscribe(id, {
+      onSubscribed(info) {
+        r.subscribed = true;
+        r.anonId = info.anonId;
+        r.online = info.online;
+        r.replayUntil = info.lastSeq;
+        fillGap(r, info.lastSeq).catch((err) => toast(`Could not load messages: ${err.message}`));
+        render();
+      },
+      onMessage(m) {
+        // A replayed reply is already counted in the reply_count of a root loaded since.
+        if (add(r, m, m.seq > r.replayUntil) && (id !== state.current || document.hidden)) r.unread++;
+        r.typing.delete(m.anon_id);
+        if (id !== state.current) renderClasses();
+        render();
+      },
+      onHidden(messageId) {
+        const m = r.messages.get(messageId);
+        if (m) { m.hidden = true; m.content = null; }
+        render();
+      },
+      onRestored(m) {
+        r.messages.set(m.id, m);
+        render();
+      },
+      onPresence(online) {
+        r.online = online;
+        render();
+      },
+      onTyping(anonId) {
+        if (anonId !== r.anonId) r.typing.set(anonId, Date.now() + TYPING_SHOWN_MS);
+        render();
+      },
+      onUnsubscribed() {
+        r.subscribed = false;
+        r.sub = null;
+        render();
+      },
+      onError(err) {
+        r.sub = null;
+        toast(`Could not open ${id}: ${err.detail || err.message}`);
+      },
+    });
   }
 
   // Back online, or back to the tab: do not wait for the backoff.
-  function reconnectNow() {
-    if (state.token && !state.ws && state.wsTimer) {
-      state.wsAttempt = 0;
-      connect();
-    }
-  }
+  const reconnectNow = () => { if (state.live) state.live.reconnectNow(); };
   window.addEventListener("online", reconnectNow);
   document.addEventListener("visibilitychange", () => { if (!document.hidden) reconnectNow(); });
-
-  function onFrame(f) {
-    const r = f.room ? state.rooms.get(f.room) : null;
-    switch (f.type) {
-      case "subscribed":
-        if (!r) return;
-        r.subscribed = true;
-        r.anonId = f.anon_id;
-        // Below the anonymity threshold the server sends no exact count (online is null).
-        r.online = typeof f.online === "number" ? f.online : null;
-        r.fewerThan = f.anonymity_k || f.online_fewer_than;
-        r.smallRoom = !!f.small_room;
-        r.replayUntil = typeof f.last_seq === "number" ? f.last_seq : 0;
-        if (r.replayUntil < r.lastSeq) setLastSeq(r, r.replayUntil);
-        break;
-      case "unsubscribed":
-        if (r) r.subscribed = false;
-        break;
-      case "message": {
-        if (!r) return;
-        const m = f.message;
-        // Resume sends every seq after the one asked for, then live ones: older seqs are repeats.
-        if (m.seq <= r.lastSeq && r.messages.has(m.id)) return;
-        // A replayed reply is already counted in the reply_count of a root loaded since.
-        if (add(r, m, m.seq > r.replayUntil) && (f.room !== state.current || document.hidden)) r.unread++;
-        if (m.seq > r.lastSeq) setLastSeq(r, m.seq);
-        r.typing.delete(m.anon_id);
-        if (f.room !== state.current) renderClasses();
-        break;
-      }
-      case "ack": {
-        const sent = state.outbox.get(f.ref);
-        state.outbox.delete(f.ref);
-        const target = r || (sent && state.rooms.get(sent.room));
-        if (target && f.message) add(target, f.message, true);
-        break;
-      }
-      case "message_hidden": {
-        const m = r && r.messages.get(f.message_id);
-        if (m) { m.hidden = true; m.content = null; }
-        break;
-      }
-      case "message_erased": {
-        const m = r && r.messages.get(f.message_id);
-        if (m) { m.deleted = true; m.content = null; m.anon_id = null; }
-        break;
-      }
-      case "message_restored":
-        if (r && f.message) r.messages.set(f.message.id, f.message);
-        break;
-      case "presence":
-        if (r) {
-          r.online = typeof f.online === "number" ? f.online : null;
-          if (f.online_fewer_than) r.fewerThan = f.online_fewer_than;
-        }
-        break;
-      case "typing":
-        if (r && f.anon_id !== r.anonId) r.typing.set(f.anon_id, Date.now() + TYPING_SHOWN_MS);
-        break;
-      case "pong":
-        clearTimeout(state.pongTimer);
-        return;
-      case "error":
-        onError(f);
-        break;
-      default:
-        return; // frame types added later are ignored
-    }
-    render();
-  }
-
-  function onError(f) {
-    const sent = f.ref && state.outbox.get(f.ref);
-    if (sent && (f.code === "unavailable" || f.code === "rate_limited")) {
-      // Retryable: send the same frame (same client_msg_id) again a little later.
-      setTimeout(() => { if (state.outbox.has(f.ref)) send(sent); }, f.retry_after_ms || 2000);
-      if (f.code === "rate_limited") toast("Slow down a little: your message will go out in a moment.");
-      return;
-    }
-    if (sent) state.outbox.delete(f.ref);
-    toast(f.message || f.code);
-  }
 
   // ---- Start ---------------------------------------------------------------------------------
 
   const token = tokenFromFragment() || load(TOKEN_KEY);
   if (token) signIn(token);
   else signOut();
-})();
+}

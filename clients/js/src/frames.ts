@@ -1,0 +1,93 @@
+// The frames of the room protocol (docs/protocol.md) and their checks: a frame the library acts
+// on is checked field by field before it is used, so that a malformed frame is reported rather
+// than half applied.
+import type { Message } from "./types.js";
+
+/** A frame the server sends, once checked. */
+export type ServerFrame =
+  | { type: "subscribed"; ref?: string; room: string; anon_id: string; last_seq: number; online: number }
+  | { type: "unsubscribed"; ref?: string; room: string }
+  | { type: "message"; room: string; message: Message }
+  | { type: "ack"; ref?: string; message: Message }
+  | { type: "message_hidden"; room: string; message_id: string }
+  | { type: "message_restored"; room: string; message: Message }
+  | { type: "presence"; room: string; online: number }
+  | { type: "typing"; room: string; anon_id: string }
+  | { type: "pong"; ref?: string }
+  | { type: "error"; ref?: string; code: string; message: string; retry_after_ms?: number };
+
+/** A frame the client sends. */
+export type ClientFrame =
+  | { type: "subscribe"; ref: string; room: string; since_seq?: number }
+  | { type: "unsubscribe"; ref: string; room: string }
+  | { type: "publish"; ref: string; room: string; content: string; parent_id?: string; client_msg_id: string }
+  | { type: "typing"; room: string }
+  | { type: "ping"; ref: string };
+
+/** A check of one field's value. */
+export type Check = (v: unknown) => boolean;
+
+const str: Check = (v) => typeof v === "string";
+const optStr: Check = (v) => v === undefined || typeof v === "string";
+const nullStr: Check = (v) => v === null || typeof v === "string";
+const seq: Check = (v) => typeof v === "number" && Number.isInteger(v) && v >= 0;
+const count: Check = seq;
+const bool: Check = (v) => typeof v === "boolean";
+const optCount: Check = (v) => v === undefined || seq(v);
+
+/** The fields of a Message and their checks. */
+export const messageFields: Record<string, Check> = {
+  id: str, room: str, seq, anon_id: nullStr, content: nullStr, parent_id: nullStr,
+  reply_count: count, created_at: str, hidden: bool, deleted: bool,
+};
+const message: Check = (v) => fields(v, messageFields) === "";
+
+/** The fields of each server frame type and their checks. */
+export const serverFrameFields: Record<ServerFrame["type"], Record<string, Check>> = {
+  subscribed: { type: str, ref: optStr, room: str, anon_id: str, last_seq: seq, online: count },
+  unsubscribed: { type: str, ref: optStr, room: str },
+  message: { type: str, room: str, message },
+  ack: { type: str, ref: optStr, message },
+  message_hidden: { type: str, room: str, message_id: str },
+  message_restored: { type: str, room: str, message },
+  presence: { type: str, room: str, online: count },
+  typing: { type: str, room: str, anon_id: str },
+  pong: { type: str, ref: optStr },
+  error: { type: str, ref: optStr, code: str, message: str, retry_after_ms: optCount },
+};
+
+// fields returns the name of the first field of v that fails its check, or "" when all pass.
+function fields(v: unknown, checks: Record<string, Check>): string {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return "(frame)";
+  const o = v as Record<string, unknown>;
+  for (const [k, check] of Object.entries(checks)) if (!check(o[k])) return k;
+  return "";
+}
+
+/** The outcome of reading one text frame. */
+export type ParsedFrame =
+  | { kind: "frame"; frame: ServerFrame; unknownFields: string[] }
+  | { kind: "unknown_type"; type: string }
+  | { kind: "malformed"; reason: string };
+
+/** parseFrame reads one text frame of the server. */
+export function parseFrame(data: unknown): ParsedFrame {
+  if (typeof data !== "string") return { kind: "malformed", reason: "not a text frame" };
+  let v: unknown;
+  try {
+    v = JSON.parse(data);
+  } catch {
+    return { kind: "malformed", reason: "not JSON" };
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return { kind: "malformed", reason: "not a JSON object" };
+  const type = (v as { type?: unknown }).type;
+  if (typeof type !== "string") return { kind: "malformed", reason: "no type" };
+  if (!Object.prototype.hasOwnProperty.call(serverFrameFields, type)) return { kind: "unknown_type", type };
+  const checks = serverFrameFields[type as ServerFrame["type"]];
+  const bad = fields(v, checks);
+  if (bad !== "") return { kind: "malformed", reason: `${type}: bad ${bad}` };
+  const unknownFields = Object.keys(v).filter((k) => !(k in checks));
+  const m = (v as { message?: unknown }).message;
+  if (typeof m === "object" && m !== null) for (const k of Object.keys(m)) if (!(k in messageFields)) unknownFields.push("message." + k);
+  return { kind: "frame", frame: v as ServerFrame, unknownFields };
+}

@@ -1,0 +1,122 @@
+// The data the server sends, as docs/api.md and docs/protocol.md describe it. Identifiers are
+// UUID strings and times RFC 3339 strings in UTC.
+
+/** A user's role. */
+export type Role = "student" | "moderator";
+
+/** The signed-in user's account. */
+export interface User {
+  id: string;
+  email: string;
+  computing_id: string | null;
+  email_verified: boolean;
+  phone_verified: boolean;
+  role: Role;
+  created_at: string;
+}
+
+/** Another user, as users see each other. */
+export interface PublicUser {
+  id: string;
+  email: string;
+  computing_id: string | null;
+}
+
+/** A session started by a sign-in link. */
+export interface Session {
+  token: string;
+  expires_at: string;
+  user: User;
+}
+
+/** A single-use WebSocket ticket. */
+export interface Ticket {
+  ticket: string;
+  expires_at: string;
+}
+
+/** A class section of the university's class search. */
+export interface Class {
+  id: string;
+  subject: string;
+  catalog_number: string;
+  term: string;
+  title: string | null;
+  class_section: string | null;
+  component: string | null;
+  instructor: string | null;
+  days: string | null;
+  start_time: string | null;
+  end_time: string | null;
+  location: string | null;
+  class_capacity: number | null;
+  enrollment_available: number | null;
+  sis_class_number: string | null;
+}
+
+/** A class with the number of users enrolled in it. */
+export interface ClassDetail extends Class {
+  enrolled_count: number;
+}
+
+/** A message of a class room; it names its author only by the room's pseudonym. */
+export interface Message {
+  id: string;
+  room: string;
+  seq: number;
+  anon_id: string | null;
+  content: string | null;
+  parent_id: string | null;
+  reply_count: number;
+  created_at: string;
+  hidden: boolean;
+  deleted: boolean;
+}
+
+/** A flagged message, for moderators. */
+export interface FlaggedMessage extends Message {
+  flag_count: number;
+}
+
+/** The state of a friend request. */
+export type FriendStatus = "PENDING" | "ACCEPTED" | "REJECTED";
+
+/** A friend request; `user` is the other user. */
+export interface FriendRequest {
+  id: string;
+  user: PublicUser;
+  status: FriendStatus;
+  created_at: string;
+}
+
+/** A friend, with the time the friendship was accepted. */
+export interface Friend extends PublicUser {
+  since: string;
+}
+
+/** Someone the caller may know. */
+export interface Suggestion {
+  user: PublicUser;
+  shared_classes: number;
+  in_contacts: boolean;
+}
+
+/** A user found among the caller's phone contacts. */
+export interface ContactMatch {
+  user_id: string;
+  email: string;
+  computing_id: string | null;
+  friendship_status: FriendStatus | null;
+}
+
+/** A thread: its root and its replies in seq order. */
+export interface Thread {
+  root: Message;
+  replies: Message[];
+}
+
+/** One page of a keyset-paginated list. */
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
