@@ -214,6 +214,21 @@ func (e *env) tryDial(token string, hdr http.Header) (*client, error) {
 }
 
 func (e *env) tryDialWith(token string, hdr http.Header, hc *http.Client) (*client, error) {
+	return e.tryDialFor(e.t, token, hdr, hc)
+}
+
+// dialFor opens a socket as u for t, a subtest of the env's test: t is the one its failures
+// fail, and its cleanup closes the socket.
+func (e *env) dialFor(t testing.TB, u *user) *client {
+	t.Helper()
+	c, err := e.tryDialFor(t, u.token, nil, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	return c
+}
+
+func (e *env) tryDialFor(t testing.TB, token string, hdr http.Header, hc *http.Client) (*client, error) {
 	if hdr == nil {
 		hdr = http.Header{}
 	}
@@ -225,9 +240,9 @@ func (e *env) tryDialWith(token string, hdr http.Header, hc *http.Client) (*clie
 		return nil, err
 	}
 	ws.SetReadLimit(1 << 20)
-	c := &client{t: e.t, e: e, ws: ws, ready: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &client{t: t, e: e, ws: ws, ready: make(chan struct{}, 1), done: make(chan struct{})}
 	go c.read()
-	e.t.Cleanup(func() { _ = c.ws.CloseNow(); <-c.done })
+	t.Cleanup(func() { _ = c.ws.CloseNow(); <-c.done })
 	return c, nil
 }
 
@@ -306,7 +321,13 @@ func (c *client) send(v any) {
 // next returns the next frame, failing the test if none comes within the deadline.
 func (c *client) next() frame {
 	c.t.Helper()
-	timeout := time.After(15 * time.Second)
+	return c.nextWithin(15 * time.Second)
+}
+
+// nextWithin returns the next frame, failing the test if none comes within d.
+func (c *client) nextWithin(d time.Duration) frame {
+	c.t.Helper()
+	timeout := time.After(d)
 	for {
 		if f, ok := c.take(); ok {
 			return f
@@ -320,7 +341,7 @@ func (c *client) next() frame {
 			}
 			c.t.Fatalf("socket ended: %v", c.err)
 		case <-timeout:
-			c.t.Fatalf("no frame within 15 s")
+			c.t.Fatalf("no frame within %v", d)
 		}
 	}
 }

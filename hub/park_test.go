@@ -120,7 +120,8 @@ func TestKeepalive(t *testing.T) {
 // server's pings; a frame from the client wakes it, and it parks again once it has answered.
 func TestIdleReadersPark(t *testing.T) {
 	t.Parallel()
-	e := keepaliveEnv(t, 5*time.Second)
+	// Long enough for the setup on a busy machine: the pings are answered only after it.
+	e := keepaliveEnv(t, 20*time.Second)
 	class := e.newClass()
 	type socket struct {
 		nc net.Conn
@@ -136,6 +137,9 @@ func TestIdleReadersPark(t *testing.T) {
 		socks = append(socks, socket{nc, br})
 	}
 	waitUntil(t, "every reader parked", func() bool { return e.hub.Parked() == len(socks) })
+	for _, s := range socks { // rawDial's deadline counts from the dial, before the setup
+		_ = s.nc.SetDeadline(time.Now().Add(30 * time.Second))
+	}
 	// Two pings answered with empty pongs, each pong counted: the third ping comes.
 	for range 2 {
 		for _, s := range socks {
@@ -186,6 +190,8 @@ func TestKeepaliveBehindBacklog(t *testing.T) {
 			for range n / publishers {
 				if _, err := e.svc.Publish(context.Background(), author.id, class, content, nil, "", nil); err != nil {
 					t.Error(err)
+					// The reader waits for all n messages: closing its socket ends its wait now.
+					_ = nc.Close()
 					return
 				}
 			}
