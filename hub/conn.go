@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -134,33 +133,8 @@ func (c *conn) nextMessageBuffered() bool {
 	}
 	// Peek of no more than is buffered reads nothing from the connection.
 	n := c.br.Buffered()
-	if n < 2 {
-		return false
-	}
-	h, _ := c.br.Peek(2)
-	if h[0]&0x80 == 0 { // not final: the message goes on in later frames
-		return false
-	}
-	if op := h[0] & 0x0f; op != 1 && op != 2 { // a control frame or a continuation
-		return false
-	}
-	size := 2           // the header, then the mask key, then the payload
-	if h[1]&0x80 != 0 { // masked, as a client's frames are
-		size += 4
-	}
-	switch length := int(h[1] & 0x7f); length {
-	case 126: // the length is in the next 2 bytes
-		if n < 4 {
-			return false
-		}
-		ext, _ := c.br.Peek(4)
-		size += 2 + int(binary.BigEndian.Uint16(ext[2:4]))
-	case 127: // 64 KiB or more: never whole in the buffer
-		return false
-	default:
-		size += length
-	}
-	return size <= n
+	head, _ := c.br.Peek(min(n, 4))
+	return wholeDataMessage(head, n)
 }
 
 // queuedBytes returns the bytes queued and not yet written.

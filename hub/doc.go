@@ -16,6 +16,11 @@
 //     writer starts Options.WriteDelay later, so that it finds more to send. Enqueueing never blocks;
 //     a queue past Options.MaxQueueBytes closes the socket with CloseSlowConsumer (the client
 //     resumes with since_seq and loses nothing).
+//   - Parking, corking and the peeks into a socket's read buffer rely on internals of the
+//     WebSocket library, all listed in wsinternals.go with the version they were checked
+//     against, and each checked by TestWebsocketAssumptions. Options.DisableParking
+//     (HUB_PARK=false) turns them off: the reader then waits in the library's read loop, the
+//     library pings, and each frame is its own write.
 //   - Each room is a lock and a member set. Events from the broker go into the room's inbox
 //     without blocking; a worker goroutine, which exists only while the inbox is not empty,
 //     delivers them in seq order, holding the room lock only for the non-blocking enqueues.

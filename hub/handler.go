@@ -51,6 +51,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tcp := corkOf(r.Context())
+	if h.opts.DisableParking {
+		tcp = nil
+	}
 	rw, sb := withSmallBuffers(w, tcp != nil)
 	var c *conn // set before the library reads anything
 	ws, err := websocket.Accept(rw, r, &websocket.AcceptOptions{
@@ -64,7 +67,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.unreserve(sess.UserID, id)
 		return // Accept has answered the request
 	}
-	c = &conn{hub: h, id: id, ws: ws, tcp: tcp, br: sb.Reader(), session: sess}
+	c = &conn{hub: h, id: id, ws: ws, tcp: tcp, session: sess}
+	if !h.opts.DisableParking {
+		c.br = sb.Reader() // peeked at and swapped beneath the library (wsinternals.go)
+	}
 	if c.tcp != nil {
 		c.tcp.setTimeout(h.opts.WriteTimeout)
 		c.raw = rawConnOf(c.tcp.Conn)

@@ -84,8 +84,16 @@ type Options struct {
 	Sockets SocketCounter
 	// BackfillPage is the number of messages read from the store at once on resume. Default: 500.
 	BackfillPage int
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	// DisableParking turns off what relies on the WebSocket library's internals
+	// (wsinternals.go): idle readers then wait inside the library's read loop instead of
+	// parking, the library sends the keepalive pings, each frame is its own write (no cork),
+	// and subscribes are answered one at a time. Idle sockets then cost more memory and busy
+	// ones more system calls; it is the way back should an upgrade of the library break an
+	// assumption. Default: false (parked readers and corked writes, on a server started with
+	// Listener and ConnContext on a Unix system).
+	DisableParking bool
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
 }
 
 func (o *Options) setDefaults() {

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -75,7 +77,7 @@ func newNodeWith(t testing.TB, db *persistence.DB, b cg.Broker, corked bool, opt
 	e.sessions = &auth.Sessions{Store: persistence.NewSessionStore(db), Signer: signer}
 	e.svc = &rooms.Service{Store: e.store, Broker: b}
 	e.reg = prometheus.NewRegistry()
-	hopts := hub.Options{Registerer: e.reg, AllowedOrigins: []string{"https://app.example"}}
+	hopts := hub.Options{Registerer: e.reg, AllowedOrigins: []string{"https://app.example"}, DisableParking: parkingOff(t)}
 	for _, o := range opts {
 		o(e.svc, &hopts)
 	}
@@ -103,6 +105,26 @@ func newNodeWith(t testing.TB, db *persistence.DB, b cg.Broker, corked bool, opt
 	})
 	return e
 }
+
+// parkingOff reports whether the tests run with parked readers and corked writes turned off
+// (HUB_PARK=false, as the server's configuration has it): scripts/test runs them both ways.
+// A test of parking itself turns it on (parking).
+func parkingOff(t testing.TB) bool {
+	t.Helper()
+	v := os.Getenv("HUB_PARK")
+	if v == "" {
+		return false
+	}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		t.Fatalf("HUB_PARK %q: want true or false", v)
+	}
+	return !on
+}
+
+// parking is the option of a test of parked readers or corked writes: they are on, whatever
+// HUB_PARK says.
+func parking(_ *rooms.Service, o *hub.Options) { o.DisableParking = false }
 
 type user struct {
 	id    cg.UserID

@@ -16,9 +16,10 @@ import (
 	"github.com/commongrounds/commongrounds/rooms"
 )
 
-// keepaliveEnv is an env whose sockets are pinged every 50 ms; a pong must come within to.
+// keepaliveEnv is an env of parked readers whose sockets are pinged every 50 ms; a pong must
+// come within to.
 func keepaliveEnv(t *testing.T, to time.Duration) *env {
-	return newEnv(t, func(_ *rooms.Service, o *hub.Options) {
+	return newEnv(t, parking, func(_ *rooms.Service, o *hub.Options) {
 		o.PingInterval = 50 * time.Millisecond
 		o.PingTimeout = to
 	})
@@ -166,7 +167,7 @@ func TestIdleReadersPark(t *testing.T) {
 func TestKeepaliveBehindBacklog(t *testing.T) {
 	t.Parallel()
 	const pingTimeout = 1200 * time.Millisecond
-	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) {
+	e := newEnv(t, parking, func(_ *rooms.Service, o *hub.Options) {
 		o.PingInterval = 200 * time.Millisecond
 		o.PingTimeout = pingTimeout
 		o.MaxQueueBytes = 4 << 20
