@@ -68,6 +68,18 @@ type Options struct {
 	// ReconcileInterval is how often the hub compares the seq it delivered in each active room
 	// with the store's, to repair announcements the broker lost. Default: 2 s.
 	ReconcileInterval time.Duration
+	// RoomReadyTimeout bounds activating a room on this instance (its first member's
+	// subscribe): subscribing the broker to it and reading its newest seq. Default: 5 s.
+	RoomReadyTimeout time.Duration
+	// RepairTimeout bounds each read of the store that repairs rooms: a gap's missing messages,
+	// the reconcile's newest seqs. Default: 5 s.
+	RepairTimeout time.Duration
+	// RepairRetry is how long a room whose repair failed (the store did not answer) waits
+	// before it tries again. Default: 1 s.
+	RepairRetry time.Duration
+	// UnsubscribeTimeout bounds unsubscribing the broker from a room its last local member
+	// left. Default: 5 s.
+	UnsubscribeTimeout time.Duration
 	// TypingInterval is the least time between two typing frames of one socket in one room;
 	// faster ones are dropped. Default: 1 s.
 	TypingInterval time.Duration
@@ -124,6 +136,10 @@ func (o *Options) setDefaults() {
 	def(&o.PingTimeout, 10*time.Second)
 	def(&o.GapWait, 100*time.Millisecond)
 	def(&o.ReconcileInterval, 2*time.Second)
+	def(&o.RoomReadyTimeout, 5*time.Second)
+	def(&o.RepairTimeout, 5*time.Second)
+	def(&o.RepairRetry, time.Second)
+	def(&o.UnsubscribeTimeout, 5*time.Second)
 	def(&o.TypingInterval, time.Second)
 	def(&o.PresenceInterval, time.Second)
 	def(&o.RestartJitter, 5*time.Second)
@@ -539,7 +555,7 @@ func (h *Hub) reconcile() {
 	for i, r := range active {
 		ids[i] = r.id
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.RepairTimeout)
 	defer cancel()
 	seqs, err := h.store.LastSeqs(ctx, ids)
 	if err != nil {

@@ -73,7 +73,7 @@ func (r *room) ready(ctx context.Context) error {
 		defer close(r.initDone)
 		// Not the caller's context: other callers wait for this, whether or not its caller
 		// stays.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), r.hub.opts.RoomReadyTimeout)
 		defer cancel()
 		if err := r.hub.broker.Subscribe(ctx, r.id); err != nil {
 			// The reconciler still repairs the room from the store; announcements resume
@@ -129,7 +129,7 @@ func (r *room) close() {
 		r.presence.Stop()
 	}
 	r.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), r.hub.opts.UnsubscribeTimeout)
 	defer cancel()
 	// Broker subscriptions are counted, so a new room object for the same id that subscribed
 	// meanwhile keeps its subscription.
@@ -240,14 +240,14 @@ func (r *room) fetchLocked() {
 	for r.target > r.lastSeq && !r.closed {
 		after := r.lastSeq
 		r.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), r.hub.opts.RepairTimeout)
 		msgs, err := r.hub.store.ListMessages(ctx, r.id, cg.MessageFilter{AfterSeq: &after, Limit: r.hub.opts.BackfillPage})
 		cancel()
 		r.mu.Lock()
 		if err != nil {
 			r.hub.opts.Logger.Warn("repair room from store", "room", r.id, "err", err)
 			if r.gapTimer == nil && !r.closed {
-				r.gapTimer = time.AfterFunc(time.Second, r.gapExpired)
+				r.gapTimer = time.AfterFunc(r.hub.opts.RepairRetry, r.gapExpired)
 			}
 			return
 		}
