@@ -188,6 +188,7 @@ type Hub struct {
 	auth    Authenticator
 	metrics *metrics
 	seed    maphash.Seed
+	rooms   *delivery // what every room shares
 
 	shards [numShards]shard
 
@@ -261,6 +262,15 @@ func New(store cg.MessageStore, broker cg.Broker, service *rooms.Service, auth A
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.metrics = newMetrics(opts.Registerer, h)
+	h.rooms = &delivery{
+		store:       store,
+		broker:      broker,
+		opts:        &h.opts,
+		metrics:     h.metrics,
+		busy:        h.busy,
+		startWorker: h.startWorker,
+		workerDone:  h.workers.Done,
+	}
 	for i := range h.shards {
 		h.shards[i].rooms = make(map[cg.ClassID]*room)
 	}
@@ -304,7 +314,7 @@ func (h *Hub) acquire(id cg.ClassID) *room {
 	defer s.mu.Unlock()
 	r, ok := s.rooms[id]
 	if !ok {
-		r = newRoom(h, id)
+		r = newRoom(h.rooms, id)
 		s.rooms[id] = r
 	}
 	r.refs++ // guarded by the shard lock
