@@ -28,6 +28,7 @@ type conn struct {
 	raw     syscall.RawConn // tcp's descriptor, when the reader can park (park.go)
 	br      *readBuffer     // ws's read buffer, when known: read by the reader goroutine, and by Close after closed is set
 	session *cg.Session
+	user    *userSockets // the hub's record of the session's user, set by Hub.add
 
 	mu       sync.Mutex
 	queue    [][]byte      // guarded by mu
@@ -624,7 +625,7 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 	}
 	ctx, done := c.work(0)
 	defer done()
-	leaves := c.hub.leaves.Load()
+	leaves := c.user.leaves.Load()
 	access := c.hub.service.JoinAll(ctx, c.session.UserID, ids)
 	c.hold()
 	defer c.release()
@@ -635,7 +636,7 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 		// A user who left a class since the lookup must not join its room: the LeaveRoom event
 		// that ends such subscriptions may have come and gone before this one existed. The rooms
 		// not yet joined are looked up again, together.
-		if n := c.hub.leaves.Load(); n != leaves {
+		if n := c.user.leaves.Load(); n != leaves {
 			leaves = n
 			copy(access[i:], c.hub.service.JoinAll(ctx, c.session.UserID, ids[i:]))
 		}
@@ -657,8 +658,8 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 	}
 }
 
-// subscribe joins a room under the user's pseudonym anon, checked when the hub's leaves count was
-// leaves: the subscribed reply, then every message after since_seq, then live ones, with no gap
+// subscribe joins a room under the user's pseudonym anon, checked when the user's leaves count
+// was leaves: the subscribed reply, then every message after since_seq, then live ones, with no gap
 // and no duplicate.
 func (c *conn) subscribe(ctx context.Context, f *rooms.ClientFrame, anon cg.AnonID, leaves uint64) error {
 	c.unsubscribe(f.Room) // a repeated subscribe starts over
@@ -700,7 +701,7 @@ func (c *conn) subscribe(ctx context.Context, f *rooms.ClientFrame, anon cg.Anon
 		}
 	}
 	c.rooms = append(c.rooms, m)
-	if c.hub.leaves.Load() != leaves {
+	if c.user.leaves.Load() != leaves {
 		// Left while joining (the room's backfill, its readiness): leave as the event would have
 		// had it come a moment later, unless the event did.
 		if _, err := c.hub.service.Join(ctx, c.session.UserID, f.Room); err != nil {

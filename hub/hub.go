@@ -172,6 +172,15 @@ type SocketCounter interface {
 	RefreshInterval() time.Duration
 }
 
+// userSockets is what the hub keeps of a user with sockets on this instance.
+type userSockets struct {
+	count int     // guarded by Hub.mu: sockets and reservations
+	conns []*conn // guarded by Hub.mu: the sockets
+	// leaves counts the user's leaveRoom calls: a subscribe of the user's that sees it change
+	// checks the user's access again.
+	leaves atomic.Uint64
+}
+
 const numShards = 32
 
 type shard struct {
@@ -197,8 +206,8 @@ type Hub struct {
 	conns   map[*conn]struct{} // guarded by mu
 	// bySession: the sockets of each session, mostly one; a slice, not a set, costs an idle
 	// socket 8 bytes here instead of a map of its own (about 300).
-	bySession map[cg.SessionID][]*conn // guarded by mu
-	byUser    map[cg.UserID]int        // guarded by mu: sockets and reservations per user
+	bySession map[cg.SessionID][]*conn   // guarded by mu
+	byUser    map[cg.UserID]*userSockets // guarded by mu: the users with sockets or reservations
 
 	wg      sync.WaitGroup // readers
 	closers sync.WaitGroup // goroutines closing revoked sockets
@@ -218,10 +227,9 @@ type Hub struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	leaves    atomic.Uint64 // leaveRoom calls so far: a subscribe that sees it change checks its access again
-	writers   atomic.Int64  // sockets with frames not yet written: writers at work or waiting out WriteDelay
-	parked    atomic.Int64  // sockets whose reader is parked (park.go)
-	busyUntil atomic.Int64  // unix ns until which new writers gather
+	writers   atomic.Int64 // sockets with frames not yet written: writers at work or waiting out WriteDelay
+	parked    atomic.Int64 // sockets whose reader is parked (park.go)
+	busyUntil atomic.Int64 // unix ns until which new writers gather
 	delayMu   sync.Mutex
 	delayed   []*conn // guarded by delayMu: sockets whose writer starts when WriteDelay is up
 }
@@ -256,7 +264,7 @@ func New(store cg.MessageStore, broker cg.Broker, service *rooms.Service, auth A
 		seed:      maphash.MakeSeed(),
 		conns:     make(map[*conn]struct{}),
 		bySession: make(map[cg.SessionID][]*conn),
-		byUser:    make(map[cg.UserID]int),
+		byUser:    make(map[cg.UserID]*userSockets),
 		stop:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
@@ -388,10 +396,8 @@ func (h *Hub) HandleControl(payload []byte) {
 	case rooms.ControlRevokeSession:
 		victims = append(victims, h.bySession[cg.SessionID(id)]...)
 	case rooms.ControlRevokeUser:
-		for c := range h.conns {
-			if c.session.UserID == cg.UserID(id) {
-				victims = append(victims, c)
-			}
+		if u := h.byUser[cg.UserID(id)]; u != nil {
+			victims = append(victims, u.conns...)
 		}
 	}
 	h.mu.Unlock()
@@ -413,21 +419,20 @@ func (h *Hub) HandleControl(payload []byte) {
 // leaveRoom ends the subscriptions of the user's local sockets to the room: a user who left a
 // class receives nothing more of its room. Each socket is told with an unsubscribed frame.
 func (h *Hub) leaveRoom(user cg.UserID, class cg.ClassID) {
-	// Counted before anything is detached: a subscribe whose access was checked before the user
-	// left, and which attaches after this looked, sees the count change (conn.subscribe).
-	h.leaves.Add(1)
+	// Counted before anything is detached: a subscribe of the user's whose access was checked
+	// before the user left, and which attaches after this looked, sees the count change
+	// (conn.subscribe). A user without a socket here has no subscribe under way here.
+	h.mu.Lock()
+	var mine []*conn
+	if u := h.byUser[user]; u != nil {
+		u.leaves.Add(1)
+		mine = slices.Clone(u.conns)
+	}
+	h.mu.Unlock()
 	r := h.lookup(class)
 	if r == nil {
 		return
 	}
-	h.mu.Lock()
-	var mine []*conn
-	for c := range h.conns {
-		if c.session.UserID == user {
-			mine = append(mine, c)
-		}
-	}
-	h.mu.Unlock()
 	frame := rooms.UnsubscribedFrame("", class)
 	gather := h.busy()
 	for _, c := range mine {
@@ -587,11 +592,16 @@ func (h *Hub) reserve(ctx context.Context, sess *cg.Session, id string) error {
 		h.mu.Unlock()
 		return &cg.Error{Code: cg.EUNAVAILABLE, Message: "The server is restarting; reconnect shortly.", RetryAfterMs: 1000}
 	}
-	if h.byUser[sess.UserID] >= h.opts.MaxSocketsPerUser {
+	u := h.byUser[sess.UserID]
+	if u == nil {
+		u = &userSockets{}
+		h.byUser[sess.UserID] = u
+	}
+	if u.count >= h.opts.MaxSocketsPerUser {
 		h.mu.Unlock()
 		return tooMany
 	}
-	h.byUser[sess.UserID]++
+	u.count++
 	h.mu.Unlock()
 	if h.opts.Sockets != nil {
 		ok, err := h.opts.Sockets.Acquire(ctx, sess.UserID, id, h.opts.MaxSocketsPerUser)
@@ -641,8 +651,10 @@ func (h *Hub) flushReleases() {
 }
 
 func (h *Hub) decUserLocked(user cg.UserID) {
-	if h.byUser[user]--; h.byUser[user] <= 0 {
-		delete(h.byUser, user)
+	if u := h.byUser[user]; u != nil {
+		if u.count--; u.count <= 0 {
+			delete(h.byUser, user)
+		}
 	}
 }
 
@@ -656,6 +668,9 @@ func (h *Hub) add(c *conn) bool {
 	h.conns[c] = struct{}{}
 	h.wg.Add(1) // under mu, so that Shutdown, which takes mu first, waits for this reader
 	h.bySession[c.session.ID] = append(h.bySession[c.session.ID], c)
+	u := h.byUser[c.session.UserID] // there since reserve
+	u.conns = append(u.conns, c)
+	c.user = u
 	return true
 }
 
@@ -671,6 +686,7 @@ func (h *Hub) remove(c *conn) {
 	} else {
 		h.bySession[c.session.ID] = cs
 	}
+	c.user.conns = slices.DeleteFunc(c.user.conns, func(o *conn) bool { return o == c })
 	h.mu.Unlock()
 	h.unreserve(c.session.UserID, c.id)
 }
