@@ -586,13 +586,6 @@ func (c *conn) handle(f *rooms.ClientFrame) {
 	}
 }
 
-// wsCodes are the error codes a socket reports as they are; others become internal or
-// invalid_frame.
-var wsCodes = map[string]bool{
-	cg.ENOTENROLLED: true, cg.ENOTFOUND: true, cg.EINVALIDCONTENT: true, cg.EINVALIDPARENT: true,
-	cg.ERATELIMITED: true, cg.EUNAVAILABLE: true,
-}
-
 func (c *conn) replyError(ref string, err error) {
 	code := cg.ErrorCode(err)
 	var appErr *cg.Error
@@ -601,13 +594,13 @@ func (c *conn) replyError(ref string, err error) {
 		retry = appErr.RetryAfterMs
 	}
 	switch {
-	case code == cg.ECLASSNOTFOUND:
-		code = cg.ENOTFOUND
 	case code == cg.EINTERNAL:
 		if !errors.Is(err, context.Canceled) {
 			c.hub.opts.Logger.Error("socket frame", "err", err)
 		}
-	case !wsCodes[code]:
+	case code == cg.EUNAVAILABLE:
+		c.hub.opts.Logger.Warn("socket frame", "err", err)
+	case !cg.SocketCode(code):
 		code = rooms.EINVALIDFRAME
 	}
 	c.enqueue(rooms.ErrorFrame(ref, code, cg.ErrorMessage(err), retry))
@@ -708,7 +701,7 @@ func (c *conn) subscribe(ctx context.Context, f *rooms.ClientFrame, anon cg.Anon
 			if c.unsubscribe(f.Room) {
 				c.enqueue(rooms.UnsubscribedFrame("", f.Room))
 			}
-			if code := cg.ErrorCode(err); code != cg.ENOTENROLLED && code != cg.ECLASSNOTFOUND {
+			if cg.ErrorCode(err) != cg.ENOTENROLLED {
 				return err
 			}
 		}
