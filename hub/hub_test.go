@@ -135,13 +135,20 @@ func testFanOut(t *testing.T, e *env) {
 // receive everything; it then resumes with since_seq and has everything.
 func TestSlowReader(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) { o.MaxQueueBytes = 1 << 20 })
+	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) {
+		o.MaxQueueBytes = 1 << 20
+		// The queue's bound, not a write's timeout, is what drops it, however slowly a busy
+		// machine publishes.
+		o.WriteTimeout = 2 * time.Minute
+	})
 	class := e.newClass()
 	slowUser, fastUser, author := e.newUser(), e.newUser(), e.newUser()
 	e.enroll(class, slowUser, fastUser, author)
 
 	// The slow client reads nothing after subscribing: a raw socket whose frames we never read.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// (The publishes below take a while on a busy machine; the server's close of the socket is
+	// waited for with a deadline of its own.)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// A small receive buffer keeps the kernel from absorbing what the client does not read.
 	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
@@ -1219,6 +1226,7 @@ func TestSubscribeAfterLeaving(t *testing.T) {
 		e.enroll(b, u, w)
 		backlog(t, e, a, w)
 		nc, br := rawDialWith(t, e, u.token, nil, 4096)
+		_ = nc.SetDeadline(time.Now().Add(90 * time.Second)) // megabytes through a small buffer
 		writeFrames(t, nc, `{"type":"subscribe","ref":"a","room":"`+string(a)+`","since_seq":0}`,
 			`{"type":"subscribe","ref":"b","room":"`+string(b)+`"}`)
 		readRawUntil(t, br, "subscribed", "a") // a's backfill has begun: both were checked
@@ -1238,6 +1246,7 @@ func TestSubscribeAfterLeaving(t *testing.T) {
 		e.enroll(a, u, w)
 		n := backlog(t, e, a, w)
 		nc, br := rawDialWith(t, e, u.token, nil, 4096)
+		_ = nc.SetDeadline(time.Now().Add(90 * time.Second)) // megabytes through a small buffer
 		writeFrames(t, nc, `{"type":"subscribe","ref":"a","room":"`+string(a)+`","since_seq":0}`)
 		readRawUntil(t, br, "subscribed", "a") // the socket is not yet a member: nothing to detach
 		drop(t, u, a)
