@@ -25,6 +25,9 @@
 //     without blocking; a worker goroutine, which exists only while the inbox is not empty,
 //     delivers them in seq order, holding the room lock only for the non-blocking enqueues.
 //     A message frame is encoded once by its publisher, and the same bytes go to every member.
+//     A room (room.go) sees nothing of the hub but its delivery: a store reader, the broker's
+//     subscriptions, the options, the metrics and the worker count; its members are recipients
+//     (a queue that never blocks), so that TestDelivery drives it with a store of its own.
 //   - A seq that arrives ahead of its predecessor waits in the room's reorder buffer for
 //     GapWait; then the missing messages are read from the store (outside the room lock) and
 //     delivered first. Seqs at or below the room's last delivered seq are dropped.
@@ -32,6 +35,9 @@
 //     its own: whatever ends it closes the network connection, which ends its reads and writes,
 //     and ends the context of the work its reader has under way (conn.work: a batch of
 //     subscribes, a publish), which is a child of the hub's, ended by Shutdown.
+//   - The hub keeps each user's sockets together (userSockets): revoking a user and a user's
+//     leaving a class touch only that user's sockets, and a leave makes only that user's
+//     subscribes under way check their access again.
 //   - Lock order: hub.mu, then a shard lock, then a room lock, then a connection lock. No lock is
 //     held across I/O except the connection lock's own queue operations.
 //   - Every goroutine has an owner that stops it: Shutdown closes every socket with 1012 after
