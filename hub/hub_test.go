@@ -140,9 +140,11 @@ func TestSlowReader(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) {
 		o.MaxQueueBytes = 1 << 20
-		// The queue's bound, not a write's timeout, is what drops it, however slowly a busy
-		// machine publishes.
+		// The queue's bound, not a write's timeout or an unanswered ping (the client reads
+		// nothing, so it answers no ping), is what drops it, however slowly a busy machine
+		// publishes.
 		o.WriteTimeout = 2 * time.Minute
+		o.PingInterval = time.Hour
 	})
 	class := e.newClass()
 	slowUser, fastUser, author := e.newUser(), e.newUser(), e.newUser()
