@@ -3,6 +3,7 @@ package commongrounds
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Error codes. They are the machine-readable `code` of an HTTP problem and of a WebSocket error
@@ -36,6 +37,51 @@ const (
 	EINVALIDLIMIT   = "invalid_limit"  // a list limit out of range
 )
 
+// Codes of the HTTP side alone.
+const (
+	EMETHODNOTALLOWED = "method_not_allowed"     // a request whose method its path does not take
+	EUNSUPPORTEDMEDIA = "unsupported_media_type" // a JSON route's body not declared application/json
+	EREQUESTTIMEOUT   = "request_timeout"        // a body that did not arrive in time
+)
+
+// codes is the one table of what each code means to the transports: its HTTP status (codes not
+// listed are 400), and whether a WebSocket error frame reports it as it is (others are reported
+// as internal, or as the socket's invalid_frame).
+var codes = map[string]struct {
+	status int
+	socket bool
+}{
+	EUNAUTHORIZED:     {http.StatusUnauthorized, false},
+	EINVALIDTOKEN:     {http.StatusUnauthorized, false},
+	EFORBIDDEN:        {http.StatusForbidden, false},
+	ENOTENROLLED:      {http.StatusForbidden, true},
+	EBLOCKED:          {http.StatusForbidden, false},
+	ENOTFOUND:         {http.StatusNotFound, true},
+	ECLASSNOTFOUND:    {http.StatusNotFound, false},
+	EUSERNOTFOUND:     {http.StatusNotFound, false},
+	ECONFLICT:         {http.StatusConflict, false},
+	ERATELIMITED:      {http.StatusTooManyRequests, true},
+	ETOOLARGE:         {http.StatusRequestEntityTooLarge, false},
+	EUNAVAILABLE:      {http.StatusServiceUnavailable, true},
+	EINTERNAL:         {http.StatusInternalServerError, true},
+	EMETHODNOTALLOWED: {http.StatusMethodNotAllowed, false},
+	EUNSUPPORTEDMEDIA: {http.StatusUnsupportedMediaType, false},
+	EREQUESTTIMEOUT:   {http.StatusRequestTimeout, false},
+	EINVALIDCONTENT:   {http.StatusBadRequest, true},
+	EINVALIDPARENT:    {http.StatusBadRequest, true},
+}
+
+// HTTPStatus returns the HTTP status of an error code: 400 for a code of the client's input.
+func HTTPStatus(code string) int {
+	if c, ok := codes[code]; ok {
+		return c.status
+	}
+	return http.StatusBadRequest
+}
+
+// SocketCode reports whether a WebSocket error frame carries code as it is.
+func SocketCode(code string) bool { return codes[code].socket }
+
 // Error is an application error: a code from the list above and a message safe to show to the
 // client. Errors without a code are internal and are logged, never shown.
 type Error struct {
@@ -43,12 +89,21 @@ type Error struct {
 	Message string
 	// RetryAfterMs is set on rate_limited and unavailable errors: how long the client should wait.
 	RetryAfterMs int64
+	// Err is the cause, for the logs (a broken database connection behind unavailable); it is
+	// never shown to the client.
+	Err error
 }
 
 // Error implements the error interface.
 func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("commongrounds error: code=%s message=%s: %v", e.Code, e.Message, e.Err)
+	}
 	return fmt.Sprintf("commongrounds error: code=%s message=%s", e.Code, e.Message)
 }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an application error with the given code and a formatted message.
 func Errorf(code string, format string, args ...any) *Error {

@@ -17,7 +17,7 @@ func listLimit(r *http.Request) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > 200 {
-		return 0, cg.Errorf(cg.EINVALID, "limit must be a whole number from 1 to 200.")
+		return 0, cg.Errorf(cg.EINVALIDLIMIT, "limit must be a whole number from 1 to 200.")
 	}
 	return n, nil
 }

@@ -109,11 +109,13 @@ func TestMessages(t *testing.T) {
 		}
 	})
 	t.Run("ErrHistoryInput", func(t *testing.T) {
-		for _, q := range []string{"?limit=0", "?limit=201", "?limit=x", "?after_seq=-1", "?after_seq=1&before_seq=5"} {
-			resp, body := ts.do("GET", base+q, bob, nil)
-			if resp.StatusCode != 400 {
-				t.Fatalf("%s: status %d %v, want 400", q, resp.StatusCode, body)
-			}
+		// The same bad limit gets the same code on every route (invalid_limit).
+		for _, c := range []struct{ query, code string }{
+			{"?limit=0", "invalid_limit"}, {"?limit=201", "invalid_limit"}, {"?limit=x", "invalid_limit"},
+			{"?after_seq=-1", "invalid"}, {"?after_seq=1&before_seq=5", "invalid"},
+		} {
+			resp, body := ts.do("GET", base+c.query, bob, nil)
+			wantProblem(t, resp, body, 400, c.code)
 		}
 	})
 	t.Run("Threads", func(t *testing.T) {

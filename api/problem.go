@@ -18,30 +18,10 @@ import (
 	cg "github.com/commongrounds/commongrounds"
 )
 
-// statusOf maps application error codes to HTTP statuses; codes not listed are 400.
-var statusOf = map[string]int{
-	cg.EUNAUTHORIZED:     http.StatusUnauthorized,
-	cg.EINVALIDTOKEN:     http.StatusUnauthorized,
-	cg.EFORBIDDEN:        http.StatusForbidden,
-	cg.ENOTENROLLED:      http.StatusForbidden,
-	cg.EBLOCKED:          http.StatusForbidden,
-	cg.ENOTFOUND:         http.StatusNotFound,
-	cg.ECLASSNOTFOUND:    http.StatusNotFound,
-	cg.EUSERNOTFOUND:     http.StatusNotFound,
-	cg.ECONFLICT:         http.StatusConflict,
-	cg.ERATELIMITED:      http.StatusTooManyRequests,
-	cg.ETOOLARGE:         http.StatusRequestEntityTooLarge,
-	cg.EUNAVAILABLE:      http.StatusServiceUnavailable,
-	cg.EINTERNAL:         http.StatusInternalServerError,
-	"method_not_allowed": http.StatusMethodNotAllowed,
-	eUnsupportedMedia:    http.StatusUnsupportedMediaType,
-	eRequestTimeout:      http.StatusRequestTimeout,
-}
-
-// Codes of the HTTP side alone.
+// Codes of the HTTP side alone; their statuses are in the one table of codes (cg.HTTPStatus).
 const (
-	eUnsupportedMedia = "unsupported_media_type" // a JSON route's body not declared application/json
-	eRequestTimeout   = "request_timeout"        // a body that did not arrive within BodyReadTimeout
+	eUnsupportedMedia = cg.EUNSUPPORTEDMEDIA
+	eRequestTimeout   = cg.EREQUESTTIMEOUT
 )
 
 // problem is an RFC 9457 problem details object with the machine-readable code of the contract.
@@ -65,12 +45,12 @@ func writeProblem(w http.ResponseWriter, status int, code, detail string) {
 // error is logged and shown as a bare internal error.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := cg.ErrorCode(err)
-	status, ok := statusOf[code]
-	if !ok {
-		status = http.StatusBadRequest
-	}
-	if code == cg.EINTERNAL {
+	status := cg.HTTPStatus(code)
+	switch code {
+	case cg.EINTERNAL:
 		s.logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	case cg.EUNAVAILABLE:
+		s.logger.WarnContext(r.Context(), "unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if code == eRequestTimeout {
 		// The rest of the body may still come; the connection cannot serve another request.

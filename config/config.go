@@ -109,6 +109,10 @@ type Config struct {
 	// EraseSpread is the time within which each message of a deleted account whose deletion
 	// asked for erasure is erased, at an independent random moment. Default: 72 h.
 	EraseSpread time.Duration
+	// HubPark lets idle sockets' readers park and corks their writes, which relies on the
+	// WebSocket library's internals (hub/wsinternals.go); false falls back to the library's
+	// ordinary read loop and writes. Default: true.
+	HubPark bool
 	// DebugAddr, when set, is a second listening address that serves the Go profiler
 	// (/debug/pprof/). Default: unset, no profiler. Keep it off the public network.
 	DebugAddr string
@@ -211,6 +215,12 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if c.RedisCluster, err = boolVar(getenv, "REDIS_CLUSTER"); err != nil {
 		return nil, err
+	}
+	c.HubPark = true
+	if getenv("HUB_PARK") != "" {
+		if c.HubPark, err = boolVar(getenv, "HUB_PARK"); err != nil {
+			return nil, err
+		}
 	}
 	if c.SessionTTL, err = durationVar(getenv, "SESSION_TTL", 30*24*time.Hour); err != nil {
 		return nil, err

@@ -122,3 +122,27 @@ func TestMetricsAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestHubPark: on unless set to false; anything but a boolean is an error.
+func TestHubPark(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  bool
+		err   bool
+	}{
+		{"", true, false},
+		{"true", true, false},
+		{"false", false, false},
+		{"0", false, false},
+		{"sometimes", false, true},
+	} {
+		env := map[string]string{"HUB_PARK": tc.value, "JWT_KEYS": "k:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "PHONE_PEPPERS": "1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+		c, err := Load(func(k string) string { return env[k] })
+		if (err != nil) != tc.err {
+			t.Fatalf("HUB_PARK=%q: err=%v, want an error: %v", tc.value, err, tc.err)
+		}
+		if err == nil && c.HubPark != tc.want {
+			t.Errorf("HUB_PARK=%q: %v, want %v", tc.value, c.HubPark, tc.want)
+		}
+	}
+}

@@ -23,14 +23,6 @@ import (
 // connection is not corked.
 const socketBufferSize = 512
 
-// corkedWriteBufferSize is the write buffer of a corked connection: the writer's frames land in
-// the cork's buffer anyway, so it only needs to hold a control frame the library writes itself
-// (a pong, a close: 2 bytes of header and at most 125 of payload) in one piece.
-const corkedWriteBufferSize = 128
-
-// parkedReadBufferSize is the read buffer left while the reader is parked: bufio's least.
-const parkedReadBufferSize = 16
-
 // readBuffers holds the read buffers of sockets whose reader is not parked.
 var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, socketBufferSize) }}
 

@@ -31,7 +31,7 @@ func TestFrameBehindUpgrade(t *testing.T) {
 // read, though none is in its buffer, and parks once it has answered them.
 func TestFramesBehindUpgrade(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnv(t, parking)
 	u := e.newUser()
 	// Each frame is 512 bytes, the read buffer's size: the first read takes exactly the first.
 	var behind []byte

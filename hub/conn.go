@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -29,6 +28,7 @@ type conn struct {
 	raw     syscall.RawConn // tcp's descriptor, when the reader can park (park.go)
 	br      *readBuffer     // ws's read buffer, when known: read by the reader goroutine, and by Close after closed is set
 	session *cg.Session
+	user    *userSockets // the hub's record of the session's user, set by Hub.add
 
 	mu       sync.Mutex
 	queue    [][]byte      // guarded by mu
@@ -134,33 +134,8 @@ func (c *conn) nextMessageBuffered() bool {
 	}
 	// Peek of no more than is buffered reads nothing from the connection.
 	n := c.br.Buffered()
-	if n < 2 {
-		return false
-	}
-	h, _ := c.br.Peek(2)
-	if h[0]&0x80 == 0 { // not final: the message goes on in later frames
-		return false
-	}
-	if op := h[0] & 0x0f; op != 1 && op != 2 { // a control frame or a continuation
-		return false
-	}
-	size := 2           // the header, then the mask key, then the payload
-	if h[1]&0x80 != 0 { // masked, as a client's frames are
-		size += 4
-	}
-	switch length := int(h[1] & 0x7f); length {
-	case 126: // the length is in the next 2 bytes
-		if n < 4 {
-			return false
-		}
-		ext, _ := c.br.Peek(4)
-		size += 2 + int(binary.BigEndian.Uint16(ext[2:4]))
-	case 127: // 64 KiB or more: never whole in the buffer
-		return false
-	default:
-		size += length
-	}
-	return size <= n
+	head, _ := c.br.Peek(min(n, 4))
+	return wholeDataMessage(head, n)
 }
 
 // queuedBytes returns the bytes queued and not yet written.
@@ -611,13 +586,6 @@ func (c *conn) handle(f *rooms.ClientFrame) {
 	}
 }
 
-// wsCodes are the error codes a socket reports as they are; others become internal or
-// invalid_frame.
-var wsCodes = map[string]bool{
-	cg.ENOTENROLLED: true, cg.ENOTFOUND: true, cg.EINVALIDCONTENT: true, cg.EINVALIDPARENT: true,
-	cg.ERATELIMITED: true, cg.EUNAVAILABLE: true,
-}
-
 func (c *conn) replyError(ref string, err error) {
 	code := cg.ErrorCode(err)
 	var appErr *cg.Error
@@ -626,13 +594,13 @@ func (c *conn) replyError(ref string, err error) {
 		retry = appErr.RetryAfterMs
 	}
 	switch {
-	case code == cg.ECLASSNOTFOUND:
-		code = cg.ENOTFOUND
 	case code == cg.EINTERNAL:
 		if !errors.Is(err, context.Canceled) {
 			c.hub.opts.Logger.Error("socket frame", "err", err)
 		}
-	case !wsCodes[code]:
+	case code == cg.EUNAVAILABLE:
+		c.hub.opts.Logger.Warn("socket frame", "err", err)
+	case !cg.SocketCode(code):
 		code = rooms.EINVALIDFRAME
 	}
 	c.enqueue(rooms.ErrorFrame(ref, code, cg.ErrorMessage(err), retry))
@@ -650,7 +618,7 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 	}
 	ctx, done := c.work(0)
 	defer done()
-	leaves := c.hub.leaves.Load()
+	leaves := c.user.leaves.Load()
 	access := c.hub.service.JoinAll(ctx, c.session.UserID, ids)
 	c.hold()
 	defer c.release()
@@ -661,7 +629,7 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 		// A user who left a class since the lookup must not join its room: the LeaveRoom event
 		// that ends such subscriptions may have come and gone before this one existed. The rooms
 		// not yet joined are looked up again, together.
-		if n := c.hub.leaves.Load(); n != leaves {
+		if n := c.user.leaves.Load(); n != leaves {
 			leaves = n
 			copy(access[i:], c.hub.service.JoinAll(ctx, c.session.UserID, ids[i:]))
 		}
@@ -683,9 +651,9 @@ func (c *conn) subscribeAll(fs []*rooms.ClientFrame) {
 	}
 }
 
-// subscribe joins a room under the user's pseudonym (access.Anon), checked when the hub's leaves
-// count was leaves: the subscribed reply, then every message after since_seq, then live ones,
-// with no gap and no duplicate.
+// subscribe joins a room under the user's pseudonym (access.Anon), checked when the user's leaves
+// count was leaves: the subscribed reply, then every message after since_seq, then live ones, with
+// no gap and no duplicate.
 func (c *conn) subscribe(ctx context.Context, f *rooms.ClientFrame, access cg.AccessResult, leaves uint64) error {
 	anon, k := access.Anon, c.hub.service.Anonymity()
 	c.unsubscribe(f.Room) // a repeated subscribe starts over
@@ -727,14 +695,14 @@ func (c *conn) subscribe(ctx context.Context, f *rooms.ClientFrame, access cg.Ac
 		}
 	}
 	c.rooms = append(c.rooms, m)
-	if c.hub.leaves.Load() != leaves {
+	if c.user.leaves.Load() != leaves {
 		// Left while joining (the room's backfill, its readiness): leave as the event would have
 		// had it come a moment later, unless the event did.
 		if _, err := c.hub.service.Join(ctx, c.session.UserID, f.Room); err != nil {
 			if c.unsubscribe(f.Room) {
 				c.enqueue(rooms.UnsubscribedFrame("", f.Room))
 			}
-			if code := cg.ErrorCode(err); code != cg.ENOTENROLLED && code != cg.ECLASSNOTFOUND {
+			if cg.ErrorCode(err) != cg.ENOTENROLLED {
 				return err
 			}
 		}

@@ -33,31 +33,29 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := h.auth(r)
 	if err != nil {
-		status := http.StatusUnauthorized
 		code := cg.ErrorCode(err)
-		if code == cg.EUNAVAILABLE {
-			status = http.StatusServiceUnavailable
-		} else if code == cg.EINTERNAL {
+		switch code {
+		case cg.EUNAVAILABLE:
+			h.opts.Logger.Warn("authenticate socket", "err", err)
+		case cg.EINTERNAL:
 			h.opts.Logger.Error("authenticate socket", "err", err)
-			status = http.StatusInternalServerError
-		} else {
+		default:
 			code = cg.EUNAUTHORIZED
 		}
-		problem(w, status, code, cg.ErrorMessage(err), 0)
+		problem(w, cg.HTTPStatus(code), code, cg.ErrorMessage(err), 0)
 		return
 	}
 	id := newSocketID()
 	if err := h.reserve(r.Context(), sess, id); err != nil {
-		status := http.StatusTooManyRequests
-		if cg.ErrorCode(err) == cg.EUNAVAILABLE {
-			status = http.StatusServiceUnavailable
-		}
 		var appErr *cg.Error
-		errors.As(err, &appErr)
-		problem(w, status, appErr.Code, appErr.Message, appErr.RetryAfterMs)
+		errors.As(err, &appErr) // rate_limited or unavailable
+		problem(w, cg.HTTPStatus(appErr.Code), appErr.Code, appErr.Message, appErr.RetryAfterMs)
 		return
 	}
 	tcp := corkOf(r.Context())
+	if h.opts.DisableParking {
+		tcp = nil
+	}
 	rw, sb := withSmallBuffers(w, tcp != nil)
 	var c *conn // set before the library reads anything
 	ws, err := websocket.Accept(rw, r, &websocket.AcceptOptions{
@@ -71,7 +69,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.unreserve(sess.UserID, id)
 		return // Accept has answered the request
 	}
-	c = &conn{hub: h, id: id, ws: ws, tcp: tcp, br: sb.Reader(), session: sess}
+	c = &conn{hub: h, id: id, ws: ws, tcp: tcp, session: sess}
+	if !h.opts.DisableParking {
+		c.br = sb.Reader() // peeked at and swapped beneath the library (wsinternals.go)
+	}
 	if c.tcp != nil {
 		c.tcp.setTimeout(h.opts.WriteTimeout)
 		c.raw = rawConnOf(c.tcp.Conn)

@@ -68,6 +68,18 @@ type Options struct {
 	// ReconcileInterval is how often the hub compares the seq it delivered in each active room
 	// with the store's, to repair announcements the broker lost. Default: 2 s.
 	ReconcileInterval time.Duration
+	// RoomReadyTimeout bounds activating a room on this instance (its first member's
+	// subscribe): subscribing the broker to it and reading its newest seq. Default: 5 s.
+	RoomReadyTimeout time.Duration
+	// RepairTimeout bounds each read of the store that repairs rooms: a gap's missing messages,
+	// the reconcile's newest seqs. Default: 5 s.
+	RepairTimeout time.Duration
+	// RepairRetry is how long a room whose repair failed (the store did not answer) waits
+	// before it tries again. Default: 1 s.
+	RepairRetry time.Duration
+	// UnsubscribeTimeout bounds unsubscribing the broker from a room its last local member
+	// left. Default: 5 s.
+	UnsubscribeTimeout time.Duration
 	// TypingInterval is the least time between two typing frames of one socket in one room;
 	// faster ones are dropped. Default: 1 s.
 	TypingInterval time.Duration
@@ -84,8 +96,16 @@ type Options struct {
 	Sockets SocketCounter
 	// BackfillPage is the number of messages read from the store at once on resume. Default: 500.
 	BackfillPage int
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	// DisableParking turns off what relies on the WebSocket library's internals
+	// (wsinternals.go): idle readers then wait inside the library's read loop instead of
+	// parking, the library sends the keepalive pings, each frame is its own write (no cork),
+	// and subscribes are answered one at a time. Idle sockets then cost more memory and busy
+	// ones more system calls; it is the way back should an upgrade of the library break an
+	// assumption. Default: false (parked readers and corked writes, on a server started with
+	// Listener and ConnContext on a Unix system).
+	DisableParking bool
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
 }
 
 func (o *Options) setDefaults() {
@@ -116,6 +136,10 @@ func (o *Options) setDefaults() {
 	def(&o.PingTimeout, 10*time.Second)
 	def(&o.GapWait, 100*time.Millisecond)
 	def(&o.ReconcileInterval, 2*time.Second)
+	def(&o.RoomReadyTimeout, 5*time.Second)
+	def(&o.RepairTimeout, 5*time.Second)
+	def(&o.RepairRetry, time.Second)
+	def(&o.UnsubscribeTimeout, 5*time.Second)
 	def(&o.TypingInterval, time.Second)
 	def(&o.PresenceInterval, time.Second)
 	def(&o.RestartJitter, 5*time.Second)
@@ -148,6 +172,15 @@ type SocketCounter interface {
 	RefreshInterval() time.Duration
 }
 
+// userSockets is what the hub keeps of a user with sockets on this instance.
+type userSockets struct {
+	count int     // guarded by Hub.mu: sockets and reservations
+	conns []*conn // guarded by Hub.mu: the sockets
+	// leaves counts the user's leaveRoom calls: a subscribe of the user's that sees it change
+	// checks the user's access again.
+	leaves atomic.Uint64
+}
+
 const numShards = 32
 
 type shard struct {
@@ -164,6 +197,7 @@ type Hub struct {
 	auth    Authenticator
 	metrics *metrics
 	seed    maphash.Seed
+	rooms   *delivery // what every room shares
 
 	shards [numShards]shard
 
@@ -172,8 +206,8 @@ type Hub struct {
 	conns   map[*conn]struct{} // guarded by mu
 	// bySession: the sockets of each session, mostly one; a slice, not a set, costs an idle
 	// socket 8 bytes here instead of a map of its own (about 300).
-	bySession map[cg.SessionID][]*conn // guarded by mu
-	byUser    map[cg.UserID]int        // guarded by mu: sockets and reservations per user
+	bySession map[cg.SessionID][]*conn   // guarded by mu
+	byUser    map[cg.UserID]*userSockets // guarded by mu: the users with sockets or reservations
 
 	wg      sync.WaitGroup // readers
 	closers sync.WaitGroup // goroutines closing revoked sockets
@@ -193,10 +227,9 @@ type Hub struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	leaves    atomic.Uint64 // leaveRoom calls so far: a subscribe that sees it change checks its access again
-	writers   atomic.Int64  // sockets with frames not yet written: writers at work or waiting out WriteDelay
-	parked    atomic.Int64  // sockets whose reader is parked (park.go)
-	busyUntil atomic.Int64  // unix ns until which new writers gather
+	writers   atomic.Int64 // sockets with frames not yet written: writers at work or waiting out WriteDelay
+	parked    atomic.Int64 // sockets whose reader is parked (park.go)
+	busyUntil atomic.Int64 // unix ns until which new writers gather
 	delayMu   sync.Mutex
 	delayed   []*conn // guarded by delayMu: sockets whose writer starts when WriteDelay is up
 }
@@ -231,12 +264,22 @@ func New(store cg.MessageStore, broker cg.Broker, service *rooms.Service, auth A
 		seed:      maphash.MakeSeed(),
 		conns:     make(map[*conn]struct{}),
 		bySession: make(map[cg.SessionID][]*conn),
-		byUser:    make(map[cg.UserID]int),
+		byUser:    make(map[cg.UserID]*userSockets),
 		stop:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.metrics = newMetrics(opts.Registerer, h)
+	h.rooms = &delivery{
+		store:       store,
+		broker:      broker,
+		opts:        &h.opts,
+		metrics:     h.metrics,
+		busy:        h.busy,
+		startWorker: h.startWorker,
+		workerDone:  h.workers.Done,
+		anonymityK:  service.Anonymity(),
+	}
 	for i := range h.shards {
 		h.shards[i].rooms = make(map[cg.ClassID]*room)
 	}
@@ -280,7 +323,7 @@ func (h *Hub) acquire(id cg.ClassID) *room {
 	defer s.mu.Unlock()
 	r, ok := s.rooms[id]
 	if !ok {
-		r = newRoom(h, id)
+		r = newRoom(h.rooms, id)
 		s.rooms[id] = r
 	}
 	r.refs++ // guarded by the shard lock
@@ -354,10 +397,8 @@ func (h *Hub) HandleControl(payload []byte) {
 	case rooms.ControlRevokeSession:
 		victims = append(victims, h.bySession[cg.SessionID(id)]...)
 	case rooms.ControlRevokeUser:
-		for c := range h.conns {
-			if c.session.UserID == cg.UserID(id) {
-				victims = append(victims, c)
-			}
+		if u := h.byUser[cg.UserID(id)]; u != nil {
+			victims = append(victims, u.conns...)
 		}
 	}
 	h.mu.Unlock()
@@ -379,21 +420,20 @@ func (h *Hub) HandleControl(payload []byte) {
 // leaveRoom ends the subscriptions of the user's local sockets to the room: a user who left a
 // class receives nothing more of its room. Each socket is told with an unsubscribed frame.
 func (h *Hub) leaveRoom(user cg.UserID, class cg.ClassID) {
-	// Counted before anything is detached: a subscribe whose access was checked before the user
-	// left, and which attaches after this looked, sees the count change (conn.subscribe).
-	h.leaves.Add(1)
+	// Counted before anything is detached: a subscribe of the user's whose access was checked
+	// before the user left, and which attaches after this looked, sees the count change
+	// (conn.subscribe). A user without a socket here has no subscribe under way here.
+	h.mu.Lock()
+	var mine []*conn
+	if u := h.byUser[user]; u != nil {
+		u.leaves.Add(1)
+		mine = slices.Clone(u.conns)
+	}
+	h.mu.Unlock()
 	r := h.lookup(class)
 	if r == nil {
 		return
 	}
-	h.mu.Lock()
-	var mine []*conn
-	for c := range h.conns {
-		if c.session.UserID == user {
-			mine = append(mine, c)
-		}
-	}
-	h.mu.Unlock()
 	frame := rooms.UnsubscribedFrame("", class)
 	gather := h.busy()
 	for _, c := range mine {
@@ -531,7 +571,7 @@ func (h *Hub) reconcile() {
 	for i, r := range active {
 		ids[i] = r.id
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.RepairTimeout)
 	defer cancel()
 	seqs, err := h.store.LastSeqs(ctx, ids)
 	if err != nil {
@@ -553,11 +593,16 @@ func (h *Hub) reserve(ctx context.Context, sess *cg.Session, id string) error {
 		h.mu.Unlock()
 		return &cg.Error{Code: cg.EUNAVAILABLE, Message: "The server is restarting; reconnect shortly.", RetryAfterMs: 1000}
 	}
-	if h.byUser[sess.UserID] >= h.opts.MaxSocketsPerUser {
+	u := h.byUser[sess.UserID]
+	if u == nil {
+		u = &userSockets{}
+		h.byUser[sess.UserID] = u
+	}
+	if u.count >= h.opts.MaxSocketsPerUser {
 		h.mu.Unlock()
 		return tooMany
 	}
-	h.byUser[sess.UserID]++
+	u.count++
 	h.mu.Unlock()
 	if h.opts.Sockets != nil {
 		ok, err := h.opts.Sockets.Acquire(ctx, sess.UserID, id, h.opts.MaxSocketsPerUser)
@@ -607,8 +652,10 @@ func (h *Hub) flushReleases() {
 }
 
 func (h *Hub) decUserLocked(user cg.UserID) {
-	if h.byUser[user]--; h.byUser[user] <= 0 {
-		delete(h.byUser, user)
+	if u := h.byUser[user]; u != nil {
+		if u.count--; u.count <= 0 {
+			delete(h.byUser, user)
+		}
 	}
 }
 
@@ -622,6 +669,9 @@ func (h *Hub) add(c *conn) bool {
 	h.conns[c] = struct{}{}
 	h.wg.Add(1) // under mu, so that Shutdown, which takes mu first, waits for this reader
 	h.bySession[c.session.ID] = append(h.bySession[c.session.ID], c)
+	u := h.byUser[c.session.UserID] // there since reserve
+	u.conns = append(u.conns, c)
+	c.user = u
 	return true
 }
 
@@ -637,6 +687,7 @@ func (h *Hub) remove(c *conn) {
 	} else {
 		h.bySession[c.session.ID] = cs
 	}
+	c.user.conns = slices.DeleteFunc(c.user.conns, func(o *conn) bool { return o == c })
 	h.mu.Unlock()
 	h.unreserve(c.session.UserID, c.id)
 }

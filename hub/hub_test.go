@@ -45,7 +45,10 @@ func checkSeqs(t *testing.T, who string, seqs []int64, n int) {
 // receives all 1000 exactly once, in seq order, and the history agrees.
 func TestFanOut(t *testing.T) {
 	t.Parallel()
-	testFanOut(t, newEnv(t))
+	// A socket's pong is read after the publishes its client sent before it; on a saturated
+	// machine (a load average of 18 on 2 cores) they took longer than the default 10 s to
+	// commit, and the socket was dropped for want of a pong. This test is about fan-out.
+	testFanOut(t, newEnv(t, func(_ *rooms.Service, o *hub.Options) { o.PingTimeout = time.Minute }))
 }
 
 // TestFanOutBatched is TestFanOut with publishes committed in batches, as the server does.
@@ -135,13 +138,22 @@ func testFanOut(t *testing.T, e *env) {
 // receive everything; it then resumes with since_seq and has everything.
 func TestSlowReader(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) { o.MaxQueueBytes = 1 << 20 })
+	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) {
+		o.MaxQueueBytes = 1 << 20
+		// The queue's bound, not a write's timeout or an unanswered ping (the client reads
+		// nothing, so it answers no ping), is what drops it, however slowly a busy machine
+		// publishes.
+		o.WriteTimeout = 2 * time.Minute
+		o.PingInterval = time.Hour
+	})
 	class := e.newClass()
 	slowUser, fastUser, author := e.newUser(), e.newUser(), e.newUser()
 	e.enroll(class, slowUser, fastUser, author)
 
 	// The slow client reads nothing after subscribing: a raw socket whose frames we never read.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// (The publishes below take a while on a busy machine; the server's close of the socket is
+	// waited for with a deadline of its own.)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// A small receive buffer keeps the kernel from absorbing what the client does not read.
 	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
@@ -181,11 +193,17 @@ func TestSlowReader(t *testing.T) {
 	}
 	checkSeqs(t, "fast client", got, n)
 
-	// Now read the slow socket: some messages, then the close for slow consumers.
+	// Now read the slow socket: some messages, then the close for slow consumers. The server
+	// closed it while the messages were published; what is left is to read what it queued
+	// before, and the close frame behind it, or to find the connection dropped (the close
+	// handshake ends after 5 s). A socket still open when the read's own deadline ends was
+	// never closed.
+	readCtx, cancelRead := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancelRead()
 	var slowSeqs []int64
 	var closeErr error
 	for {
-		_, data, err := slow.Read(ctx)
+		_, data, err := slow.Read(readCtx)
 		if err != nil {
 			closeErr = err
 			break
@@ -202,6 +220,9 @@ func TestSlowReader(t *testing.T) {
 	}
 	// The close frame sits behind everything the client did not read; if the client does not
 	// read it within the close handshake's time, the server drops the connection.
+	if readCtx.Err() != nil {
+		t.Fatalf("slow client still open after 15 s (%v): the server never closed it", closeErr)
+	}
 	if code := websocket.CloseStatus(closeErr); code != hub.CloseSlowConsumer && code != -1 {
 		t.Fatalf("slow client closed with %v (%v), want %d or a dropped connection", code, closeErr, hub.CloseSlowConsumer)
 	}
@@ -234,34 +255,42 @@ func TestResume(t *testing.T) {
 	w := e.dial(watcher) // keeps the room active on this instance throughout
 	w.subscribe(class, nil)
 	ctx := context.Background()
-	publish := func(n int) {
+	publish := func(n int) error {
 		for range n {
 			if _, err := e.svc.Publish(ctx, author.id, class, "m", nil, "", nil); err != nil {
-				t.Error(err)
-				return
+				return err
 			}
 		}
+		return nil
 	}
 	c := e.dial(reader)
 	c.subscribe(class, nil)
-	publish(10)
+	if err := publish(10); err != nil {
+		t.Fatal(err)
+	}
 	var seqs []int64
 	for len(seqs) < 10 {
 		seqs = append(seqs, c.expect("message").Message.Seq)
 	}
 	_ = c.ws.Close(websocket.StatusNormalClosure, "")
-	publish(600) // more than the room's in-memory ring
+	if err := publish(600); err != nil { // more than the room's in-memory ring
+		t.Fatal(err)
+	}
 
 	var wg sync.WaitGroup
+	var pubErr error
 	wg.Add(1)
-	go func() { defer wg.Done(); publish(300) }() // while resuming
+	go func() { defer wg.Done(); pubErr = publish(300) }() // while resuming
 	c2 := e.dial(reader)
 	since := seqs[len(seqs)-1]
 	sub := c2.subscribe(class, &since)
+	wg.Wait()
+	if pubErr != nil {
+		t.Fatal(pubErr)
+	}
 	if sub.LastSeq < 610 {
 		t.Fatalf("last_seq=%d, want at least 610", sub.LastSeq)
 	}
-	wg.Wait()
 	for len(seqs) < 910 {
 		seqs = append(seqs, c2.expect("message").Message.Seq)
 	}
@@ -269,10 +298,13 @@ func TestResume(t *testing.T) {
 
 	t.Run("FromRing", func(t *testing.T) {
 		// A client a few messages behind is served from memory, and also gets nothing twice.
-		c3 := e.dial(reader)
+		// Its socket is the subtest's: a failure fails the subtest, not its parent.
+		c3 := e.dialFor(t, reader)
 		since := int64(900)
 		c3.subscribe(class, &since)
-		publish(5)
+		if err := publish(5); err != nil {
+			t.Fatal(err)
+		}
 		var got []int64
 		for len(got) < 15 {
 			got = append(got, c3.expect("message").Message.Seq)
@@ -283,6 +315,53 @@ func TestResume(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestGapRepairedAtOnce: a message whose announcement was lost is read from the store as soon
+// as the one after it has waited GapWait, not at the next reconcile (an hour away here).
+func TestGapRepairedAtOnce(t *testing.T) {
+	t.Parallel()
+	const gapWait = 100 * time.Millisecond
+	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) {
+		o.GapWait = gapWait
+		o.ReconcileInterval = time.Hour
+	})
+	class := e.newClass()
+	u := e.newUser()
+	e.enroll(class, u)
+	c := e.dial(u)
+	c.subscribe(class, nil)
+	ctx := context.Background()
+	const n = 3
+	for i := range n {
+		if _, err := e.svc.Publish(ctx, u.id, class, fmt.Sprint("announced ", i), nil, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		if f := c.expect("message"); f.Message.Seq != int64(i+1) {
+			t.Fatalf("message %d has seq %d", i+1, f.Message.Seq)
+		}
+	}
+	// n+1 is committed and never announced; n+2 is announced and waits for it.
+	if _, _, err := e.store.CreateMessage(ctx, cg.NewMessage{Class: class, User: u.id, Content: "lost"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Publish(ctx, u.id, class, "announced after", nil, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	// A few gap waits, with room for a slow machine; without the repair, the reconcile's hour.
+	const within = 30 * gapWait
+	for seq := int64(n + 1); seq <= n+2; seq++ {
+		f := c.nextWithin(within)
+		for f.Type == "presence" {
+			f = c.nextWithin(within)
+		}
+		if f.Type != "message" || f.Message.Seq != seq {
+			t.Fatalf("frame %s, want the message of seq %d", f.raw, seq)
+		}
+	}
+	if got := counterValue(t, e.reg, "commongrounds_room_gaps_repaired_total"); got != 1 {
+		t.Fatalf("gaps repaired = %v, want 1", got)
+	}
 }
 
 // TestNotEnrolled refuses subscribe and publish in a class the user is not in, and stores
@@ -378,7 +457,7 @@ func TestBadInput(t *testing.T) {
 	}
 
 	t.Run("ErrInvalidUTF8", func(t *testing.T) {
-		c := e.dial(u)
+		c := e.dialFor(t, u)
 		if err := c.ws.Write(ctx, websocket.MessageText, []byte("{\"type\":\"publish\",\"room\":\""+room+"\",\"content\":\"\xff\xfe\"}")); err != nil {
 			t.Fatal(err)
 		}
@@ -387,7 +466,7 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("ErrTooLarge", func(t *testing.T) {
-		c := e.dial(u)
+		c := e.dialFor(t, u)
 		_ = c.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"publish","room":"`+room+`","content":"`+strings.Repeat("a", 17<<10)+`"}`))
 		if code := c.closeStatus(); code != websocket.StatusMessageTooBig {
 			t.Fatalf("close=%v, want 1009", code)
@@ -726,6 +805,43 @@ func TestUpgradeRefusals(t *testing.T) {
 	}
 }
 
+// TestForeignOriginRefused: a browser page of another origin is refused with 403 and a problem
+// before anything else is looked at, its credentials (or their absence) included.
+func TestForeignOriginRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	req, err := http.NewRequest(http.MethodGet, e.srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("Status=%d, want 403", resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type=%q, want application/problem+json", ct)
+	}
+	var p struct {
+		Status int    `json:"status"`
+		Code   string `json:"code"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != http.StatusForbidden || p.Code != cg.EFORBIDDEN {
+		t.Fatalf("problem %+v, want status 403 and code %s", p, cg.EFORBIDDEN)
+	}
+}
+
 // TestShutdown closes every socket with 1012 after flushing what it was owed.
 func TestShutdown(t *testing.T) {
 	t.Parallel()
@@ -944,7 +1060,8 @@ func (s *countingStore) Lookups() []int {
 func TestPipelinedSubscribes(t *testing.T) {
 	t.Parallel()
 	var store *countingStore
-	e := newEnv(t, func(svc *rooms.Service, _ *hub.Options) {
+	// Parked: subscribes are answered together only when the reader can peek at what follows.
+	e := newEnv(t, parking, func(svc *rooms.Service, _ *hub.Options) {
 		store = &countingStore{MessageStore: svc.Store.(*persistence.MessageStore)}
 		svc.Store = store
 	})
@@ -1097,7 +1214,7 @@ func TestSubscribeAfterLeaving(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) { o.MaxQueueBytes = 16 << 10; o.BackfillPage = 50 })
 	ctx := context.Background()
-	drop := func(u *user, class cg.ClassID) {
+	drop := func(t *testing.T, u *user, class cg.ClassID) {
 		t.Helper()
 		if _, err := e.db.Pool.Exec(ctx, `DELETE FROM user_classes WHERE user_id = $1 AND class_id = $2`, u.id, class); err != nil {
 			t.Fatal(err)
@@ -1114,10 +1231,11 @@ func TestSubscribeAfterLeaving(t *testing.T) {
 		e.enroll(b, u, w)
 		backlog(t, e, a, w)
 		nc, br := rawDialWith(t, e, u.token, nil, 4096)
+		_ = nc.SetDeadline(time.Now().Add(90 * time.Second)) // megabytes through a small buffer
 		writeFrames(t, nc, `{"type":"subscribe","ref":"a","room":"`+string(a)+`","since_seq":0}`,
 			`{"type":"subscribe","ref":"b","room":"`+string(b)+`"}`)
 		readRawUntil(t, br, "subscribed", "a") // a's backfill has begun: both were checked
-		drop(u, b)
+		drop(t, u, b)
 		for {
 			if f := nextRawText(t, br); f.Ref == "b" {
 				if f.Type != "error" || f.Code != "not_enrolled" {
@@ -1133,9 +1251,10 @@ func TestSubscribeAfterLeaving(t *testing.T) {
 		e.enroll(a, u, w)
 		n := backlog(t, e, a, w)
 		nc, br := rawDialWith(t, e, u.token, nil, 4096)
+		_ = nc.SetDeadline(time.Now().Add(90 * time.Second)) // megabytes through a small buffer
 		writeFrames(t, nc, `{"type":"subscribe","ref":"a","room":"`+string(a)+`","since_seq":0}`)
 		readRawUntil(t, br, "subscribed", "a") // the socket is not yet a member: nothing to detach
-		drop(u, a)
+		drop(t, u, a)
 		messages := 0
 		for {
 			switch f := nextRawText(t, br); f.Type {

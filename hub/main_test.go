@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -75,7 +77,7 @@ func newNodeWith(t testing.TB, db *persistence.DB, b cg.Broker, corked bool, opt
 	e.sessions = &auth.Sessions{Store: persistence.NewSessionStore(db), Signer: signer}
 	e.svc = &rooms.Service{Store: e.store, Broker: b, AnonymityK: 1}
 	e.reg = prometheus.NewRegistry()
-	hopts := hub.Options{Registerer: e.reg, AllowedOrigins: []string{"https://app.example"}}
+	hopts := hub.Options{Registerer: e.reg, AllowedOrigins: []string{"https://app.example"}, DisableParking: parkingOff(t)}
 	for _, o := range opts {
 		o(e.svc, &hopts)
 	}
@@ -103,6 +105,26 @@ func newNodeWith(t testing.TB, db *persistence.DB, b cg.Broker, corked bool, opt
 	})
 	return e
 }
+
+// parkingOff reports whether the tests run with parked readers and corked writes turned off
+// (HUB_PARK=false, as the server's configuration has it): scripts/test runs them both ways.
+// A test of parking itself turns it on (parking).
+func parkingOff(t testing.TB) bool {
+	t.Helper()
+	v := os.Getenv("HUB_PARK")
+	if v == "" {
+		return false
+	}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		t.Fatalf("HUB_PARK %q: want true or false", v)
+	}
+	return !on
+}
+
+// parking is the option of a test of parked readers or corked writes: they are on, whatever
+// HUB_PARK says.
+func parking(_ *rooms.Service, o *hub.Options) { o.DisableParking = false }
 
 type user struct {
 	id    cg.UserID
@@ -214,6 +236,21 @@ func (e *env) tryDial(token string, hdr http.Header) (*client, error) {
 }
 
 func (e *env) tryDialWith(token string, hdr http.Header, hc *http.Client) (*client, error) {
+	return e.tryDialFor(e.t, token, hdr, hc)
+}
+
+// dialFor opens a socket as u for t, a subtest of the env's test: t is the one its failures
+// fail, and its cleanup closes the socket.
+func (e *env) dialFor(t testing.TB, u *user) *client {
+	t.Helper()
+	c, err := e.tryDialFor(t, u.token, nil, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	return c
+}
+
+func (e *env) tryDialFor(t testing.TB, token string, hdr http.Header, hc *http.Client) (*client, error) {
 	if hdr == nil {
 		hdr = http.Header{}
 	}
@@ -225,9 +262,9 @@ func (e *env) tryDialWith(token string, hdr http.Header, hc *http.Client) (*clie
 		return nil, err
 	}
 	ws.SetReadLimit(1 << 20)
-	c := &client{t: e.t, e: e, ws: ws, ready: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &client{t: t, e: e, ws: ws, ready: make(chan struct{}, 1), done: make(chan struct{})}
 	go c.read()
-	e.t.Cleanup(func() {
+	t.Cleanup(func() {
 		_ = c.ws.CloseNow()
 		<-c.done
 		for _, ok := c.take(); ok; _, ok = c.take() { // the frames no test took are checked too
@@ -316,7 +353,13 @@ func (c *client) send(v any) {
 // next returns the next frame, failing the test if none comes within the deadline.
 func (c *client) next() frame {
 	c.t.Helper()
-	timeout := time.After(15 * time.Second)
+	return c.nextWithin(15 * time.Second)
+}
+
+// nextWithin returns the next frame, failing the test if none comes within d.
+func (c *client) nextWithin(d time.Duration) frame {
+	c.t.Helper()
+	timeout := time.After(d)
 	for {
 		if f, ok := c.take(); ok {
 			return f
@@ -330,7 +373,7 @@ func (c *client) next() frame {
 			}
 			c.t.Fatalf("socket ended: %v", c.err)
 		case <-timeout:
-			c.t.Fatalf("no frame within 15 s")
+			c.t.Fatalf("no frame within %v", d)
 		}
 	}
 }

@@ -24,15 +24,6 @@ import (
 // Parking needs the socket's descriptor and its writer's corked connection (Listener and
 // ConnContext) on a Unix system; without them the reader waits in the library, which pings.
 
-// pingFrame is an unmasked, final ping with no payload, as a server sends it.
-var pingFrame = []byte{0x89, 0x00}
-
-// emptyPong is a client's final pong with no payload (masked, and 4 bytes of mask key follow).
-var emptyPong = [2]byte{0x8a, 0x80}
-
-// emptyPongLen is the length of a client's empty pong: the header and the mask key.
-const emptyPongLen = 6
-
 // canPark reports whether the reader can park (raw is known only under a corked connection).
 func (c *conn) canPark() bool { return c.raw != nil && c.br != nil }
 

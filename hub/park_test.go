@@ -16,9 +16,10 @@ import (
 	"github.com/commongrounds/commongrounds/rooms"
 )
 
-// keepaliveEnv is an env whose sockets are pinged every 50 ms; a pong must come within to.
+// keepaliveEnv is an env of parked readers whose sockets are pinged every 50 ms; a pong must
+// come within to.
 func keepaliveEnv(t *testing.T, to time.Duration) *env {
-	return newEnv(t, func(_ *rooms.Service, o *hub.Options) {
+	return newEnv(t, parking, func(_ *rooms.Service, o *hub.Options) {
 		o.PingInterval = 50 * time.Millisecond
 		o.PingTimeout = to
 	})
@@ -120,26 +121,48 @@ func TestKeepalive(t *testing.T) {
 // server's pings; a frame from the client wakes it, and it parks again once it has answered.
 func TestIdleReadersPark(t *testing.T) {
 	t.Parallel()
-	e := keepaliveEnv(t, 5*time.Second)
+	// Long enough for the setup on a busy machine: the pings are answered only after it.
+	e := keepaliveEnv(t, 20*time.Second)
 	class := e.newClass()
 	type socket struct {
-		nc net.Conn
-		br *bufio.Reader
+		nc     net.Conn
+		br     *bufio.Reader
+		pinged bool // the first ping came before the subscribed reply (a slow subscribe)
 	}
-	var socks []socket
+	var socks []*socket
 	for range 3 {
 		u := e.newUser()
 		e.enroll(class, u)
 		nc, br := rawDial(t, e, u.token, nil)
 		write(t, nc, maskedFrame(`{"type":"subscribe","ref":"s","room":"`+string(class)+`"}`))
-		readRawUntil(t, br, "subscribed", "s")
-		socks = append(socks, socket{nc, br})
+		s := &socket{nc: nc, br: br}
+		for subscribed := false; !subscribed; {
+			switch op, payload := readRawFrameOf(t, br); op {
+			case 0x9:
+				if payload != "" {
+					t.Fatalf("ping with payload %q, want none", payload)
+				}
+				s.pinged = true
+			case 0x1:
+				f := parseRawText(t, payload)
+				subscribed = f.Type == "subscribed"
+			default:
+				t.Fatalf("frame of opcode %#x (%q) before the subscribed reply", op, payload)
+			}
+		}
+		socks = append(socks, s)
 	}
 	waitUntil(t, "every reader parked", func() bool { return e.hub.Parked() == len(socks) })
+	for _, s := range socks { // rawDial's deadline counts from the dial, before the setup
+		_ = s.nc.SetDeadline(time.Now().Add(30 * time.Second))
+	}
 	// Two pings answered with empty pongs, each pong counted: the third ping comes.
 	for range 2 {
 		for _, s := range socks {
-			nextPing(t, s.br)
+			if !s.pinged {
+				nextPing(t, s.br)
+			}
+			s.pinged = false
 			write(t, s.nc, maskedFrameOf(0xA, ""))
 		}
 	}
@@ -162,7 +185,7 @@ func TestIdleReadersPark(t *testing.T) {
 func TestKeepaliveBehindBacklog(t *testing.T) {
 	t.Parallel()
 	const pingTimeout = 1200 * time.Millisecond
-	e := newEnv(t, func(_ *rooms.Service, o *hub.Options) {
+	e := newEnv(t, parking, func(_ *rooms.Service, o *hub.Options) {
 		o.PingInterval = 200 * time.Millisecond
 		o.PingTimeout = pingTimeout
 		o.MaxQueueBytes = 4 << 20
@@ -186,6 +209,8 @@ func TestKeepaliveBehindBacklog(t *testing.T) {
 			for range n / publishers {
 				if _, err := e.svc.Publish(context.Background(), author.id, class, content, nil, "", nil); err != nil {
 					t.Error(err)
+					// The reader waits for all n messages: closing its socket ends its wait now.
+					_ = nc.Close()
 					return
 				}
 			}

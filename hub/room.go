@@ -18,6 +18,48 @@ type ringEntry struct {
 	frame []byte
 }
 
+// roomStore is what a room reads of the message store.
+type roomStore interface {
+	// LastSeqs returns the seq of the newest message of each room (0 for an empty one).
+	LastSeqs(ctx context.Context, classes []cg.ClassID) (map[cg.ClassID]int64, error)
+	// ListMessages returns a page of the room's history.
+	ListMessages(ctx context.Context, class cg.ClassID, f cg.MessageFilter) ([]*cg.Message, error)
+}
+
+// roomBroker is what a room asks of the broker: its events, from its first local member's
+// arrival to its last one's departure.
+type roomBroker interface {
+	// Subscribe starts delivering the room's events; each call is undone by one Unsubscribe.
+	Subscribe(ctx context.Context, room cg.ClassID) error
+	// Unsubscribe undoes one Subscribe.
+	Unsubscribe(ctx context.Context, room cg.ClassID) error
+}
+
+// recipient is a member's socket as a room sees it: a queue that never blocks.
+type recipient interface {
+	// enqueueWith queues a frame; gather tells whether a writer it starts waits to gather
+	// more (Options.WriteDelay).
+	enqueueWith(frame []byte, gather bool)
+}
+
+// delivery is what the rooms of a hub share: the store they repair from, the broker, the
+// options, the metrics, and the hub's account of their workers.
+type delivery struct {
+	store   roomStore
+	broker  roomBroker
+	opts    *Options
+	metrics *metrics
+	// busy reports whether new writers should wait to gather frames (Hub.busy).
+	busy func() bool
+	// startWorker counts a room worker about to start; false once the hub no longer starts
+	// any. workerDone counts its end.
+	startWorker func() bool
+	workerDone  func()
+	// anonymityK is the room size below which presence counts go out as "fewer than K"
+	// (rooms.Bucket).
+	anonymityK int
+}
+
 // member is a connection's membership in a room.
 type member struct {
 	room *room
@@ -28,8 +70,8 @@ type member struct {
 
 // room is a class room active on this instance: the local members and the delivery state.
 type room struct {
-	id  cg.ClassID
-	hub *Hub
+	id cg.ClassID
+	d  *delivery
 
 	refs int // guarded by the hub's shard lock
 
@@ -38,29 +80,29 @@ type room struct {
 	initDone chan struct{}
 
 	mu        sync.Mutex
-	closed    bool                // guarded by mu
-	members   map[*conn]*member   // guarded by mu
-	users     map[cg.UserID]int   // guarded by mu: local sockets per user
-	lastSeq   int64               // guarded by mu: the last seq delivered
-	inbox     []rooms.Event       // guarded by mu
-	pending   map[int64][]byte    // guarded by mu: frames that arrived ahead of their turn
-	target    int64               // guarded by mu: a seq known to be committed
-	fetchNow  bool                // guarded by mu: read the gap from the store now
-	gapTimer  *time.Timer         // guarded by mu
-	running   bool                // guarded by mu: a worker is draining
-	ring      [ringSize]ringEntry // guarded by mu
-	presence  *time.Timer         // guarded by mu
-	lastPres  time.Time           // guarded by mu
-	sentCount int                 // guarded by mu: the online count last announced
-	online    int                 // guarded by mu: the count across instances, with Options.Presence
+	closed    bool                  // guarded by mu
+	members   map[recipient]*member // guarded by mu
+	users     map[cg.UserID]int     // guarded by mu: local sockets per user
+	lastSeq   int64                 // guarded by mu: the last seq delivered
+	inbox     []rooms.Event         // guarded by mu
+	pending   map[int64][]byte      // guarded by mu: frames that arrived ahead of their turn
+	target    int64                 // guarded by mu: a seq known to be committed
+	fetchNow  bool                  // guarded by mu: read the gap from the store now
+	gapTimer  *time.Timer           // guarded by mu
+	running   bool                  // guarded by mu: a worker is draining
+	ring      [ringSize]ringEntry   // guarded by mu
+	presence  *time.Timer           // guarded by mu
+	lastPres  time.Time             // guarded by mu
+	sentCount int                   // guarded by mu: the online count last announced
+	online    int                   // guarded by mu: the count across instances, with Options.Presence
 }
 
-func newRoom(h *Hub, id cg.ClassID) *room {
+func newRoom(d *delivery, id cg.ClassID) *room {
 	return &room{
 		id:       id,
-		hub:      h,
+		d:        d,
 		initDone: make(chan struct{}),
-		members:  make(map[*conn]*member),
+		members:  make(map[recipient]*member),
 		users:    make(map[cg.UserID]int),
 		pending:  make(map[int64][]byte),
 	}
@@ -73,14 +115,14 @@ func (r *room) ready(ctx context.Context) error {
 		defer close(r.initDone)
 		// Not the caller's context: other callers wait for this, whether or not its caller
 		// stays.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), r.d.opts.RoomReadyTimeout)
 		defer cancel()
-		if err := r.hub.broker.Subscribe(ctx, r.id); err != nil {
+		if err := r.d.broker.Subscribe(ctx, r.id); err != nil {
 			// The reconciler still repairs the room from the store; announcements resume
 			// when the broker does.
-			r.hub.opts.Logger.Warn("subscribe room", "room", r.id, "err", err)
+			r.d.opts.Logger.Warn("subscribe room", "room", r.id, "err", err)
 		}
-		seqs, err := r.hub.store.LastSeqs(ctx, []cg.ClassID{r.id})
+		seqs, err := r.d.store.LastSeqs(ctx, []cg.ClassID{r.id})
 		if err != nil {
 			r.initErr = err
 			return
@@ -129,12 +171,12 @@ func (r *room) close() {
 		r.presence.Stop()
 	}
 	r.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), r.d.opts.UnsubscribeTimeout)
 	defer cancel()
 	// Broker subscriptions are counted, so a new room object for the same id that subscribed
 	// meanwhile keeps its subscription.
-	if err := r.hub.broker.Unsubscribe(ctx, r.id); err != nil {
-		r.hub.opts.Logger.Warn("unsubscribe room", "room", r.id, "err", err)
+	if err := r.d.broker.Unsubscribe(ctx, r.id); err != nil {
+		r.d.opts.Logger.Warn("unsubscribe room", "room", r.id, "err", err)
 	}
 }
 
@@ -164,7 +206,7 @@ func (r *room) catchUp(seq int64) {
 
 // wakeLocked starts a worker unless one runs.
 func (r *room) wakeLocked() {
-	if r.running || !r.hub.startWorker() {
+	if r.running || !r.d.startWorker() {
 		return
 	}
 	r.running = true
@@ -173,7 +215,7 @@ func (r *room) wakeLocked() {
 
 // work drains the inbox and repairs gaps, then exits.
 func (r *room) work() {
-	defer r.hub.workers.Done()
+	defer r.d.workerDone()
 	r.mu.Lock()
 	for {
 		for len(r.inbox) > 0 {
@@ -199,7 +241,7 @@ func (r *room) handleLocked(e rooms.Event) {
 	case rooms.EventMessage:
 		switch {
 		case e.Seq <= r.lastSeq:
-			r.hub.metrics.duplicates.Inc()
+			r.d.metrics.duplicates.Inc()
 		case e.Seq == r.lastSeq+1:
 			r.deliverLocked(e.Seq, e.Frame)
 			r.drainPendingLocked()
@@ -207,7 +249,7 @@ func (r *room) handleLocked(e rooms.Event) {
 			r.pending[e.Seq] = e.Frame
 			r.target = max(r.target, e.Seq-1)
 			if r.gapTimer == nil {
-				r.gapTimer = time.AfterFunc(r.hub.opts.GapWait, r.gapExpired)
+				r.gapTimer = time.AfterFunc(r.d.opts.GapWait, r.gapExpired)
 			}
 		}
 	case rooms.EventHidden, rooms.EventRestored:
@@ -228,7 +270,7 @@ func (r *room) gapExpired() {
 	if r.closed || r.target <= r.lastSeq {
 		return
 	}
-	r.hub.metrics.gaps.Inc()
+	r.d.metrics.gaps.Inc()
 	r.fetchNow = true
 	r.wakeLocked()
 }
@@ -240,14 +282,14 @@ func (r *room) fetchLocked() {
 	for r.target > r.lastSeq && !r.closed {
 		after := r.lastSeq
 		r.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		msgs, err := r.hub.store.ListMessages(ctx, r.id, cg.MessageFilter{AfterSeq: &after, Limit: r.hub.opts.BackfillPage})
+		ctx, cancel := context.WithTimeout(context.Background(), r.d.opts.RepairTimeout)
+		msgs, err := r.d.store.ListMessages(ctx, r.id, cg.MessageFilter{AfterSeq: &after, Limit: r.d.opts.BackfillPage})
 		cancel()
 		r.mu.Lock()
 		if err != nil {
-			r.hub.opts.Logger.Warn("repair room from store", "room", r.id, "err", err)
+			r.d.opts.Logger.Warn("repair room from store", "room", r.id, "err", err)
 			if r.gapTimer == nil && !r.closed {
-				r.gapTimer = time.AfterFunc(time.Second, r.gapExpired)
+				r.gapTimer = time.AfterFunc(r.d.opts.RepairRetry, r.gapExpired)
 			}
 			return
 		}
@@ -287,7 +329,7 @@ func (r *room) drainPendingLocked() {
 // sendLocked queues frame for every member but those under the pseudonym skip, deciding once
 // for all of them whether their writers gather.
 func (r *room) sendLocked(frame []byte, skip cg.AnonID) {
-	gather := r.hub.busy()
+	gather := r.d.busy()
 	for c, m := range r.members {
 		if skip == "" || m.anon != skip {
 			c.enqueueWith(frame, gather)
@@ -300,7 +342,7 @@ func (r *room) deliverLocked(seq int64, frame []byte) {
 	r.lastSeq = seq
 	r.ring[seq%ringSize] = ringEntry{seq: seq, frame: frame}
 	n := 0
-	gather := r.hub.busy()
+	gather := r.d.busy()
 	for c, m := range r.members {
 		if seq >= m.next {
 			m.next = seq + 1
@@ -308,7 +350,7 @@ func (r *room) deliverLocked(seq int64, frame []byte) {
 			n++
 		}
 	}
-	r.hub.metrics.deliveries.Add(float64(n))
+	r.d.metrics.deliveries.Add(float64(n))
 }
 
 // attach makes c a member once it has every message after since. On the first call it also
@@ -316,7 +358,7 @@ func (r *room) deliverLocked(seq int64, frame []byte) {
 // before any message of the room. If messages after since are neither delivered live nor in the
 // ring, it returns done=false and the seq up to which the caller must read the store, enqueue,
 // and call attach again with that seq.
-func (r *room) attach(c *conn, m *member, since *int64, first bool, subscribed func(lastSeq int64, online int)) (done bool, upTo int64) {
+func (r *room) attach(c recipient, m *member, since *int64, first bool, subscribed func(lastSeq int64, online int)) (done bool, upTo int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	last := r.lastSeq
@@ -325,7 +367,7 @@ func (r *room) attach(c *conn, m *member, since *int64, first bool, subscribed f
 		if r.users[m.user] == 0 {
 			online++
 		}
-		if r.hub.opts.Presence != nil {
+		if r.d.opts.Presence != nil {
 			online = max(online, r.online)
 		}
 		subscribed(last, online)
@@ -348,11 +390,12 @@ func (r *room) attach(c *conn, m *member, since *int64, first bool, subscribed f
 			}
 			size += len(e.frame)
 		}
-		if size > r.hub.opts.MaxQueueBytes/2 {
+		if size > r.d.opts.MaxQueueBytes/2 {
 			return false, last
 		}
+		gather := r.d.busy()
 		for seq := from + 1; seq <= last; seq++ {
-			c.enqueue(r.ring[seq%ringSize].frame)
+			c.enqueueWith(r.ring[seq%ringSize].frame, gather)
 		}
 		from = last
 	}
@@ -366,7 +409,7 @@ func (r *room) attach(c *conn, m *member, since *int64, first bool, subscribed f
 }
 
 // has reports whether c is a member of the room.
-func (r *room) has(c *conn) bool {
+func (r *room) has(c recipient) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, ok := r.members[c]
@@ -374,7 +417,7 @@ func (r *room) has(c *conn) bool {
 }
 
 // detach removes c from the room and reports whether it was a member.
-func (r *room) detach(c *conn) bool {
+func (r *room) detach(c recipient) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m, ok := r.members[c]
@@ -391,10 +434,10 @@ func (r *room) detach(c *conn) bool {
 
 // presenceChangedLocked announces the room's online count, at most once per PresenceInterval.
 func (r *room) presenceChangedLocked() {
-	if r.presence != nil || r.closed || r.hub.opts.Presence != nil {
+	if r.presence != nil || r.closed || r.d.opts.Presence != nil {
 		return
 	}
-	wait := time.Until(r.lastPres.Add(r.hub.opts.PresenceInterval))
+	wait := time.Until(r.lastPres.Add(r.d.opts.PresenceInterval))
 	r.presence = time.AfterFunc(max(wait, 0), r.sendPresence)
 }
 
@@ -406,7 +449,7 @@ func (r *room) sendPresence() {
 		return
 	}
 	r.lastPres = time.Now()
-	k := r.hub.service.Anonymity()
+	k := r.d.anonymityK
 	online := rooms.Bucket(len(r.users), k)
 	if online == r.sentCount {
 		return
@@ -431,7 +474,7 @@ func (r *room) setOnline(n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.online = n
-	k := r.hub.service.Anonymity()
+	k := r.d.anonymityK
 	if n = rooms.Bucket(n, k); r.closed || n == r.sentCount {
 		return
 	}
@@ -449,7 +492,7 @@ func (r *room) forgetLocked(seq int64) {
 		delete(r.pending, seq)
 		r.target = max(r.target, seq)
 		if r.gapTimer == nil {
-			r.gapTimer = time.AfterFunc(r.hub.opts.GapWait, r.gapExpired)
+			r.gapTimer = time.AfterFunc(r.d.opts.GapWait, r.gapExpired)
 		}
 	}
 }

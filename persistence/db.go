@@ -206,7 +206,7 @@ func wrap(op string, err error) error {
 		return err
 	}
 	if isUnavailable(err) {
-		return &cg.Error{Code: cg.EUNAVAILABLE, Message: "The database is unavailable; try again.", RetryAfterMs: 1000}
+		return &cg.Error{Code: cg.EUNAVAILABLE, Message: "The database is unavailable; try again.", RetryAfterMs: 1000, Err: fmt.Errorf("%s: %w", op, err)}
 	}
 	// Text the database cannot hold (NUL, invalid UTF-8) is the client's error, not the
 	// server's; the handlers refuse it earlier, and this keeps a path they miss from a 500.

@@ -138,6 +138,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		AllowedOrigins:    append([]string{originOf(cfg.PublicBaseURL)}, cfg.AllowedOrigins...),
 		MaxSocketsPerUser: cfg.MaxSocketsPerUser,
 		WriteDelay:        writeDelay(cfg.WriteDelay),
+		DisableParking:    !cfg.HubPark,
 		Presence:          presence,
 		Sockets:           sockets,
 		Logger:            logger,
