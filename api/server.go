@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -315,6 +316,11 @@ func (s *Server) handleReadyz() http.Handler {
 			checks["redis"] = "ok"
 			if err := s.Ready(ctx); err != nil {
 				checks["redis"] = "unreachable"
+				// An error that knows more (a cluster with slots uncovered) says it.
+				var st interface{ ReadyStatus() string }
+				if errors.As(err, &st) {
+					checks["redis"] = st.ReadyStatus()
+				}
 				ready = false
 			}
 		}

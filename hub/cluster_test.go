@@ -705,7 +705,8 @@ func TestClusterShutdownReleasesSockets(t *testing.T) {
 // message from Postgres, so that every member gets both, in order.
 func TestClusterGapFill(t *testing.T) {
 	onBackends(t, func(t *testing.T, be backend) {
-		c := newClusterOn(t, be, "", 2)
+		// The periodic check would repair it too, later: keep it out of the way.
+		c := newClusterOn(t, be, "", 2, func(_ *rooms.Service, o *hub.Options) { o.ReconcileInterval = time.Minute })
 		tk := c.conversation()
 		a, b, class, author, cl := c.nodes[0], c.nodes[1], tk.class, tk.author, tk.in
 		ctx := context.Background()
@@ -808,4 +809,193 @@ func TestClusterRateLimit(t *testing.T) {
 			t.Fatalf("the reader got more than was accepted: %s", f.raw)
 		}
 	})
+}
+
+// member follows what one socket of a room receives: the seqs of its messages, in order, when
+// each arrived, and the last presence count.
+type member struct {
+	cl     *client
+	seqs   []int64
+	at     []time.Time
+	online int
+}
+
+// poll takes the frames already received, without waiting.
+func (m *member) poll() {
+	for {
+		f, ok := m.cl.take()
+		if !ok {
+			return
+		}
+		m.add(f)
+	}
+}
+
+func (m *member) add(f frame) {
+	switch f.Type {
+	case "message":
+		m.seqs = append(m.seqs, f.Message.Seq)
+		m.at = append(m.at, f.at)
+	case "presence":
+		m.online = f.Online
+	case "typing", "ack":
+	default:
+		m.cl.t.Fatalf("unexpected frame %s", f.raw)
+	}
+}
+
+// await reads frames until cond holds, failing the test if a frame does not come in time.
+func (m *member) await(cond func() bool) {
+	for !cond() {
+		m.add(m.cl.next())
+	}
+}
+
+// TestClusterFailover kills the Redis master serving a room's shard channel (and a member's
+// socket count) while a member publishes, one message after another's acknowledgement. Every
+// acknowledged message reaches every member exactly once and in order; live delivery comes
+// back after the replica is promoted (the time is logged, and held to a generous deadline);
+// presence and the socket count work again. Then the cluster loses a slot altogether: the
+// readiness check says so, and publishing still commits and acknowledges.
+func TestClusterFailover(t *testing.T) {
+	t.Parallel()
+	rc := testenv.NewRedisCluster(t)
+	c := newClusterOn(t, backend{name: "cluster", cluster: rc}, "", 2, func(_ *rooms.Service, o *hub.Options) {
+		o.MaxSocketsPerUser = 2
+		o.ReconcileInterval = time.Minute // what comes back must be live delivery, not the periodic check
+	})
+	a, b := c.nodes[0], c.nodes[1]
+	ctx := context.Background()
+	// The master serving the room's channel (the key names are the broker's), and a reader
+	// whose socket count lies on it too. (The room's presence key lies wherever its slot falls:
+	// its slot and the channel's differ by a constant, given the prefix.)
+	class := a.newClass()
+	master, replica, err := rc.Owners(ctx, c.prefix+"room:"+string(class))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replica == nil {
+		t.Fatalf("master %s has no replica", master.Addr())
+	}
+	var ru *user
+	for range 100 {
+		u := a.newUser()
+		if m, _, err := rc.Owners(ctx, c.prefix+"sockets:{"+string(u.id)+"}"); err != nil {
+			t.Fatal(err)
+		} else if m == master {
+			ru = u
+			break
+		}
+	}
+	if ru == nil {
+		t.Fatal("no user in 100 has their socket count on the channel's master")
+	}
+	au, wu := a.newUser(), a.newUser()
+	a.enroll(class, ru, au, wu)
+	reader := &member{cl: a.dial(ru)}
+	reader.cl.subscribe(class, nil)
+	watcher := &member{cl: b.dial(wu)} // on the author's instance
+	watcher.cl.subscribe(class, nil)
+	pub := b.dial(au)
+	members := []*member{reader, watcher}
+	acked := make(map[int64]time.Time)
+	var last int64
+	publish := func() {
+		t.Helper()
+		pub.send(map[string]any{"type": "publish", "room": class, "content": "x"})
+		f := pub.expect("ack", "error")
+		if f.Type != "ack" {
+			t.Fatalf("publish: %s", f.raw)
+		}
+		if _, dup := acked[f.Message.Seq]; dup || f.Message.Seq != last+1 {
+			t.Fatalf("acknowledged seq %d after %d", f.Message.Seq, last)
+		}
+		last = f.Message.Seq
+		acked[last] = time.Now()
+	}
+	for range 20 {
+		publish()
+	}
+	reader.await(func() bool { return len(reader.seqs) == 20 && reader.online == 2 })
+
+	master.Kill()
+	killed := time.Now()
+	var promoted time.Time
+	var lastBefore int64 // the last seq acknowledged before the promotion was seen
+	deadline := killed.Add(60 * time.Second)
+	for promoted.IsZero() {
+		if time.Now().After(deadline) {
+			t.Fatalf("replica %s not promoted within 60 s of killing master %s", replica.Addr(), master.Addr())
+		}
+		publish()
+		if role, err := replica.Role(ctx); err == nil && role == "master" {
+			promoted, lastBefore = time.Now(), last
+		}
+	}
+	// Publish until the reader has a message acknowledged after the promotion.
+	resumed := func() bool {
+		reader.poll()
+		return len(reader.seqs) > 0 && reader.seqs[len(reader.seqs)-1] > lastBefore
+	}
+	for !resumed() {
+		if time.Since(promoted) > 20*time.Second {
+			t.Fatalf("live delivery not back 20 s after the promotion (reader at seq %d, %d acknowledged)", reader.seqs[len(reader.seqs)-1], last)
+		}
+		publish()
+	}
+	var back time.Time
+	for i, s := range reader.seqs {
+		if s > lastBefore {
+			back = reader.at[i]
+			break
+		}
+	}
+	t.Logf("master %s killed; replica promoted %v later; live delivery back %v after the promotion; %d messages acknowledged meanwhile",
+		master.Addr(), promoted.Sub(killed).Round(time.Millisecond), back.Sub(promoted).Round(time.Millisecond), last-20)
+	if d := back.Sub(promoted); d > 5*time.Second {
+		t.Errorf("live delivery back %v after the promotion, want within 5 s", d)
+	}
+	for range 20 {
+		publish()
+	}
+	for _, m := range members {
+		m.await(func() bool { return len(m.seqs) >= int(last) })
+		checkSeqs(t, "member", m.seqs, int(last))
+	}
+
+	// Presence: a third member is counted on both instances.
+	third := &member{cl: a.dial(au)}
+	third.cl.subscribe(class, nil)
+	watcher.await(func() bool { return watcher.online == 3 })
+	// The socket count: the reader has one socket; a second is allowed and a third refused.
+	waitUntil(t, "the reader's socket counted", func() bool {
+		n, err := c.clients[0].ZCard(ctx, c.prefix+"sockets:{"+string(ru.id)+"}").Result()
+		return err == nil && n == 1
+	})
+	b.dial(ru)
+	if _, err := a.tryDial(ru.token, nil); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("third socket after the failover: err=%v, want 429", err)
+	}
+
+	// A slot nobody serves: not ready, and publishing still commits and acknowledges.
+	if err := rc.UncoverSlot(ctx, c.prefix+"room:"+string(class)); err != nil {
+		t.Fatal(err)
+	}
+	ready := broker.RedisReady(c.clients[0])
+	var degraded *broker.ClusterDegradedError
+	waitUntil(t, "the readiness check to see the slot uncovered", func() bool {
+		return errors.As(ready(ctx), &degraded)
+	})
+	t.Logf("readiness: %v", degraded)
+	for range 5 {
+		publish()
+	}
+	var stored int64
+	if err := c.db.Pool.QueryRow(ctx, `SELECT count(*) FROM class_messages WHERE class_id = $1`, class).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != last {
+		t.Fatalf("%d messages stored, %d acknowledged", stored, last)
+	}
+	watcher.await(func() bool { return len(watcher.seqs) == int(last) }) // delivered on the author's instance
 }

@@ -139,7 +139,38 @@ func startRedisCluster() (c *RedisCluster, err error) {
 	if err := c.WaitHealthy(ctx); err != nil {
 		return nil, err
 	}
+	if err := c.waitReplicas(ctx); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// waitReplicas waits until every node sees a master and a replica in each shard, and
+// every replica's link to its master is up, so that a test may fail a master over from the start.
+func (c *RedisCluster) waitReplicas(ctx context.Context) error {
+	return c.pollNodes(ctx, "redis cluster replicas not ready", func(n *ClusterNode) string {
+		client := nodeClient(n.Addr())
+		defer client.Close()
+		shards, err := client.ClusterShards(ctx).Result()
+		if err != nil {
+			return fmt.Sprintf("%s: %v", n.Addr(), err)
+		}
+		for _, sh := range shards {
+			// A replica's health stays "loading" for seconds after its link is up; the link
+			// (below) is what a failover needs.
+			if len(sh.Slots) > 0 && len(sh.Nodes) < 2 {
+				return n.Addr() + " sees a shard without a replica"
+			}
+		}
+		repl, err := client.Info(ctx, "replication").Result()
+		if err != nil {
+			return fmt.Sprintf("%s: %v", n.Addr(), err)
+		}
+		if strings.Contains(repl, "role:slave") && !strings.Contains(repl, "master_link_status:up") {
+			return n.Addr() + ": replica link not up"
+		}
+		return ""
+	})
 }
 
 // startNode starts one cluster-enabled redis-server in dir and waits until it accepts
@@ -159,7 +190,9 @@ func (c *RedisCluster) startNode(dir string) (*ClusterNode, error) {
 		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 		"--cluster-node-timeout", strconv.Itoa(int(clusterNodeTimeout.Milliseconds())),
 		// A lost replica link is not a reason to refuse promotion in a test of a few seconds.
-		"--cluster-replica-validity-factor", "0")
+		"--cluster-replica-validity-factor", "0",
+		// Replicas sync at once rather than after the default 5 s wait for more of them.
+		"--repl-diskless-sync-delay", "0")
 	setParentDeathSignal(n.cmd)
 	out, err := n.cmd.StdoutPipe()
 	if err != nil {
@@ -265,7 +298,7 @@ func (c *RedisCluster) Node(addr string) *ClusterNode {
 // Info returns the CLUSTER INFO field name (cluster_state, cluster_slots_ok, …) as one live
 // node sees it.
 func (c *RedisCluster) Info(ctx context.Context, addr, name string) (string, error) {
-	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second})
+	client := nodeClient(addr)
 	defer client.Close()
 	info, err := client.ClusterInfo(ctx).Result()
 	if err != nil {
@@ -282,27 +315,34 @@ func (c *RedisCluster) Info(ctx context.Context, addr, name string) (string, err
 // WaitHealthy waits until every live node says cluster_state:ok with all 16384 slots ok and
 // sees every other live node, or ctx ends.
 func (c *RedisCluster) WaitHealthy(ctx context.Context) error {
-	var last string
+	return c.pollNodes(ctx, "redis cluster not healthy", func(n *ClusterNode) string {
+		state, err := c.Info(ctx, n.Addr(), "cluster_state")
+		slots, _ := c.Info(ctx, n.Addr(), "cluster_slots_ok")
+		if err != nil || state != "ok" || slots != "16384" {
+			return fmt.Sprintf("%s: cluster_state=%s cluster_slots_ok=%s err=%v", n.Addr(), state, slots, err)
+		}
+		return ""
+	})
+}
+
+// pollNodes checks every live node until none says what is wrong (check returns ""), or ctx
+// ends; the error then starts with what and says the last thing wrong.
+func (c *RedisCluster) pollNodes(ctx context.Context, what string, check func(*ClusterNode) string) error {
 	for {
-		ok := true
+		wrong := ""
 		for _, n := range c.nodes {
-			if !n.Alive() {
-				continue
-			}
-			state, err := c.Info(ctx, n.Addr(), "cluster_state")
-			slots, _ := c.Info(ctx, n.Addr(), "cluster_slots_ok")
-			if err != nil || state != "ok" || slots != "16384" {
-				ok = false
-				last = fmt.Sprintf("%s: cluster_state=%s cluster_slots_ok=%s err=%v", n.Addr(), state, slots, err)
-				break
+			if n.Alive() {
+				if wrong = check(n); wrong != "" {
+					break
+				}
 			}
 		}
-		if ok {
+		if wrong == "" {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("redis cluster not healthy: %s", last)
+			return fmt.Errorf("%s: %s", what, wrong)
 		case <-time.After(50 * time.Millisecond): // polling the cluster's state
 		}
 	}
@@ -354,4 +394,103 @@ func MustRedisCluster(tb testing.TB) (*redis.ClusterClient, string) {
 		}
 	})
 	return client, prefix
+}
+
+// nodeClient returns a client of one node that does not retry.
+func nodeClient(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second})
+}
+
+// live returns a live node.
+func (c *RedisCluster) live() (*ClusterNode, error) {
+	for _, n := range c.nodes {
+		if n.Alive() {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("no node of the cluster is running")
+}
+
+// Owners returns the master that serves key's slot and its replica, as a live node sees them.
+func (c *RedisCluster) Owners(ctx context.Context, key string) (master, replica *ClusterNode, err error) {
+	n, err := c.live()
+	if err != nil {
+		return nil, nil, err
+	}
+	client := nodeClient(n.Addr())
+	defer client.Close()
+	slot, err := client.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		return nil, nil, err
+	}
+	shards, err := client.ClusterShards(ctx).Result()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			if r.Start > slot || slot > r.End {
+				continue
+			}
+			for _, node := range sh.Nodes {
+				addr := net.JoinHostPort(node.IP, strconv.FormatInt(node.Port, 10))
+				switch {
+				case node.Health == "fail":
+				case node.Role == "master":
+					master = c.Node(addr)
+				case replica == nil:
+					replica = c.Node(addr)
+				}
+			}
+			if master == nil {
+				return nil, nil, fmt.Errorf("slot %d has no master of the cluster online", slot)
+			}
+			return master, replica, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("slot %d of %q is not served", slot, key)
+}
+
+// Role returns the node's role as it says: "master" or "slave".
+func (n *ClusterNode) Role(ctx context.Context) (string, error) {
+	client := nodeClient(n.Addr())
+	defer client.Close()
+	role, err := client.Do(ctx, "ROLE").Slice()
+	if err != nil {
+		return "", err
+	}
+	if len(role) == 0 {
+		return "", fmt.Errorf("ROLE of %s: empty reply", n.Addr())
+	}
+	s, _ := role[0].(string)
+	return s, nil
+}
+
+// UncoverSlot makes every live node forget who serves key's slot, so that the cluster no
+// longer serves every slot: with the default cluster-require-full-coverage, it then says
+// cluster_state:fail and refuses commands.
+func (c *RedisCluster) UncoverSlot(ctx context.Context, key string) error {
+	n, err := c.live()
+	if err != nil {
+		return err
+	}
+	client := nodeClient(n.Addr())
+	slot, err := client.ClusterKeySlot(ctx, key).Result()
+	client.Close()
+	if err != nil {
+		return err
+	}
+	for _, n := range c.nodes {
+		if !n.Alive() {
+			continue
+		}
+		client := nodeClient(n.Addr())
+		err := client.ClusterDelSlots(ctx, int(slot)).Err()
+		client.Close()
+		// A node that already has it unassigned says so; that is the state wanted.
+		if err != nil && !strings.Contains(err.Error(), "already unassigned") {
+			return fmt.Errorf("CLUSTER DELSLOTS %d on %s: %w", slot, n.Addr(), err)
+		}
+	}
+	return nil
 }
