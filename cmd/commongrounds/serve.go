@@ -99,15 +99,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// subscribe makes one) that queue up are looked up together.
 	messages := persistence.NewBatchingStore(persistence.NewMessageStore(db), 2, 4, 256)
 	defer messages.Close()
+	// History and threads may come from a replica (DATABASE_READ_URL); the hub's reads do not.
+	serviceStore, closeReads, err := roomStore(cfg, db, messages)
+	if err != nil {
+		return err
+	}
+	defer closeReads()
 	roomService := &rooms.Service{
-		Store:             messages,
+		Store:             serviceStore,
 		Broker:            roomBroker,
 		Limiter:           rooms.NewRateLimiter(cfg.PublishRate, float64(cfg.PublishBurst)),
 		FlagHideThreshold: cfg.FlagHideThreshold,
 		Logger:            logger,
 	}
 	wsTickets := &auth.Tickets{Store: persistence.NewTicketStore(db)}
-	roomHub := hub.New(roomService.Store, roomBroker, roomService, wsAuthenticator(sessions, wsTickets), hub.Options{
+	roomHub := hub.New(messages, roomBroker, roomService, wsAuthenticator(sessions, wsTickets), hub.Options{
 		AllowedOrigins:    append([]string{originOf(cfg.PublicBaseURL)}, cfg.AllowedOrigins...),
 		MaxSocketsPerUser: cfg.MaxSocketsPerUser,
 		WriteDelay:        writeDelay(cfg.WriteDelay),
