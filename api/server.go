@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -385,6 +386,11 @@ func (s *Server) handleReadyz() http.Handler {
 			checks["redis"] = "ok"
 			if err := s.Ready(ctx); err != nil {
 				checks["redis"] = "unreachable"
+				// An error that knows more (a cluster with slots uncovered) says it.
+				var st interface{ ReadyStatus() string }
+				if errors.As(err, &st) {
+					checks["redis"] = st.ReadyStatus()
+				}
 				ready = false
 			}
 		}

@@ -127,6 +127,7 @@ func (p *RedisPresence) Sync(ctx context.Context, local map[cg.ClassID][]cg.User
 		}
 	}
 	if err != nil {
+		reloadTopology(p.client, err)
 		// Any part of it may have been applied: next time, send every entry again, and remove
 		// whatever either sync had added.
 		for room, users := range next {

@@ -153,6 +153,7 @@ func (b *Redis) receive(ctx context.Context, s *subscription) {
 			return
 		}
 		if err != nil {
+			reloadTopology(b.client, err)
 			if !failed {
 				b.opts.Logger.Warn("redis subscription lost", "err", err)
 			}
@@ -337,6 +338,7 @@ func (b *Redis) Publish(ctx context.Context, room cg.ClassID, payload []byte) er
 		if err == nil {
 			return nil
 		}
+		reloadTopology(b.client, err)
 	} else {
 		err = ErrUnavailable
 	}
@@ -352,6 +354,7 @@ func (b *Redis) Publish(ctx context.Context, room cg.ClassID, payload []byte) er
 // PublishControl sends a control event to every instance.
 func (b *Redis) PublishControl(ctx context.Context, payload []byte) error {
 	if err := b.client.Publish(ctx, b.controlChannel(), payload).Err(); err != nil {
+		reloadTopology(b.client, err)
 		return fmt.Errorf("publish control: %w", err)
 	}
 	return nil

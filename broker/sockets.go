@@ -97,6 +97,7 @@ func (s *RedisSockets) sendAcquires(ctx context.Context, calls []*acquireCall) e
 		}
 		n, err := cmd.Int()
 		calls[i].ok, calls[i].err = n == 1, err
+		reloadTopology(s.client, err)
 	}
 	if len(again) == 0 {
 		return nil
@@ -126,6 +127,7 @@ func (s *RedisSockets) sendReleases(ctx context.Context, batch []release) error 
 		pipe.ZRem(ctx, r.key, r.id)
 	}
 	_, err := pipe.Exec(ctx)
+	reloadTopology(s.client, err)
 	return err
 }
 
@@ -160,5 +162,6 @@ func (s *RedisSockets) Refresh(ctx context.Context, sockets map[cg.UserID][]stri
 		pipe.PExpire(ctx, s.key(user), 2*s.ttl)
 	}
 	_, err := pipe.Exec(ctx)
+	reloadTopology(s.client, err)
 	return err
 }

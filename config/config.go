@@ -32,6 +32,11 @@ type Config struct {
 	// DatabaseURL is the PostgreSQL database, created if missing (when the user may). Default:
 	// the local server, database commongrounds.
 	DatabaseURL string
+	// DatabaseReadURL is a streaming replica of DatabaseURL that serves history and thread
+	// reads while it is at most ReadMaxLag behind. Default: none (every read on the primary).
+	DatabaseReadURL string
+	// ReadMaxLag is how far the replica may lag before reads go to the primary. Default: 2 s.
+	ReadMaxLag time.Duration
 	// RedisURL is the Redis server used for fan-out across instances, presence and rate limits.
 	// Default: none (a single instance, fanning out in process).
 	RedisURL string
@@ -142,6 +147,7 @@ const (
 func Load(getenv func(string) string) (*Config, error) {
 	c := &Config{
 		DatabaseURL:        getenv("DATABASE_URL"),
+		DatabaseReadURL:    getenv("DATABASE_READ_URL"),
 		RedisURL:           getenv("REDIS_URL"),
 		HTTPAddr:           or(getenv("HTTP_ADDR"), "127.0.0.1:8080"),
 		DebugAddr:          getenv("DEBUG_ADDR"),
@@ -221,6 +227,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		if c.HubPark, err = boolVar(getenv, "HUB_PARK"); err != nil {
 			return nil, err
 		}
+	}
+	if c.ReadMaxLag, err = durationVar(getenv, "READ_MAX_LAG", 2*time.Second); err != nil {
+		return nil, err
 	}
 	if c.SessionTTL, err = durationVar(getenv, "SESSION_TTL", 30*24*time.Hour); err != nil {
 		return nil, err

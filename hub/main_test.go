@@ -207,6 +207,7 @@ type frame struct {
 	Code         string          `json:"code"`
 	RetryAfterMs int64           `json:"retry_after_ms"`
 	raw          string
+	at           time.Time // when it was read
 }
 
 // client is a test socket whose frames are read by a goroutine into a queue.
@@ -286,7 +287,7 @@ func (c *client) read() {
 			c.err = fmt.Errorf("server sent non-JSON %q: %w", data, err)
 			return
 		}
-		f.raw = string(data)
+		f.raw, f.at = string(data), time.Now()
 		if f.Type == "error" {
 			_ = json.Unmarshal(f.RawMessage, &f.Text)
 		} else if len(f.RawMessage) > 0 {

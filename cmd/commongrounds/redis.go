@@ -75,12 +75,12 @@ func instanceID() string {
 	return host + "-" + hex.EncodeToString(b)
 }
 
-// redisReady reports whether Redis answers.
+// redisReady reports whether Redis answers (and, a cluster, serves every slot).
 func redisReady(client redis.UniversalClient) func(context.Context) error {
 	if client == nil {
 		return nil
 	}
-	return func(ctx context.Context) error { return client.Ping(ctx).Err() }
+	return broker.RedisReady(client)
 }
 
 // logMode says how this instance runs: alone (fan-out in process), or with Redis or Redis

@@ -116,8 +116,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	messageStore.MembersCounted = cfg.AnonymityK // enough to tell a small room
 	messages := persistence.NewBatchingStore(messageStore, 2, 4, 256)
 	defer messages.Close()
+	// History and threads may come from a replica (DATABASE_READ_URL); the hub's reads do not.
+	serviceStore, closeReads, err := roomStore(cfg, db, messages)
+	if err != nil {
+		return err
+	}
+	defer closeReads()
 	roomService := &rooms.Service{
-		Store:             messages,
+		Store:             serviceStore,
 		Broker:            roomBroker,
 		Limiter:           rooms.NewRateLimiter(cfg.PublishRate, float64(cfg.PublishBurst)),
 		FlagHideThreshold: cfg.FlagHideThreshold,
@@ -134,7 +140,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}()
 	defer func() { stopErasing(); <-erasingDone }()
 	wsTickets := &auth.Tickets{Store: persistence.NewTicketStore(db)}
-	roomHub := hub.New(roomService.Store, roomBroker, roomService, wsAuthenticator(sessions, wsTickets), hub.Options{
+	roomHub := hub.New(messages, roomBroker, roomService, wsAuthenticator(sessions, wsTickets), hub.Options{
 		AllowedOrigins:    append([]string{originOf(cfg.PublicBaseURL)}, cfg.AllowedOrigins...),
 		MaxSocketsPerUser: cfg.MaxSocketsPerUser,
 		WriteDelay:        writeDelay(cfg.WriteDelay),

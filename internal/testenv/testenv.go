@@ -70,6 +70,7 @@ var (
 // expected to outlive the tests (see goleak.IgnoreTopFunction).
 func Main(m *testing.M, ignore ...goleak.Option) {
 	code := m.Run()
+	stopSharedRedisCluster()
 	mu.Lock()
 	if tmplName != "" {
 		if err := dropDatabase(context.Background(), tmplName); err != nil {

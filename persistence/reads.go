@@ -1,0 +1,150 @@
+package persistence
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	cg "github.com/commongrounds/commongrounds"
+)
+
+// ReadRouter sends reads that tolerate lag (history, threads) to a streaming replica while it
+// answers and is at most MaxLag behind the primary, and to the primary otherwise. It checks the
+// replica in the background; between two checks the replica may fall behind by up to one
+// interval more. The live path (publishing, resuming, gap filling, access checks) never uses it.
+type ReadRouter struct {
+	primary, replica *DB
+	maxLag           time.Duration
+
+	useReplica atomic.Bool
+	lag        atomic.Int64 // nanoseconds, as last measured; -1 when the replica did not answer
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewReadRouter returns a router between primary and replica that checks the replica every
+// interval (and once before it returns). Close stops it.
+func NewReadRouter(primary, replica *DB, maxLag, interval time.Duration) *ReadRouter {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &ReadRouter{primary: primary, replica: replica, maxLag: maxLag, cancel: cancel}
+	r.Check(ctx)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				r.Check(ctx)
+			}
+		}
+	}()
+	return r
+}
+
+// Close stops the checks.
+func (r *ReadRouter) Close() {
+	r.cancel()
+	r.wg.Wait()
+}
+
+// DB returns the database lag-tolerant reads should use now.
+func (r *ReadRouter) DB() *DB {
+	if r.useReplica.Load() {
+		return r.replica
+	}
+	return r.primary
+}
+
+// UsesReplica reports whether reads go to the replica now.
+func (r *ReadRouter) UsesReplica() bool { return r.useReplica.Load() }
+
+// Lag returns the replica's lag as last measured, and false if it did not answer.
+func (r *ReadRouter) Lag() (time.Duration, bool) {
+	n := r.lag.Load()
+	return time.Duration(n), n >= 0
+}
+
+// Check measures the replica's lag now and routes reads by it. The replica is caught up when
+// it has replayed the primary's current WAL position; otherwise its lag is the age of the last
+// transaction it replayed (which overstates it after the primary was idle: reads then go to the
+// primary until the replica catches up, a moment later).
+func (r *ReadRouter) Check(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	lag, err := r.measure(ctx)
+	if err != nil {
+		r.lag.Store(-1)
+		r.useReplica.Store(false)
+		return
+	}
+	r.lag.Store(int64(lag))
+	r.useReplica.Store(lag <= r.maxLag)
+}
+
+func (r *ReadRouter) measure(ctx context.Context) (time.Duration, error) {
+	var lsn string
+	if err := r.primary.Pool.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+		return 0, err
+	}
+	var caughtUp bool
+	var lagSeconds float64
+	err := r.replica.Pool.QueryRow(ctx, `SELECT
+			COALESCE(pg_last_wal_replay_lsn() >= $1::pg_lsn, false),
+			COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)::float8`, lsn).Scan(&caughtUp, &lagSeconds)
+	if err != nil {
+		return 0, err
+	}
+	if caughtUp {
+		return 0, nil
+	}
+	return time.Duration(lagSeconds * float64(time.Second)), nil
+}
+
+// ReadMessages reads rooms' history and threads through a ReadRouter.
+type ReadMessages struct {
+	router           *ReadRouter
+	primary, replica *MessageStore
+}
+
+// NewReadMessages returns the history reads of router.
+func NewReadMessages(router *ReadRouter) *ReadMessages {
+	return &ReadMessages{router: router, primary: NewMessageStore(router.primary), replica: NewMessageStore(router.replica)}
+}
+
+// read runs f on the replica when the router says so, and on the primary otherwise or when
+// the replica fails with anything but an application error (it went down since the last
+// check: it is then left alone until a check finds it back).
+func (m *ReadMessages) read(ctx context.Context, f func(*MessageStore) error) error {
+	if m.router.UsesReplica() {
+		err := f(m.replica)
+		if cg.ErrorCode(err) != cg.EINTERNAL || ctx.Err() != nil {
+			return err
+		}
+		m.router.useReplica.Store(false)
+	}
+	return f(m.primary)
+}
+
+// ListMessages returns a page of the room's history, as MessageStore.ListMessages does.
+func (m *ReadMessages) ListMessages(ctx context.Context, class cg.ClassID, f cg.MessageFilter) (msgs []*cg.Message, err error) {
+	err = m.read(ctx, func(s *MessageStore) error {
+		msgs, err = s.ListMessages(ctx, class, f)
+		return err
+	})
+	return msgs, err
+}
+
+// Thread returns a message and its replies, as MessageStore.Thread does.
+func (m *ReadMessages) Thread(ctx context.Context, class cg.ClassID, id cg.MessageID) (root *cg.Message, replies []*cg.Message, err error) {
+	err = m.read(ctx, func(s *MessageStore) error {
+		root, replies, err = s.Thread(ctx, class, id)
+		return err
+	})
+	return root, replies, err
+}

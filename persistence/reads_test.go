@@ -1,0 +1,122 @@
+package persistence_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/internal/testenv"
+	"github.com/commongrounds/commongrounds/persistence"
+)
+
+// TestReadReplica reads history through a real streaming replica of the test server: from the
+// replica while it keeps up; from the primary while its replay is paused and it falls behind
+// by more than the allowed lag, and while it is down.
+func TestReadReplica(t *testing.T) {
+	t.Parallel()
+	replica := testenv.NewPostgresReplica(t)
+	primaryURL := testenv.NewDatabase(t)
+	ctx := context.Background()
+	primary, err := persistence.Open(ctx, primaryURL, persistence.Options{MaxConns: 4}, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(primary.Close)
+	u, err := url.Parse(primaryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	// The database, created after the backup, reaches the replica through the WAL.
+	var standby *persistence.DB
+	waitUntil(t, "the test database on the replica", func() bool {
+		db, err := persistence.Open(ctx, replica.URL(name), persistence.Options{MaxConns: 4, ConnectTimeout: time.Second}, false, false)
+		if err != nil {
+			return false
+		}
+		standby = db
+		return true
+	})
+	t.Cleanup(standby.Close)
+	const maxLag = 2 * time.Second // the default; a busy test server keeps the replica a second or two behind
+	router := persistence.NewReadRouter(primary, standby, maxLag, 20*time.Millisecond)
+	t.Cleanup(router.Close)
+	reads := persistence.NewReadMessages(router)
+	store := persistence.NewMessageStore(primary)
+	class, users := roomFixture(t, primary, 1)
+	publish := func(content string) *cg.Message {
+		t.Helper()
+		m, _, err := store.CreateMessage(ctx, cg.NewMessage{Class: class, User: users[0], Content: content})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	history := func() []*cg.Message {
+		t.Helper()
+		msgs, err := reads.ListMessages(ctx, class, cg.MessageFilter{AfterSeq: new(int64), Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msgs
+	}
+
+	// Within the lag: reads go to the replica, which has the message once it replayed it.
+	first := publish("first")
+	start := time.Now()
+	waitUntil(t, "the replica replayed the first message", func() bool {
+		var n int
+		err := standby.Pool.QueryRow(ctx, `SELECT count(*) FROM class_messages WHERE class_id = $1`, class).Scan(&n)
+		return err == nil && n == 1
+	})
+	t.Logf("replica replayed a commit %v after it", time.Since(start))
+	waitUntil(t, "reads on the replica", func() bool { return router.UsesReplica() })
+	if msgs := history(); len(msgs) != 1 || msgs[0].ID != first.ID {
+		t.Fatalf("history from the replica: %d messages, want the first", len(msgs))
+	}
+
+	// Replay paused: the replica falls behind; past maxLag reads go to the primary.
+	if _, err := standby.Pool.Exec(ctx, `SELECT pg_wal_replay_pause()`); err != nil {
+		t.Fatal(err)
+	}
+	second := publish("second")
+	waitUntil(t, "reads back on the primary with the replica behind", func() bool { return !router.UsesReplica() })
+	lag, ok := router.Lag()
+	if !ok || lag <= maxLag {
+		t.Fatalf("lag %v (answered %v), want more than %v", lag, ok, maxLag)
+	}
+	if msgs := history(); len(msgs) != 2 || msgs[1].ID != second.ID {
+		t.Fatalf("history with the replica behind: %d messages, want both", len(msgs))
+	}
+	if _, err := standby.Pool.Exec(ctx, `SELECT pg_wal_replay_resume()`); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the replica caught up again", func() bool { return router.UsesReplica() })
+
+	// Down: reads go to the primary, also before a check has noticed.
+	replica.Stop()
+	third := publish("third")
+	if msgs := history(); len(msgs) != 3 || msgs[2].ID != third.ID {
+		t.Fatalf("history with the replica down: %d messages, want all three", len(msgs))
+	}
+	waitUntil(t, "the router to see the replica down", func() bool {
+		_, ok := router.Lag()
+		return !ok && !router.UsesReplica()
+	})
+}
+
+// waitUntil polls cond until it holds, failing the test if it does not within 90 s (a replica
+// of a busy test server may replay many databases created by other tests first).
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 90 s: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+}
