@@ -160,6 +160,8 @@ export async function system(env: Record<string, string> = {}): Promise<System> 
     REDIS_URL: await redis(),
     SECRETS_FILE: join(dir, "secrets.json"),
     SHUTDOWN_TIMEOUT: "10s",
+    LOG_FORMAT: "json", // the harness reads the server's records
+    METRICS_ADDR: "127.0.0.1:0", // any free port: servers of a system run side by side
     ...env,
   };
   return {
@@ -171,7 +173,7 @@ export async function system(env: Record<string, string> = {}): Promise<System> 
       const done = () => stop(p, "SIGTERM");
       cleanups.push(done);
       const logs: string[] = [];
-      await waitForLine(p, /"msg":"listening"/, "server", logs);
+      await waitForLine(p, /"msg":"listening on /, "server", logs);
       return { base: `http://127.0.0.1:${port}`, port, logs, stop: done };
     },
     async seed(users, rooms) {
