@@ -132,6 +132,8 @@ function stop(p: ChildProcess, signal: NodeJS.Signals): Promise<void> {
 export interface Server {
   base: string;
   port: number;
+  /** The base URL of its metrics listener (METRICS_ADDR). */
+  metrics: string;
   logs: string[];
   /** stop sends SIGTERM (a graceful shutdown: every socket gets 1012) and waits for the exit. */
   stop(): Promise<void>;
@@ -174,7 +176,9 @@ export async function system(env: Record<string, string> = {}): Promise<System> 
       cleanups.push(done);
       const logs: string[] = [];
       await waitForLine(p, /"msg":"listening on /, "server", logs);
-      return { base: `http://127.0.0.1:${port}`, port, logs, stop: done };
+      const aside = logs.map((l) => /"msg":"listening aside","setting":"METRICS_ADDR","addr":"([^"]+)"/.exec(l)).find((m) => m);
+      if (!aside) throw new Error("the server did not say where its metrics are:\n" + logs.join("\n"));
+      return { base: `http://127.0.0.1:${port}`, port, metrics: `http://${aside[1]}`, logs, stop: done };
     },
     async seed(users, rooms) {
       const out = join(dir, `seed-${users}-${rooms}-${Date.now()}.json`);
