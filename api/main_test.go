@@ -82,6 +82,14 @@ func (o openAPITransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return resp, err
 	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// A WebSocket upgrade: the body is the connection, which the dialer takes as it is.
+		if err := checkExchange(req, reqBody, resp, nil); err != nil {
+			resp.Body.Close()
+			return nil, fmt.Errorf("openapi.yaml: %s %s answered %d: %w", req.Method, req.URL.RequestURI(), resp.StatusCode, err)
+		}
+		return resp, nil
+	}
 	respBody, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {

@@ -170,9 +170,7 @@ import { Api, Live, normalizeContent } from "./cg.js";
   // ---- Where sign-in links go (GET /api/v1/config) -------------------------------------------
   // A server without a mail server (development) prints each link in its output instead: the
   // sign-in card says so, only then.
-  const serverConfig = fetch("/api/v1/config")
-    .then((r) => (r.ok ? r.json() : {}))
-    .catch(() => ({}));
+  const serverConfig = api.config().catch(() => ({}));
   const linksInServerOutput = () => serverConfig.then((c) => c.sign_in_links === "server_output");
   linksInServerOutput().then((yes) => { $("link-note").hidden = !yes; });
 
@@ -227,7 +225,9 @@ import { Api, Live, normalizeContent } from "./cg.js";
       r = {
         id,
         anonId: null,
-        online: 0,
+        online: 0, // null below the anonymity threshold: then "fewer than fewerThan online"
+        fewerThan: null, // the anonymity threshold K
+        smallRoom: false, // fewer than K enrolled: pseudonyms hide little
         messages: new Map(), // message id -> Message
         sub: null, // the library's subscription, once the room is live
         newestSeq: 0, // the newest seq of the messages held
@@ -601,6 +601,8 @@ import { Api, Live, normalizeContent } from "./cg.js";
         r.subscribed = true;
         r.anonId = info.anonId;
         r.online = info.online;
+        r.fewerThan = info.fewerThan ?? info.anonymityK;
+        r.smallRoom = info.smallRoom;
         r.replayUntil = info.lastSeq;
         fillGap(r, info.lastSeq).catch((err) => toast(`Could not load messages: ${err.message}`));
         render();
@@ -621,8 +623,15 @@ import { Api, Live, normalizeContent } from "./cg.js";
         r.messages.set(m.id, m);
         render();
       },
-      onPresence(online) {
+      onErased(messageId) {
+        // A deleted account's message, now a tombstone: no content, no pseudonym.
+        const m = r.messages.get(messageId);
+        if (m) { m.deleted = true; m.content = null; m.anon_id = null; }
+        render();
+      },
+      onPresence({ online, fewerThan }) {
         r.online = online;
+        if (fewerThan !== null) r.fewerThan = fewerThan;
         render();
       },
       onTyping(anonId) {

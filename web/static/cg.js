@@ -101,6 +101,11 @@ var Api = class {
       cursor = page["next_cursor"] ?? null;
     } while (cursor !== null);
   }
+  // ---- Server
+  /** GET /api/v1/config: what the client may know of the server before signing in (public). */
+  config() {
+    return this.request("GET", "/api/v1/config");
+  }
   // ---- Auth
   /** POST /api/v1/auth/magic-link: mails a sign-in link. */
   async requestMagicLink(email) {
@@ -123,9 +128,12 @@ var Api = class {
   me() {
     return this.request("GET", "/api/v1/me");
   }
-  /** DELETE /api/v1/me: deletes the caller's account and everything it owns. */
-  async deleteMe() {
-    await this.request("DELETE", "/api/v1/me");
+  /**
+   * DELETE /api/v1/me: deletes the caller's account and everything it owns. With `eraseMessages`,
+   * its messages also become tombstones, each at its own random time.
+   */
+  async deleteMe(opts = {}) {
+    await this.request("DELETE", "/api/v1/me" + (opts.eraseMessages ? "?erase_messages=true" : ""));
   }
   /** POST /api/v1/me/phone: texts a code to the number. */
   async startPhoneVerification(phone) {
@@ -170,8 +178,6 @@ var Api = class {
   async classFriends(classId) {
     return (await this.request("GET", `/api/v1/classes/${enc(classId)}/friends`)).friends;
   }
-  // ---- Friends
-  /** POST /api/v1/friends/requests: asks a user to be friends (accepts theirs if they asked first). */
   sendFriendRequest(to) {
     return this.request("POST", "/api/v1/friends/requests", to);
   }
@@ -364,6 +370,9 @@ var seq = (v) => typeof v === "number" && Number.isInteger(v) && v >= 0;
 var count = seq;
 var bool = (v) => typeof v === "boolean";
 var optCount = (v) => v === void 0 || seq(v);
+var nullCount = (v) => v === null || seq(v);
+var positive = (v) => typeof v === "number" && Number.isInteger(v) && v >= 1;
+var optPositive = (v) => v === void 0 || positive(v);
 var messageFields = {
   id: str,
   room: str,
@@ -378,13 +387,24 @@ var messageFields = {
 };
 var message = (v) => fields(v, messageFields) === "";
 var serverFrameFields = {
-  subscribed: { type: str, ref: optStr, room: str, anon_id: str, last_seq: seq, online: count },
+  subscribed: {
+    type: str,
+    ref: optStr,
+    room: str,
+    anon_id: str,
+    last_seq: seq,
+    online: nullCount,
+    online_fewer_than: optPositive,
+    small_room: bool,
+    anonymity_k: positive
+  },
   unsubscribed: { type: str, ref: optStr, room: str },
   message: { type: str, room: str, message },
   ack: { type: str, ref: optStr, message },
   message_hidden: { type: str, room: str, message_id: str },
   message_restored: { type: str, room: str, message },
-  presence: { type: str, room: str, online: count },
+  message_erased: { type: str, room: str, message_id: str },
+  presence: { type: str, room: str, online: nullCount, online_fewer_than: optPositive },
   typing: { type: str, room: str, anon_id: str },
   pong: { type: str, ref: optStr },
   error: { type: str, ref: optStr, code: str, message: str, retry_after_ms: optCount }
@@ -425,6 +445,9 @@ var OPEN = 1;
 function reconnectAfter(reason) {
   const m = /reconnect_after_ms=(\d+)/.exec(reason);
   return m ? Number(m[1]) : null;
+}
+function onlineCount(f) {
+  return { online: f.online, fewerThan: f.online === null ? f.online_fewer_than ?? null : null };
 }
 var Live = class {
   constructor(opts) {
@@ -785,7 +808,13 @@ var Live = class {
       this.setPosition(f.room, f.last_seq);
     }
     r.subscribed = true;
-    r.handlers.onSubscribed?.({ anonId: f.anon_id, lastSeq: f.last_seq, online: f.online });
+    r.handlers.onSubscribed?.({
+      anonId: f.anon_id,
+      lastSeq: f.last_seq,
+      ...onlineCount(f),
+      smallRoom: f.small_room,
+      anonymityK: f.anonymity_k
+    });
   }
   onRoomFrame(f) {
     const r = this.rooms.get(f.room);
@@ -812,8 +841,10 @@ var Live = class {
         return r.handlers.onHidden?.(f.message_id);
       case "message_restored":
         return r.handlers.onRestored?.(f.message);
+      case "message_erased":
+        return r.handlers.onErased?.(f.message_id);
       case "presence":
-        return r.handlers.onPresence?.(f.online);
+        return r.handlers.onPresence?.(onlineCount(f));
       case "typing":
         return r.handlers.onTyping?.(f.anon_id);
     }

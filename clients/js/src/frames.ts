@@ -5,13 +5,17 @@ import type { Message } from "./types.js";
 
 /** A frame the server sends, once checked. */
 export type ServerFrame =
-  | { type: "subscribed"; ref?: string; room: string; anon_id: string; last_seq: number; online: number }
+  | {
+      type: "subscribed"; ref?: string; room: string; anon_id: string; last_seq: number;
+      online: number | null; online_fewer_than?: number; small_room: boolean; anonymity_k: number;
+    }
   | { type: "unsubscribed"; ref?: string; room: string }
   | { type: "message"; room: string; message: Message }
   | { type: "ack"; ref?: string; message: Message }
   | { type: "message_hidden"; room: string; message_id: string }
   | { type: "message_restored"; room: string; message: Message }
-  | { type: "presence"; room: string; online: number }
+  | { type: "message_erased"; room: string; message_id: string }
+  | { type: "presence"; room: string; online: number | null; online_fewer_than?: number }
   | { type: "typing"; room: string; anon_id: string }
   | { type: "pong"; ref?: string }
   | { type: "error"; ref?: string; code: string; message: string; retry_after_ms?: number };
@@ -34,6 +38,9 @@ const seq: Check = (v) => typeof v === "number" && Number.isInteger(v) && v >= 0
 const count: Check = seq;
 const bool: Check = (v) => typeof v === "boolean";
 const optCount: Check = (v) => v === undefined || seq(v);
+const nullCount: Check = (v) => v === null || seq(v);
+const positive: Check = (v) => typeof v === "number" && Number.isInteger(v) && v >= 1;
+const optPositive: Check = (v) => v === undefined || positive(v);
 
 /** The fields of a Message and their checks. */
 export const messageFields: Record<string, Check> = {
@@ -44,13 +51,17 @@ const message: Check = (v) => fields(v, messageFields) === "";
 
 /** The fields of each server frame type and their checks. */
 export const serverFrameFields: Record<ServerFrame["type"], Record<string, Check>> = {
-  subscribed: { type: str, ref: optStr, room: str, anon_id: str, last_seq: seq, online: count },
+  subscribed: {
+    type: str, ref: optStr, room: str, anon_id: str, last_seq: seq,
+    online: nullCount, online_fewer_than: optPositive, small_room: bool, anonymity_k: positive,
+  },
   unsubscribed: { type: str, ref: optStr, room: str },
   message: { type: str, room: str, message },
   ack: { type: str, ref: optStr, message },
   message_hidden: { type: str, room: str, message_id: str },
   message_restored: { type: str, room: str, message },
-  presence: { type: str, room: str, online: count },
+  message_erased: { type: str, room: str, message_id: str },
+  presence: { type: str, room: str, online: nullCount, online_fewer_than: optPositive },
   typing: { type: str, room: str, anon_id: str },
   pong: { type: str, ref: optStr },
   error: { type: str, ref: optStr, code: str, message: str, retry_after_ms: optCount },

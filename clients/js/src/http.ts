@@ -1,7 +1,7 @@
 import { CGError } from "./errors.js";
 import type {
-  Class, ClassDetail, ContactMatch, FlaggedMessage, Friend, FriendRequest, Message, Page,
-  PublicUser, Session, Suggestion, Thread, Ticket, User,
+  Class, ClassDetail, ContactMatch, FlaggedMessage, Friend, FriendRequest, FriendRequested, Message, Page,
+  PublicUser, ServerConfig, Session, Suggestion, Thread, Ticket, User,
 } from "./types.js";
 
 /** The subset of the platform's fetch the library uses (browsers, Node >= 18 and React Native have it). */
@@ -133,6 +133,13 @@ export class Api {
     } while (cursor !== null);
   }
 
+  // ---- Server
+
+  /** GET /api/v1/config: what the client may know of the server before signing in (public). */
+  config(): Promise<ServerConfig> {
+    return this.request("GET", "/api/v1/config");
+  }
+
   // ---- Auth
 
   /** POST /api/v1/auth/magic-link: mails a sign-in link. */
@@ -158,9 +165,12 @@ export class Api {
   me(): Promise<User> {
     return this.request("GET", "/api/v1/me");
   }
-  /** DELETE /api/v1/me: deletes the caller's account and everything it owns. */
-  async deleteMe(): Promise<void> {
-    await this.request("DELETE", "/api/v1/me");
+  /**
+   * DELETE /api/v1/me: deletes the caller's account and everything it owns. With `eraseMessages`,
+   * its messages also become tombstones, each at its own random time.
+   */
+  async deleteMe(opts: { eraseMessages?: boolean } = {}): Promise<void> {
+    await this.request("DELETE", "/api/v1/me" + (opts.eraseMessages ? "?erase_messages=true" : ""));
   }
   /** POST /api/v1/me/phone: texts a code to the number. */
   async startPhoneVerification(phone: string): Promise<void> {
@@ -211,8 +221,15 @@ export class Api {
 
   // ---- Friends
 
-  /** POST /api/v1/friends/requests: asks a user to be friends (accepts theirs if they asked first). */
-  sendFriendRequest(to: FriendTarget): Promise<FriendRequest> {
+  /**
+   * POST /api/v1/friends/requests: asks a user to be friends (accepts theirs if they asked first).
+   * Named by `user_id`, the answer is the request; named by `email` or `computing_id`, it is
+   * `{status: "requested"}` whether an account exists or not (or the accepted request, when that
+   * user had asked the caller first).
+   */
+  sendFriendRequest(to: { user_id: string }): Promise<FriendRequest>;
+  sendFriendRequest(to: FriendTarget): Promise<FriendRequest | FriendRequested>;
+  sendFriendRequest(to: FriendTarget): Promise<FriendRequest | FriendRequested> {
     return this.request("POST", "/api/v1/friends/requests", to);
   }
   /** GET /api/v1/friends/requests: pending requests to the caller, or the caller's own. */

@@ -4,7 +4,8 @@ export { Api } from "./http.js";
 export type { ApiOptions, ClassQuery, FetchLike, FriendTarget, MessageQuery, TokenSource } from "./http.js";
 export { Live, reconnectAfter } from "./live.js";
 export type {
-  DebugEvent, LiveOptions, LiveState, PendingMessage, RoomHandlers, Subscription, WebSocketConstructor, WebSocketLike,
+  DebugEvent, LiveOptions, LiveState, OnlineCount, PendingMessage, RoomHandlers, SubscribedInfo, Subscription,
+  WebSocketConstructor, WebSocketLike,
 } from "./live.js";
 export { CGError } from "./errors.js";
 export { MAX_CONTENT_CHARS, normalizeContent, validClientMsgId } from "./content.js";

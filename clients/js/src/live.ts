@@ -67,18 +67,41 @@ export interface LiveOptions {
   pongTimeoutMs?: number;
 }
 
+/**
+ * A number of users online: exact (`online`, with `fewerThan` null) from the anonymity threshold
+ * K up; below it `online` is null and `fewerThan` is K ("fewer than 5 online").
+ */
+export interface OnlineCount {
+  online: number | null;
+  fewerThan: number | null;
+}
+
+/** What a room's `subscribed` frame tells. */
+export interface SubscribedInfo extends OnlineCount {
+  /** The caller's pseudonym in the room. */
+  anonId: string;
+  /** The room's last seq. */
+  lastSeq: number;
+  /** Fewer than `anonymityK` users are enrolled in the class: pseudonyms hide little there. */
+  smallRoom: boolean;
+  /** The anonymity threshold K. */
+  anonymityK: number;
+}
+
 /** What a room's subscriber is told. Every handler is optional. */
 export interface RoomHandlers {
   /** A message, each exactly once and in ascending seq, after the last one seen (a resume's replay included). */
   onMessage?(message: Message): void;
   /** The room is live on this connection (after every connect): the caller's pseudonym, the room's last seq, who is online. */
-  onSubscribed?(info: { anonId: string; lastSeq: number; online: number }): void;
+  onSubscribed?(info: SubscribedInfo): void;
   /** A message was hidden. */
   onHidden?(messageId: string): void;
   /** A hidden message was restored. */
   onRestored?(message: Message): void;
-  /** The number of users online in the room. */
-  onPresence?(online: number): void;
+  /** A message of a deleted account was erased: it is a tombstone now (deleted, no content, no pseudonym). */
+  onErased?(messageId: string): void;
+  /** The number of users online in the room, as an OnlineCount. */
+  onPresence?(online: OnlineCount): void;
   /** Someone is typing. */
   onTyping?(anonId: string): void;
   /** The server took the room away (the class was dropped); the subscription has ended. */
@@ -132,6 +155,11 @@ const OPEN = 1;
 export function reconnectAfter(reason: string): number | null {
   const m = /reconnect_after_ms=(\d+)/.exec(reason);
   return m ? Number(m[1]) : null;
+}
+
+// onlineCount reads a frame's count of users online.
+function onlineCount(f: { online: number | null; online_fewer_than?: number }): OnlineCount {
+  return { online: f.online, fewerThan: f.online === null ? (f.online_fewer_than ?? null) : null };
 }
 
 /**
@@ -532,7 +560,9 @@ export class Live {
       this.setPosition(f.room, f.last_seq);
     }
     r.subscribed = true;
-    r.handlers.onSubscribed?.({ anonId: f.anon_id, lastSeq: f.last_seq, online: f.online });
+    r.handlers.onSubscribed?.({
+      anonId: f.anon_id, lastSeq: f.last_seq, ...onlineCount(f), smallRoom: f.small_room, anonymityK: f.anonymity_k,
+    });
   }
 
   private onRoomFrame(f: Exclude<ServerFrame, { type: "subscribed" | "pong" | "ack" | "error" }>): void {
@@ -560,8 +590,10 @@ export class Live {
         return r.handlers.onHidden?.(f.message_id);
       case "message_restored":
         return r.handlers.onRestored?.(f.message);
+      case "message_erased":
+        return r.handlers.onErased?.(f.message_id);
       case "presence":
-        return r.handlers.onPresence?.(f.online);
+        return r.handlers.onPresence?.(onlineCount(f));
       case "typing":
         return r.handlers.onTyping?.(f.anon_id);
     }

@@ -54,9 +54,26 @@ export interface Class {
   sis_class_number: string | null;
 }
 
-/** A class with the number of users enrolled in it. */
+/**
+ * A class with the number of users enrolled in it: exact from the anonymity threshold K up; below
+ * it `enrolled_count` is null and `enrolled_fewer_than` is K ("fewer than 5 enrolled").
+ */
 export interface ClassDetail extends Class {
-  enrolled_count: number;
+  enrolled_count: number | null;
+  enrolled_fewer_than?: number;
+}
+
+/** What a client may know of the server before signing in (GET /api/v1/config). */
+export interface ServerConfig {
+  /** The domain sign-in addresses must have. */
+  email_domain: string;
+  /** `email`: sign-in links are mailed; `server_output`: the server prints them in its output (development). */
+  sign_in_links: "email" | "server_output";
+}
+
+/** The answer to a friend request named by e-mail or computing id: the same whether an account exists or not. */
+export interface FriendRequested {
+  status: "requested";
 }
 
 /** A message of a class room; it names its author only by the room's pseudonym. */

@@ -27,7 +27,7 @@ test("a malformed frame is reported and the connection resyncs; unknown types an
       const f = JSON.parse(String(data)) as { type: string; ref: string; since_seq?: number };
       if (f.type !== "subscribe") return;
       subscribes.push({ ...(f.since_seq === undefined ? {} : { since_seq: f.since_seq }), auth: req.headers.authorization });
-      ws.send(JSON.stringify({ type: "subscribed", ref: f.ref, room, anon_id: "Anon_a3f2e1", last_seq: n === 0 ? 0 : 1, online: 1 }));
+      ws.send(JSON.stringify({ type: "subscribed", ref: f.ref, room, anon_id: "Anon_a3f2e1", last_seq: n === 0 ? 0 : 1, online: null, online_fewer_than: 5, small_room: true, anonymity_k: 5 }));
       if (n === 0) {
         ws.send(JSON.stringify({ type: "sparkle", room }));
         ws.send(JSON.stringify({ type: "message", room, message: { ...message(1), mood: "sunny" }, extra: 1 }));
@@ -71,7 +71,7 @@ test("a rate-limited subscribe waits retry_after_ms; a refused one ends with onE
       } else if (seen.filter((s) => s.room === room).length === 1) {
         ws.send(JSON.stringify({ type: "error", ref: f.ref, code: "rate_limited", message: "Slow down.", retry_after_ms: 300 }));
       } else {
-        ws.send(JSON.stringify({ type: "subscribed", ref: f.ref, room, anon_id: "Anon_a3f2e1", last_seq: 7, online: 1 }));
+        ws.send(JSON.stringify({ type: "subscribed", ref: f.ref, room, anon_id: "Anon_a3f2e1", last_seq: 7, online: 7, small_room: false, anonymity_k: 5 }));
       }
     });
   });

@@ -132,6 +132,8 @@ function stop(p: ChildProcess, signal: NodeJS.Signals): Promise<void> {
 export interface Server {
   base: string;
   port: number;
+  /** The base URL of its metrics listener (METRICS_ADDR). */
+  metrics: string;
   logs: string[];
   /** stop sends SIGTERM (a graceful shutdown: every socket gets 1012) and waits for the exit. */
   stop(): Promise<void>;
@@ -160,6 +162,8 @@ export async function system(env: Record<string, string> = {}): Promise<System> 
     REDIS_URL: await redis(),
     SECRETS_FILE: join(dir, "secrets.json"),
     SHUTDOWN_TIMEOUT: "10s",
+    LOG_FORMAT: "json", // the harness reads the server's records
+    METRICS_ADDR: "127.0.0.1:0", // any free port: servers of a system run side by side
     ...env,
   };
   return {
@@ -171,8 +175,10 @@ export async function system(env: Record<string, string> = {}): Promise<System> 
       const done = () => stop(p, "SIGTERM");
       cleanups.push(done);
       const logs: string[] = [];
-      await waitForLine(p, /"msg":"listening"/, "server", logs);
-      return { base: `http://127.0.0.1:${port}`, port, logs, stop: done };
+      await waitForLine(p, /"msg":"listening on /, "server", logs);
+      const aside = logs.map((l) => /"msg":"listening aside","setting":"METRICS_ADDR","addr":"([^"]+)"/.exec(l)).find((m) => m);
+      if (!aside) throw new Error("the server did not say where its metrics are:\n" + logs.join("\n"));
+      return { base: `http://127.0.0.1:${port}`, port, metrics: `http://${aside[1]}`, logs, stop: done };
     },
     async seed(users, rooms) {
       const out = join(dir, `seed-${users}-${rooms}-${Date.now()}.json`);

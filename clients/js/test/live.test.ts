@@ -85,7 +85,7 @@ test("resume after a 4008 (slow consumer) with no gap and no duplicate", async (
   const body = "x".repeat(3000);
   let sent = 0;
   const slow = async () => {
-    const res = await fetch(srv.base + "/metrics");
+    const res = await fetch(srv.metrics + "/metrics");
     return /commongrounds_ws_slow_consumers_total [1-9]/.test(await res.text());
   };
   while (!(await slow())) {
