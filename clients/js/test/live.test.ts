@@ -22,7 +22,10 @@ test("resume after a server restart: 1012's delay honoured, no gap, no duplicate
   const sub = client(srv.base, seed.users[0]!.token, { storage, debug: (e) => events.push({ ...e, at: Date.now() }) });
   sub.live.onState((s) => states.push({ ...s, at: Date.now() }));
   const got = received();
-  sub.live.subscribe(room, got);
+  // Subscribed first: a first subscribe has no position to resume from, so messages committed
+  // before it would be history, not deliveries.
+  const s = sub.live.subscribe(room, got);
+  await until(() => s.lastSeq !== null, "subscribed");
   const pub = client(srv.base, seed.users[1]!.token);
 
   await Promise.all(seqs(1, 5).map((i) => pub.live.send(room, `m${i}`)));
@@ -135,8 +138,8 @@ test("two instances: a client moved from one to the other mid-stream misses noth
     debug: (e) => { if (e.kind === "connect") dials.push(e.detail); },
   });
   const got = received();
-  sub.live.subscribe(room, got);
-  await until(() => sub.live.state.status === "live", "live on a");
+  const s = sub.live.subscribe(room, got);
+  await until(() => s.lastSeq !== null, "subscribed on a");
   const pub = client(b.base, seed.users[1]!.token);
   const sends = seqs(1, 40).map((i) => pub.live.send(room, `m${i}`));
   await until(() => got.list.length >= 10, "10 messages on a");

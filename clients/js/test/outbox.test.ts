@@ -12,8 +12,8 @@ test("the outbox under PUBLISH_BURST=2 keeps 30 sends in order, each once", asyn
   const { api, live } = client(srv.base, seed.users[0]!.token);
   const watcher = client(srv.base, seed.users[1]!.token);
   const got: Message[] = [];
-  watcher.live.subscribe(room, { onMessage: (m) => got.push(m) });
-  await until(() => watcher.live.state.status === "live", "the watcher live");
+  const watching = watcher.live.subscribe(room, { onMessage: (m) => got.push(m) });
+  await until(() => watching.lastSeq !== null, "the watcher subscribed");
 
   const texts = seqs(1, 30).map((i) => `message ${i}`);
   const acks = await Promise.all(texts.map((t) => live.send(room, t)));
