@@ -6,6 +6,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	cg "github.com/commongrounds/commongrounds"
 	"github.com/commongrounds/commongrounds/web"
 )
 
@@ -13,10 +14,10 @@ import (
 func (s *Server) routes() http.Handler {
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, http.StatusNotFound, "not_found", "No such route.")
+		writeProblem(w, cg.HTTPStatus(cg.ENOTFOUND), cg.ENOTFOUND, "No such route.")
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, http.StatusMethodNotAllowed, "method_not_allowed", "This route does not take "+r.Method+".")
+		writeProblem(w, cg.HTTPStatus(cg.EMETHODNOTALLOWED), cg.EMETHODNOTALLOWED, "This route does not take "+r.Method+".")
 	})
 
 	// handle registers a route; API routes take OPTIONS too, for CORS preflight.
