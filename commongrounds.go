@@ -180,6 +180,28 @@ type ErasedMessage struct {
 	Seq  int64
 }
 
+// NotificationID identifies a stored notification.
+type NotificationID string
+
+// Notification tells a user of a reply in a thread they take part in. Like a message, it names
+// the replier only by their pseudonym in the class.
+type Notification struct {
+	ID        NotificationID `json:"id"`
+	Room      ClassID        `json:"room"`
+	ThreadID  MessageID      `json:"thread_id"`
+	MessageID MessageID      `json:"message_id"`
+	AnonID    AnonID         `json:"anon_id"`
+	Excerpt   string         `json:"excerpt"`
+	CreatedAt time.Time      `json:"created_at"`
+	Read      bool           `json:"read"`
+}
+
+// Pusher sends a notification to the devices of a user who has no socket open (Web Push).
+// Push never blocks: a slow or failing push service delays only its own deliveries.
+type Pusher interface {
+	Push(user UserID, n *Notification)
+}
+
 // DefaultAnonymityK is the anonymity threshold when none is configured: below it, counts of
 // people are shown only as "fewer than K".
 const DefaultAnonymityK = 5
