@@ -671,26 +671,26 @@ func (c *conn) subscribe(ctx context.Context, f *rooms.ClientFrame, access cg.Ac
 		if done {
 			break
 		}
-		// Read the missed messages from the store, a page at a time, never letting the
+		// Read the missed events from the store, a page at a time, never letting the
 		// queue grow past half its bound: the client is served at the pace it reads.
 		for *since < upTo {
-			msgs, err := c.hub.store.ListMessages(ctx, f.Room, cg.MessageFilter{AfterSeq: since, Limit: c.hub.opts.BackfillPage})
+			evs, err := c.hub.store.ListEvents(ctx, f.Room, *since, c.hub.opts.BackfillPage)
 			if err != nil {
 				c.hub.release(r)
 				return err
 			}
-			if len(msgs) == 0 {
+			if len(evs) == 0 {
 				break
 			}
 			c.release() // the queue drains while the store is read
-			for _, msg := range msgs {
+			for _, ev := range evs {
 				if err := c.waitQueueBelow(ctx, c.hub.opts.MaxQueueBytes/2); err != nil {
 					c.hub.release(r)
 					return err
 				}
-				c.enqueue(rooms.MessageFrame(msg))
+				c.enqueue(rooms.EventFrame(ev))
 			}
-			s := msgs[len(msgs)-1].Seq
+			s := evs[len(evs)-1].Seq
 			since = &s
 		}
 	}

@@ -57,11 +57,11 @@ func TestReadReplica(t *testing.T) {
 	}
 	history := func() []*cg.Message {
 		t.Helper()
-		msgs, err := reads.ListMessages(ctx, class, cg.MessageFilter{AfterSeq: new(int64), Limit: 100})
+		page, err := reads.ListMessages(ctx, class, cg.MessageFilter{AfterSeq: new(int64), Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return msgs
+		return page.Messages
 	}
 
 	// Within the lag: reads go to the replica, which has the message once it replayed it.

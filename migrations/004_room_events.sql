@@ -1,0 +1,55 @@
+-- Common Grounds schema, version 4: one ordered stream of room events, and authors who edit and
+-- delete their own messages.
+--
+-- * rooms.last_seq now numbers every event of a room, not only its messages: a new message takes
+--   the next position as before (its seq), and so does every later change to a message (an edit,
+--   its author's deletion, a hide, a restore, the erasure of a deleted account's message). A
+--   change is a row of room_events at its own position, written in the transaction that makes the
+--   change, which holds the room row for update as a publish does: positions are contiguous and in
+--   commit order, whatever kind of event holds them. Publishing writes no room_events row: the
+--   message row is its own event. A client resumes from the highest position it saw and is sent
+--   every event after it, changes to messages it saw long ago included.
+--
+-- * An author's deletion leaves a tombstone that keeps its pseudonym (the thread still reads) and
+--   its author and client_msg_id (a second deletion is recognised as the author's, and a publish
+--   retried with the same client_msg_id finds the tombstone instead of posting again). Only an
+--   erased tombstone (a deleted account's, erasure asked) has no pseudonym; it still has no
+--   author, content or client_msg_id. The constraints say so; they are added NOT VALID and then
+--   validated, which scans the table without stopping writes.
+--
+-- * message_versions keeps the earlier contents of edited messages, and the last content of a
+--   flagged message its author deleted, for moderators only. A deletion of a message nobody
+--   flagged drops its versions with its content.
+
+ALTER TABLE class_messages
+    ADD COLUMN edited_at timestamptz,
+    DROP CONSTRAINT class_messages_check2,
+    DROP CONSTRAINT class_messages_tombstone_no_author,
+    ADD CONSTRAINT class_messages_tombstone_no_content CHECK (deleted_at IS NULL OR content IS NULL) NOT VALID,
+    ADD CONSTRAINT class_messages_erased_no_author
+        CHECK (deleted_at IS NULL OR anon_id IS NOT NULL OR (user_id IS NULL AND client_msg_id IS NULL)) NOT VALID;
+
+ALTER TABLE class_messages VALIDATE CONSTRAINT class_messages_tombstone_no_content;
+ALTER TABLE class_messages VALIDATE CONSTRAINT class_messages_erased_no_author;
+
+CREATE TABLE room_events (
+    class_id   uuid NOT NULL REFERENCES rooms (class_id) ON DELETE CASCADE,
+    seq        bigint NOT NULL CHECK (seq > 0),
+    kind       text NOT NULL CHECK (kind IN ('edited', 'deleted', 'hidden', 'restored', 'erased')),
+    message_id uuid NOT NULL REFERENCES class_messages (id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (class_id, seq)
+);
+CREATE INDEX room_events_message_id ON room_events (message_id);
+
+CREATE TABLE message_versions (
+    message_id  uuid NOT NULL REFERENCES class_messages (id) ON DELETE CASCADE,
+    version     integer NOT NULL CHECK (version > 0),
+    content     text NOT NULL,
+    -- When this content was written (the message's creation or an earlier edit) and when it was
+    -- replaced (by an edit) or removed (by its author's deletion: reason 'deleted').
+    written_at  timestamptz NOT NULL,
+    replaced_at timestamptz NOT NULL DEFAULT now(),
+    reason      text NOT NULL CHECK (reason IN ('edited', 'deleted')),
+    PRIMARY KEY (message_id, version)
+);
