@@ -87,11 +87,12 @@ type target struct {
 }
 
 // change makes one change to a message as an event of its room's order. In one transaction it
-// locks the room's row (as a publish does, and in the same order: room, then message, so that a
-// change and a reply to the same message cannot deadlock), then the message; apply decides and
-// writes the change and returns its kind, or "" when nothing changed (what apply wrote, such as a
-// flag, is still committed). A change takes the room's next position, is recorded in
-// room_events, and returns the message as it is now. Errors: not_found, and apply's.
+// takes the room's next position, which locks the room's row (as a publish does, and in the same
+// order: room, then message, so that a change and a reply to the same message cannot deadlock),
+// then locks the message; apply decides and writes the change and returns its kind, or "" when
+// nothing changed (the position is given back; what apply wrote, such as a flag, is still
+// committed). The change is recorded in room_events, and the message returned as it is now.
+// Errors: not_found, and apply's.
 func (s *MessageStore) change(ctx context.Context, op string, id cg.MessageID, apply func(tx pgx.Tx, t *target) (cg.EventKind, error)) (*cg.RoomEvent, error) {
 	if !cg.ValidUUID(string(id)) {
 		return nil, errMsgNotFound
@@ -102,7 +103,10 @@ func (s *MessageStore) change(ctx context.Context, op string, id cg.MessageID, a
 	}
 	var ev *cg.RoomEvent
 	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT FROM rooms WHERE class_id = $1 FOR UPDATE`, class); err != nil {
+		// The room's next position, taken at once with the room's lock; given back (under the
+		// lock still) when nothing changes.
+		var seq int64
+		if err := tx.QueryRow(ctx, `UPDATE rooms SET last_seq = last_seq + 1 WHERE class_id = $1 RETURNING last_seq`, class).Scan(&seq); err != nil {
 			return err
 		}
 		t := target{class: class}
@@ -113,19 +117,19 @@ func (s *MessageStore) change(ctx context.Context, op string, id cg.MessageID, a
 			return notFound(op, err, cg.ENOTFOUND, "No such message.")
 		}
 		kind, err := apply(tx, &t)
-		if err != nil || kind == "" {
+		if err != nil {
 			return err
 		}
-		ev = &cg.RoomEvent{Kind: kind}
-		if err := tx.QueryRow(ctx, `UPDATE rooms SET last_seq = last_seq + 1 WHERE class_id = $1 RETURNING last_seq`, class).Scan(&ev.Seq); err != nil {
+		if kind == "" {
+			_, err := tx.Exec(ctx, `UPDATE rooms SET last_seq = last_seq - 1 WHERE class_id = $1`, class)
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO room_events (class_id, seq, kind, message_id) VALUES ($1, $2, $3, $4)`,
-			class, ev.Seq, strings.TrimPrefix(string(kind), "message_"), id); err != nil {
-			return err
-		}
-		// The room is locked: the reply count is the one at the event's position.
-		ev.Message, err = scanMessage(tx.QueryRow(ctx, `SELECT `+messageColumns+` FROM class_messages WHERE id = $1`, id))
+		// The room is locked: the reply count read is the one at the event's position.
+		ev = &cg.RoomEvent{Seq: seq, Kind: kind}
+		ev.Message, err = scanMessage(tx.QueryRow(ctx, `
+			WITH ev AS (INSERT INTO room_events (class_id, seq, kind, message_id) VALUES ($1, $2, $3, $4))
+			SELECT `+messageColumns+` FROM class_messages WHERE id = $4`,
+			class, seq, strings.TrimPrefix(string(kind), "message_"), id))
 		return err
 	})
 	if err != nil {
@@ -262,40 +266,68 @@ func (s *MessageStore) versions(ctx context.Context, ids []cg.MessageID) (map[cg
 }
 
 // FlagMessage records a flag once per user and hides the message at the threshold; the hide is
-// an event of the room.
+// an event of the room. A flag that does not hide the message is no event: it locks the message
+// alone, not its room, so that flags do not hold up the room's publishes. The flag that reaches
+// the threshold is rolled back and made again as a change, which locks the room first.
 func (s *MessageStore) FlagMessage(ctx context.Context, id cg.MessageID, user cg.UserID, reason string, threshold int) (*cg.RoomEvent, error) {
-	return s.change(ctx, "flag message", id, func(tx pgx.Tx, t *target) (cg.EventKind, error) {
-		var enrolled bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM user_classes WHERE user_id = $1 AND class_id = $2)`, user, t.class).Scan(&enrolled); err != nil {
-			return "", err
+	if !cg.ValidUUID(string(id)) {
+		return nil, errMsgNotFound
+	}
+	errHides := errors.New("this flag hides the message")
+	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		var t target
+		err := tx.QueryRow(ctx, `SELECT class_id, user_id, flag_count, hidden FROM class_messages WHERE id = $1 FOR UPDATE`, id).
+			Scan(&t.class, &t.author, &t.flags, &t.hidden)
+		if err != nil {
+			return notFound("flag message", err, cg.ENOTFOUND, "No such message.")
 		}
-		if !enrolled {
-			return "", errNotEnrolled
+		kind, err := flag(ctx, tx, id, &t, user, reason, threshold)
+		if err == nil && kind != "" {
+			return errHides
 		}
-		if t.author != nil && *t.author == user {
-			return "", cg.Errorf(cg.EOWNMESSAGE, "You cannot flag your own message.")
-		}
-		var r *string
-		if reason != "" {
-			r = &reason
-		}
-		tag, err := tx.Exec(ctx, `INSERT INTO message_flags (message_id, user_id, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, id, user, r)
-		if err != nil || tag.RowsAffected() == 0 {
-			return "", err
-		}
-		flags := t.flags + 1
-		autoHidden := !t.hidden && flags >= threshold
-		if _, err := tx.Exec(ctx, `UPDATE class_messages SET flag_count = flag_count + 1,
-			hidden = hidden OR $2, hidden_at = CASE WHEN $2 AND NOT hidden THEN now() ELSE hidden_at END WHERE id = $1`, id, autoHidden); err != nil {
-			return "", err
-		}
-		if !autoHidden {
-			return "", nil
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO moderation_audit (message_id, action, reason) VALUES ($1, 'auto_hide', $2)`,
-			id, fmt.Sprintf("%d distinct users flagged it", flags))
-		return cg.EventHidden, err
+		return err
 	})
+	if !errors.Is(err, errHides) {
+		return nil, wrap("flag message", err)
+	}
+	return s.change(ctx, "flag message", id, func(tx pgx.Tx, t *target) (cg.EventKind, error) {
+		return flag(ctx, tx, id, t, user, reason, threshold)
+	})
+}
+
+// flag records user's flag of the message t, locked, and hides it at the threshold: it returns
+// EventHidden when it did.
+func flag(ctx context.Context, tx pgx.Tx, id cg.MessageID, t *target, user cg.UserID, reason string, threshold int) (cg.EventKind, error) {
+	var enrolled bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM user_classes WHERE user_id = $1 AND class_id = $2)`, user, t.class).Scan(&enrolled); err != nil {
+		return "", err
+	}
+	if !enrolled {
+		return "", errNotEnrolled
+	}
+	if t.author != nil && *t.author == user {
+		return "", cg.Errorf(cg.EOWNMESSAGE, "You cannot flag your own message.")
+	}
+	var r *string
+	if reason != "" {
+		r = &reason
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO message_flags (message_id, user_id, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, id, user, r)
+	if err != nil || tag.RowsAffected() == 0 {
+		return "", err
+	}
+	flags := t.flags + 1
+	autoHidden := !t.hidden && flags >= threshold
+	if _, err := tx.Exec(ctx, `UPDATE class_messages SET flag_count = flag_count + 1,
+		hidden = hidden OR $2, hidden_at = CASE WHEN $2 AND NOT hidden THEN now() ELSE hidden_at END WHERE id = $1`, id, autoHidden); err != nil {
+		return "", err
+	}
+	if !autoHidden {
+		return "", nil
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO moderation_audit (message_id, action, reason) VALUES ($1, 'auto_hide', $2)`,
+		id, fmt.Sprintf("%d distinct users flagged it", flags))
+	return cg.EventHidden, err
 }
 
 // SetHidden hides or restores a message and writes the action to the audit log; each is an
