@@ -3,6 +3,7 @@ package persistence_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -137,6 +138,9 @@ func TestEraseDueEvents(t *testing.T) {
 	evs, ran, err := persistence.NewCleanupStore(db).EraseDue(ctx, time.Now().Add(time.Hour), 10)
 	if err != nil || !ran || len(evs) != 2 {
 		t.Fatalf("erased %d (ran %v, %v), want 2", len(evs), ran, err)
+	}
+	if evs[0].Message.Room == evs[1].Message.Room || !slices.Contains(classes, evs[0].Message.Room) || !slices.Contains(classes, evs[1].Message.Room) {
+		t.Fatalf("erasures in rooms %s and %s, want one in each of %v", evs[0].Message.Room, evs[1].Message.Room, classes)
 	}
 	for _, e := range evs {
 		if e.Kind != cg.EventErased || e.Seq != 3 || !e.Message.Deleted || e.Message.AnonID != nil || e.Message.Content != nil {
