@@ -17,6 +17,11 @@
 --   author, content or client_msg_id. The constraints say so; they are added NOT VALID and then
 --   validated, which scans the table without stopping writes.
 --
+-- * Deploying: not a rolling deploy. A server of the release before this one reads only messages
+--   when it repairs a gap, and a room's messages are no longer contiguous once a message has
+--   changed: such a server would wait for the change's position for good and stall the room.
+--   Stop every server of the release before, migrate, then start this release's servers.
+--
 -- * message_versions keeps the earlier contents of edited messages, and the last content of a
 --   flagged message its author deleted, for moderators only. A deletion of a message nobody
 --   flagged drops its versions with its content.
