@@ -65,9 +65,8 @@ func (s *socket) remember(room, id string) {
 	s.own = append(s.own, ownMessage{room, id})
 }
 
-// pickOwn returns one of s's messages; take removes it (a message deleted or hidden is not
-// changed again).
-func (s *socket) pickOwn(take bool) (ownMessage, bool) {
+// pickOwn takes one of s's messages out of those a change may pick.
+func (s *socket) pickOwn() (ownMessage, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.own) == 0 {
@@ -75,9 +74,7 @@ func (s *socket) pickOwn(take bool) (ownMessage, bool) {
 	}
 	i := rand.IntN(len(s.own))
 	m := s.own[i]
-	if take {
-		s.own = append(s.own[:i], s.own[i+1:]...)
-	}
+	s.own = append(s.own[:i], s.own[i+1:]...)
 	return m, true
 }
 
@@ -85,13 +82,16 @@ func (s *socket) pickOwn(take bool) (ownMessage, bool) {
 // is no message to change or every worker is busy (the slot is then a publish after all).
 func (c *changer) start(ctx context.Context, s *socket) bool {
 	kind := int(c.n.Load() % changeKinds)
-	m, ok := s.pickOwn(kind != changeEdit)
+	// Taken while the change is under way, so that no other change picks it meanwhile (an edit
+	// of a message being deleted would be refused); an edited message is put back.
+	m, ok := s.pickOwn()
 	if !ok {
 		return false
 	}
 	select {
 	case c.slots <- struct{}{}:
 	default:
+		s.remember(m.room, m.id)
 		return false
 	}
 	n := c.n.Add(1)
@@ -106,6 +106,9 @@ func (c *changer) start(ctx context.Context, s *socket) bool {
 		c.done.Add(1)
 		if k := c.byRoom[m.room]; k != nil {
 			k.Add(1)
+		}
+		if kind == changeEdit {
+			s.remember(m.room, m.id)
 		}
 	}()
 	return true
