@@ -252,8 +252,8 @@ func newDeliveryHarness(t *testing.T) *deliveryHarness {
 	return h
 }
 
-// activateAfter commits n messages, then makes the room active (Hub.acquire, room.ready); a
-// negative n leaves both to the test.
+// activateAfter commits n messages, then makes the room active (roomTable.acquire, room.ready);
+// a negative n leaves both to the test.
 func (h *deliveryHarness) activateAfter(n int) {
 	h.t.Helper()
 	if n < 0 {
@@ -286,7 +286,7 @@ func (h *deliveryHarness) change(kind cg.EventKind, seq int64) int64 {
 	return h.store.change(kind, seq)
 }
 
-// attach makes a member of a recipient, resuming after since as conn.subscribe does: what the
+// attach makes a member of a recipient, resuming after since as session.subscribe does: what the
 // room does not hold is read from the store.
 func (h *deliveryHarness) attach(name string, since *int64) *fakeRecipient {
 	h.t.Helper()
