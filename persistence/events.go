@@ -74,6 +74,9 @@ func visible(m *cg.Message) *cg.Message {
 	return m
 }
 
+// targetColumns are the columns of a target but its class.
+const targetColumns = `user_id, content, flag_count, hidden, deleted_at IS NOT NULL, created_at, edited_at`
+
 // target is a message as a change finds it, locked for update.
 type target struct {
 	class     cg.ClassID
@@ -92,17 +95,29 @@ type target struct {
 // then locks the message; apply decides and writes the change and returns its kind, or "" when
 // nothing changed (the position is given back; what apply wrote, such as a flag, is still
 // committed). The change is recorded in room_events, and the message returned as it is now.
-// Errors: not_found, and apply's.
-func (s *MessageStore) change(ctx context.Context, op string, id cg.MessageID, apply func(tx pgx.Tx, t *target) (cg.EventKind, error)) (*cg.RoomEvent, error) {
+// check, when not nil, refuses a change before the room is locked, on the message as it was
+// read without a lock (errUnchanged: nothing to change, no event); apply checks again.
+// Errors: not_found, and check's and apply's.
+func (s *MessageStore) change(ctx context.Context, op string, id cg.MessageID, check func(t *target) error, apply func(tx pgx.Tx, t *target) (cg.EventKind, error)) (*cg.RoomEvent, error) {
 	if !cg.ValidUUID(string(id)) {
 		return nil, errMsgNotFound
 	}
-	var class cg.ClassID
-	if err := s.db.Pool.QueryRow(ctx, `SELECT class_id FROM class_messages WHERE id = $1`, id).Scan(&class); err != nil {
+	var t target
+	err := s.db.Pool.QueryRow(ctx, `SELECT class_id, `+targetColumns+` FROM class_messages WHERE id = $1`, id).
+		Scan(&t.class, &t.author, &t.content, &t.flags, &t.hidden, &t.deleted, &t.createdAt, &t.editedAt)
+	if err != nil {
 		return nil, notFound(op, err, cg.ENOTFOUND, "No such message.")
 	}
+	if check != nil {
+		if err := check(&t); errors.Is(err, errUnchanged) {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	class := t.class
 	var ev *cg.RoomEvent
-	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
 		// The room's next position, taken at once with the room's lock; given back (under the
 		// lock still) when nothing changes.
 		var seq int64
@@ -110,8 +125,7 @@ func (s *MessageStore) change(ctx context.Context, op string, id cg.MessageID, a
 			return err
 		}
 		t := target{class: class}
-		err := tx.QueryRow(ctx, `SELECT user_id, content, flag_count, hidden, deleted_at IS NOT NULL, created_at, edited_at
-			FROM class_messages WHERE id = $1 FOR UPDATE`, id).
+		err := tx.QueryRow(ctx, `SELECT `+targetColumns+` FROM class_messages WHERE id = $1 FOR UPDATE`, id).
 			Scan(&t.author, &t.content, &t.flags, &t.hidden, &t.deleted, &t.createdAt, &t.editedAt)
 		if err != nil {
 			return notFound(op, err, cg.ENOTFOUND, "No such message.")
@@ -138,23 +152,31 @@ func (s *MessageStore) change(ctx context.Context, op string, id cg.MessageID, a
 	return ev, nil
 }
 
-var errNotAuthor = cg.Errorf(cg.EFORBIDDEN, "Only the author of a message may change it.")
+var (
+	errNotAuthor = cg.Errorf(cg.EFORBIDDEN, "Only the author of a message may change it.")
+	// errUnchanged: the message already is as the change would leave it.
+	errUnchanged = errors.New("unchanged")
+)
 
 // EditMessage replaces the content of user's message, keeping the content it replaces as a
 // version for moderators. Editing to the same content changes nothing and makes no event.
 func (s *MessageStore) EditMessage(ctx context.Context, id cg.MessageID, user cg.UserID, content string, window time.Duration) (*cg.Message, *cg.RoomEvent, error) {
-	var unchanged bool
-	ev, err := s.change(ctx, "edit message", id, func(tx pgx.Tx, t *target) (cg.EventKind, error) {
-		if t.author == nil || *t.author != user {
-			return "", errNotAuthor
-		}
+	check := func(t *target) error {
 		switch {
+		case t.author == nil || *t.author != user:
+			return errNotAuthor
 		case t.deleted:
-			return "", cg.Errorf(cg.EMESSAGEDELETED, "A deleted message cannot be edited.")
+			return cg.Errorf(cg.EMESSAGEDELETED, "A deleted message cannot be edited.")
 		case t.hidden:
-			return "", cg.Errorf(cg.EMESSAGEHIDDEN, "A hidden message cannot be edited.")
+			return cg.Errorf(cg.EMESSAGEHIDDEN, "A hidden message cannot be edited.")
 		case time.Since(t.createdAt) > window:
-			return "", cg.Errorf(cg.EEDITWINDOW, "A message can be edited only within %s of its publication.", window)
+			return cg.Errorf(cg.EEDITWINDOW, "A message can be edited only within %s of its publication.", window)
+		}
+		return nil
+	}
+	ev, err := s.change(ctx, "edit message", id, check, func(tx pgx.Tx, t *target) (cg.EventKind, error) {
+		if err := check(t); err != nil {
+			return "", err
 		}
 		var enrolled bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM user_classes WHERE user_id = $1 AND class_id = $2)`, user, t.class).Scan(&enrolled); err != nil {
@@ -164,7 +186,6 @@ func (s *MessageStore) EditMessage(ctx context.Context, id cg.MessageID, user cg
 			return "", errNotEnrolled
 		}
 		if t.content != nil && *t.content == content {
-			unchanged = true
 			return "", nil
 		}
 		if err := keepVersion(ctx, tx, id, t, "edited"); err != nil {
@@ -176,7 +197,7 @@ func (s *MessageStore) EditMessage(ctx context.Context, id cg.MessageID, user cg
 	if err != nil {
 		return nil, nil, err
 	}
-	if unchanged {
+	if ev == nil {
 		m, err := s.message(ctx, id)
 		return m, nil, err
 	}
@@ -187,12 +208,20 @@ func (s *MessageStore) EditMessage(ctx context.Context, id cg.MessageID, user cg
 // content stays, as a version, for moderators only if someone flagged the message; otherwise it
 // goes, with the versions of earlier edits. Deleting a tombstone again changes nothing.
 func (s *MessageStore) DeleteMessage(ctx context.Context, id cg.MessageID, user cg.UserID) (*cg.RoomEvent, error) {
-	return s.change(ctx, "delete message", id, func(tx pgx.Tx, t *target) (cg.EventKind, error) {
+	check := func(t *target) error {
 		if t.author == nil || *t.author != user {
-			return "", errNotAuthor
+			return errNotAuthor
 		}
 		if t.deleted {
+			return errUnchanged
+		}
+		return nil
+	}
+	return s.change(ctx, "delete message", id, check, func(tx pgx.Tx, t *target) (cg.EventKind, error) {
+		if err := check(t); errors.Is(err, errUnchanged) {
 			return "", nil
+		} else if err != nil {
+			return "", err
 		}
 		var err error
 		if t.flags > 0 {
@@ -290,7 +319,7 @@ func (s *MessageStore) FlagMessage(ctx context.Context, id cg.MessageID, user cg
 	if !errors.Is(err, errHides) {
 		return nil, wrap("flag message", err)
 	}
-	return s.change(ctx, "flag message", id, func(tx pgx.Tx, t *target) (cg.EventKind, error) {
+	return s.change(ctx, "flag message", id, nil, func(tx pgx.Tx, t *target) (cg.EventKind, error) {
 		return flag(ctx, tx, id, t, user, reason, threshold)
 	})
 }
@@ -333,7 +362,12 @@ func flag(ctx context.Context, tx pgx.Tx, id cg.MessageID, t *target, user cg.Us
 // SetHidden hides or restores a message and writes the action to the audit log; each is an
 // event of the room.
 func (s *MessageStore) SetHidden(ctx context.Context, id cg.MessageID, moderator cg.UserID, hidden bool) (*cg.RoomEvent, error) {
-	return s.change(ctx, "set hidden", id, func(tx pgx.Tx, t *target) (cg.EventKind, error) {
+	return s.change(ctx, "set hidden", id, func(t *target) error {
+		if t.hidden == hidden {
+			return errUnchanged
+		}
+		return nil
+	}, func(tx pgx.Tx, t *target) (cg.EventKind, error) {
 		if t.hidden == hidden {
 			return "", nil
 		}
