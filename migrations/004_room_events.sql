@@ -17,6 +17,9 @@
 --   author, content or client_msg_id. The constraints say so; they are added NOT VALID and then
 --   validated, which scans the table without stopping writes.
 --
+-- * A deletion of an account that asks for erasure now also schedules the erasure of the
+--   tombstones its author had deleted: they still show the pseudonym, which erasure removes.
+--
 -- * Deploying: not a rolling deploy. A server of the release before this one reads only messages
 --   when it repairs a gap, and a room's messages are no longer contiguous once a message has
 --   changed: such a server would wait for the change's position for good and stall the room.
@@ -36,6 +39,32 @@ ALTER TABLE class_messages
 
 ALTER TABLE class_messages VALIDATE CONSTRAINT class_messages_tombstone_no_content;
 ALTER TABLE class_messages VALIDATE CONSTRAINT class_messages_erased_no_author;
+
+-- Only a message without an author waits for its erasure, and only one that still has its
+-- pseudonym (a live message, or its author's tombstone).
+ALTER TABLE class_messages
+    DROP CONSTRAINT class_messages_erase_detached,
+    ADD CONSTRAINT class_messages_erase_detached
+        CHECK (erase_at IS NULL OR (user_id IS NULL AND anon_id IS NOT NULL)) NOT VALID;
+ALTER TABLE class_messages VALIDATE CONSTRAINT class_messages_erase_detached;
+
+CREATE OR REPLACE FUNCTION tombstone_user_messages() RETURNS trigger AS $$
+DECLARE
+    spread interval := nullif(current_setting('commongrounds.erase_spread', true), '')::interval;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'users can only be deleted at READ COMMITTED'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'At a higher level the deletion may not see a message committed while it waited, and would leave it linked to nobody unnoticed.';
+    END IF;
+    UPDATE class_messages
+       SET user_id = NULL, client_msg_id = NULL,
+           erase_at = CASE WHEN spread IS NOT NULL AND anon_id IS NOT NULL THEN now() + random() * spread END
+     WHERE class_id IN (SELECT class_id FROM class_pseudonyms WHERE user_id = OLD.id)
+       AND user_id = OLD.id;
+    RETURN OLD;
+END;
+$$ LANGUAGE plpgsql;
 
 CREATE TABLE room_events (
     class_id   uuid NOT NULL REFERENCES rooms (class_id) ON DELETE CASCADE,

@@ -389,7 +389,7 @@ func (s *MessageStore) SetHidden(ctx context.Context, id cg.MessageID, moderator
 const eraseSQL = `
 WITH erased AS (
 	UPDATE class_messages m
-	   SET content = NULL, anon_id = NULL, client_msg_id = NULL, deleted_at = now(), erase_at = NULL
+	   SET content = NULL, anon_id = NULL, client_msg_id = NULL, deleted_at = coalesce(deleted_at, now()), erase_at = NULL
 	 WHERE m.id = ANY($1) AND m.erase_at IS NOT NULL
 	RETURNING m.id, m.class_id, array_position($1, m.id) AS ord),
 numbered AS (

@@ -152,3 +152,30 @@ func TestEraseDueEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestEraseDeletedTombstone: a message its author deleted keeps its pseudonym; when the author's
+// account is deleted asking for erasure, the erasure job takes the pseudonym too, as an event.
+func TestEraseDeletedTombstone(t *testing.T) {
+	t.Parallel()
+	db := testenv.MustOpenDB(t)
+	store := persistence.NewMessageStore(db)
+	ctx := context.Background()
+	class, users := memberFixture(t, db, 1)
+	m, _, err := store.CreateMessage(ctx, cg.NewMessage{Class: class, User: users[0], Content: "regret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := store.DeleteMessage(ctx, m.ID, users[0]); err != nil || ev == nil || ev.Message.AnonID == nil || ev.Seq != 2 {
+		t.Fatalf("delete: %+v, %v; want a tombstone keeping its pseudonym at position 2", ev, err)
+	}
+	if err := persistence.NewUserStore(db).DeleteUser(ctx, users[0], time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	evs, ran, err := persistence.NewCleanupStore(db).EraseDue(ctx, time.Now().Add(time.Hour), 10)
+	if err != nil || !ran || len(evs) != 1 {
+		t.Fatalf("erased %d (ran %v, %v), want 1", len(evs), ran, err)
+	}
+	if e := evs[0]; e.Seq != 3 || e.Kind != cg.EventErased || e.Message.AnonID != nil || !e.Message.Deleted {
+		t.Fatalf("erasure %+v (message %+v), want position 3 without pseudonym", e, e.Message)
+	}
+}
