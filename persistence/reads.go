@@ -118,12 +118,13 @@ func NewReadMessages(router *ReadRouter) *ReadMessages {
 }
 
 // read runs f on the replica when the router says so, and on the primary otherwise or when
-// the replica fails with anything but an application error (it went down since the last
-// check: it is then left alone until a check finds it back).
+// the replica fails as a server that went away does since the last check, unavailable (its
+// connections broke) or internal, rather than with an answer about the request: it is then
+// left alone until a check finds it back.
 func (m *ReadMessages) read(ctx context.Context, f func(*MessageStore) error) error {
 	if m.router.UsesReplica() {
 		err := f(m.replica)
-		if cg.ErrorCode(err) != cg.EINTERNAL || ctx.Err() != nil {
+		if code := cg.ErrorCode(err); (code != cg.EINTERNAL && code != cg.EUNAVAILABLE) || ctx.Err() != nil {
 			return err
 		}
 		m.router.useReplica.Store(false)
