@@ -391,3 +391,28 @@ func migrateSlot(t *testing.T, rc *testenv.RedisCluster, key string, from, to *t
 		t.Fatal(err)
 	}
 }
+
+// TestShardedResubscribe unsubscribes rooms and subscribes them again at once, before their
+// connection could send the unsubscription: each Subscribe still returns confirmed, and the
+// rooms hear events.
+func TestShardedResubscribe(t *testing.T) {
+	t.Parallel()
+	client, prefix := testenv.MustRedisCluster(t)
+	b := broker.NewRedis(client, broker.RedisOptions{Prefix: prefix, Sharded: true})
+	t.Cleanup(func() { b.Close() })
+	h := newHeard()
+	b.SetHandler(h)
+	ctx := context.Background()
+	ids := subscribeRooms(t, b, "room", 20)
+	for range 10 {
+		for _, r := range ids {
+			if err := b.Unsubscribe(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Subscribe(ctx, r); err != nil {
+				t.Fatalf("subscribe again at once: %v", err)
+			}
+		}
+	}
+	everyRoomHears(t, h, client, prefix, ids, 10*time.Second)
+}

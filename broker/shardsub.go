@@ -233,6 +233,11 @@ func (s *shardSubs) place(ctx context.Context, channels []string) {
 		n.dirty[ch] = struct{}{}
 		c.node = n
 		delete(s.homeless, ch)
+		if n.sent[ch] == subConfirmed {
+			// Unsubscribed and subscribed again before the connection sent the unsubscription:
+			// it never will, and Redis will not confirm again what it has.
+			s.confirm(c, ch)
+		}
 		n.wake()
 	}
 	if failed != nil {
