@@ -107,12 +107,12 @@ func (r *ReadRouter) measure(ctx context.Context) (time.Duration, error) {
 }
 
 // readOn runs f on replica when r says so, and on primary otherwise or when the replica
-// fails with anything but an application error (it went down since the last check: it is then
-// left alone until a check finds it back).
+// fails with anything but an application error (unavailable or internal: it went down since
+// the last check, and is then left alone until a check finds it back).
 func readOn[S any](ctx context.Context, r *ReadRouter, primary, replica S, f func(S) error) error {
 	if r.UsesReplica() {
 		err := f(replica)
-		if cg.ErrorCode(err) != cg.EINTERNAL || ctx.Err() != nil {
+		if code := cg.ErrorCode(err); (code != cg.EINTERNAL && code != cg.EUNAVAILABLE) || ctx.Err() != nil {
 			return err
 		}
 		r.useReplica.Store(false)
