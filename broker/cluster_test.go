@@ -263,11 +263,13 @@ func TestShardedFailover(t *testing.T) {
 		return err == nil && role == "master"
 	})
 	promoted := time.Now()
+	waitFor(t, "a resync and the broker up", func() bool { return h.resynced() > 0 && b.Up() })
+	restored := time.Now()
 	h.reset()
 	everyRoomHears(t, h, publisher, prefix, ids, 20*time.Second)
-	t.Logf("master %s (%d of %d rooms) killed; replica promoted %v later; every room heard again %v after the promotion",
-		master.Addr(), onMaster, len(ids), promoted.Sub(killed).Round(time.Millisecond), time.Since(promoted).Round(time.Millisecond))
-	waitFor(t, "a resync and the broker up", func() bool { return h.resynced() > 0 && b.Up() })
+	t.Logf("master %s (%d of %d rooms) killed; replica promoted %v later; subscriptions restored %v after the promotion; every room heard again %v after it",
+		master.Addr(), onMaster, len(ids), promoted.Sub(killed).Round(time.Millisecond),
+		restored.Sub(promoted).Round(time.Millisecond), time.Since(promoted).Round(time.Millisecond))
 	if _, subscribers, perNode := shardConnections(t, rc, name); subscribers != 3 {
 		t.Errorf("%d connections with shard subscriptions after the failover (%v), want one on each of the 3 masters", subscribers, perNode)
 	}
