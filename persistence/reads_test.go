@@ -49,8 +49,7 @@ func TestReadReplica(t *testing.T) {
 	reads := persistence.NewReadMessages(router)
 	classReads := persistence.NewReadClasses(router)
 	// A router that tolerates an hour's lag keeps reading the replica while its replay is paused.
-	// It checks the replica only as it starts: only a failed read takes it off the replica.
-	lenient := persistence.NewReadRouter(primary, standby, time.Hour, time.Hour)
+	lenient := persistence.NewReadRouter(primary, standby, time.Hour, 20*time.Millisecond)
 	t.Cleanup(lenient.Close)
 	lenientReads := persistence.NewReadMessages(lenient)
 	lenientClasses := persistence.NewReadClasses(lenient)
@@ -115,9 +114,7 @@ func TestReadReplica(t *testing.T) {
 	}
 	roomFixtureJoin(t, primary, class)
 	// Read on the replica, which has not replayed them: the reads went there.
-	if !lenient.UsesReplica() {
-		t.Fatal("the lenient router left the replica")
-	}
+	waitUntil(t, "the lenient router on the replica", func() bool { return lenient.UsesReplica() })
 	if msgs := historyOf(lenientReads); len(msgs) != 1 {
 		t.Fatalf("history on the paused replica: %d messages, want the first only", len(msgs))
 	}
@@ -140,18 +137,32 @@ func TestReadReplica(t *testing.T) {
 	}
 	waitUntil(t, "the replica caught up again", func() bool { return router.UsesReplica() })
 
-	// Down: reads go to the primary, also before a check has noticed.
+	// Down: reads go to the primary, also before a check has noticed. This router checks only
+	// when told to: only a failed read takes it off the replica.
+	unchecked := persistence.NewReadRouter(primary, standby, time.Hour, time.Hour)
+	t.Cleanup(unchecked.Close)
+	waitUntil(t, "the unchecked router on the replica", func() bool {
+		unchecked.Check(ctx)
+		return unchecked.UsesReplica()
+	})
+	uncheckedReads := persistence.NewReadMessages(unchecked)
+	uncheckedClasses := persistence.NewReadClasses(unchecked)
 	replica.Stop()
 	third := publish("third")
 	if msgs := history(); len(msgs) != 3 || msgs[2].ID != third.ID {
 		t.Fatalf("history with the replica down: %d messages, want all three", len(msgs))
 	}
-	// The lenient router has not checked since: its read fails on the replica and goes to the
-	// primary.
-	if msgs := historyOf(lenientReads); len(msgs) != 3 {
-		t.Fatalf("history with the replica down, lenient router: %d messages, want all three", len(msgs))
+	// The unchecked router still says replica: its reads fail there and go to the primary.
+	if !unchecked.UsesReplica() {
+		t.Fatal("the unchecked router left the replica before a read failed")
 	}
-	if found, enrolled := classesOf(lenientClasses); found != 2 || enrolled != 2 {
+	if msgs := historyOf(uncheckedReads); len(msgs) != 3 {
+		t.Fatalf("history with the replica down, unchecked router: %d messages, want all three", len(msgs))
+	}
+	if unchecked.UsesReplica() {
+		t.Fatal("the unchecked router still on the replica after a read failed there")
+	}
+	if found, enrolled := classesOf(uncheckedClasses); found != 2 || enrolled != 2 {
 		t.Fatalf("classes with the replica down: %d found, %d enrolled; want 2 and 2", found, enrolled)
 	}
 	waitUntil(t, "the router to see the replica down", func() bool {
