@@ -121,11 +121,12 @@ func TestReadReplica(t *testing.T) {
 	if found, enrolled := classesOf(lenientClasses); found != 1 || enrolled != 1 {
 		t.Fatalf("classes on the paused replica: %d found, %d enrolled; want 1 and 1", found, enrolled)
 	}
-	waitUntil(t, "reads back on the primary with the replica behind", func() bool { return !router.UsesReplica() })
-	lag, ok := router.Lag()
-	if !ok || lag <= maxLag {
-		t.Fatalf("lag %v (answered %v), want more than %v", lag, ok, maxLag)
-	}
+	// (A check that times out on a busy machine also sends reads to the primary: wait for one
+	// that measured the lag.)
+	waitUntil(t, "reads back on the primary with the replica behind", func() bool {
+		lag, ok := router.Lag()
+		return !router.UsesReplica() && ok && lag > maxLag
+	})
 	if msgs := history(); len(msgs) != 2 || msgs[1].ID != second.ID {
 		t.Fatalf("history with the replica behind: %d messages, want both", len(msgs))
 	}
