@@ -124,6 +124,48 @@ type Message struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	Hidden     bool       `json:"hidden"`
 	Deleted    bool       `json:"deleted"`
+	// EditedAt is when its author last edited it; nil when never.
+	EditedAt *time.Time `json:"edited_at"`
+}
+
+// EventKind is what an event of a room's order is: a new message or a change to one. It is
+// also the type of the frame that carries the event.
+type EventKind string
+
+// The kinds of room events.
+const (
+	EventMessage  EventKind = "message"          // a new message; its seq is its position
+	EventEdited   EventKind = "message_edited"   // its author edited it
+	EventDeleted  EventKind = "message_deleted"  // its author deleted it: a tombstone keeping its pseudonym
+	EventHidden   EventKind = "message_hidden"   // a moderator, or enough flags, hid it
+	EventRestored EventKind = "message_restored" // a moderator restored it
+	EventErased   EventKind = "message_erased"   // a deleted account's message was erased
+)
+
+// RoomEvent is one event of a room's order. Seq is its position: every event of a room has
+// its own, rising by one per event, new messages and changes alike. Message is the message it
+// is about, as every client may see it.
+type RoomEvent struct {
+	Seq     int64
+	Kind    EventKind
+	Message *Message
+}
+
+// MessagePage is a page of a room's history and the room's last event position when it was
+// read: a client that has the page resumes the room's events from LastSeq.
+type MessagePage struct {
+	Messages []*Message
+	LastSeq  int64
+}
+
+// MessageVersion is an earlier content of a message, kept for moderators: replaced by an edit
+// (Reason "edited") or removed by its author's deletion of a flagged message ("deleted").
+type MessageVersion struct {
+	Version    int       `json:"version"`
+	Content    string    `json:"content"`
+	WrittenAt  time.Time `json:"written_at"`
+	ReplacedAt time.Time `json:"replaced_at"`
+	Reason     string    `json:"reason"`
 }
 
 // Session is a sign-in session: who is signed in, with which role, until when.
@@ -157,6 +199,9 @@ type MessageFilter struct {
 type FlaggedMessage struct {
 	Message
 	FlagCount int `json:"flag_count"`
+	// Versions are the message's earlier contents, oldest first: those its author replaced by
+	// editing, and the content of a flagged message its author deleted.
+	Versions []MessageVersion `json:"versions"`
 }
 
 // AccessRequest and AccessResult are one call of MessageStore.RoomAccesses.
@@ -171,13 +216,6 @@ type AccessResult struct {
 	// (at least the anonymity threshold): enough to tell whether the room is below it.
 	Members int
 	Err     error
-}
-
-// ErasedMessage is a message of a deleted account that the erasure job turned into a tombstone.
-type ErasedMessage struct {
-	ID   MessageID
-	Room ClassID
-	Seq  int64
 }
 
 // NotificationID identifies a stored notification.
@@ -218,19 +256,35 @@ type MessageStore interface {
 	// when the user's earlier message with the same client_msg_id is returned instead.
 	// Errors: not_found, not_enrolled, invalid_parent, unavailable.
 	CreateMessage(ctx context.Context, m NewMessage) (msg *Message, created bool, err error)
-	// ListMessages returns a page of the room's history. Errors: none beyond internal ones.
-	ListMessages(ctx context.Context, class ClassID, f MessageFilter) ([]*Message, error)
-	// LastSeqs returns the seq of the newest message of each room (0 for an empty one).
+	// ListMessages returns a page of the room's history, each message in its current state,
+	// and the room's last event position, read together. Errors: none beyond internal ones.
+	ListMessages(ctx context.Context, class ClassID, f MessageFilter) (*MessagePage, error)
+	// ListEvents returns up to limit events of the room after the position after, in order:
+	// the messages created after it and the changes made after it, each message in its current
+	// state but with the reply count it had at the event's position (see docs/protocol.md).
+	ListEvents(ctx context.Context, class ClassID, after int64, limit int) ([]*RoomEvent, error)
+	// LastSeqs returns the last event position of each room (0 for an empty one).
 	LastSeqs(ctx context.Context, classes []ClassID) (map[ClassID]int64, error)
+	// EditMessage replaces the content of user's message if it was created within window, and
+	// returns the message and the event (nil when the content was already that).
+	// Errors: not_found, forbidden (another's message), not_enrolled, message_hidden,
+	// message_deleted, edit_window_passed.
+	EditMessage(ctx context.Context, id MessageID, user UserID, content string, window time.Duration) (*Message, *RoomEvent, error)
+	// DeleteMessage turns user's message into a tombstone that keeps its pseudonym, and returns
+	// the event (nil when it already was one). Errors: not_found, forbidden.
+	DeleteMessage(ctx context.Context, id MessageID, user UserID) (*RoomEvent, error)
+	// MessageVersions returns the earlier contents of a message, oldest first, for moderators.
+	// Errors: not_found.
+	MessageVersions(ctx context.Context, id MessageID) ([]MessageVersion, error)
 	// Thread returns a root message and its replies. Errors: not_found.
 	Thread(ctx context.Context, class ClassID, id MessageID) (*Message, []*Message, error)
 	// FlagMessage records user's flag of a message once and hides it when threshold distinct
-	// users flagged it. autoHidden reports that this flag hid it.
+	// users flagged it. hid is the event of the hide when this flag hid it, and nil otherwise.
 	// Errors: not_found, not_enrolled, own_message.
-	FlagMessage(ctx context.Context, id MessageID, user UserID, reason string, threshold int) (msg *Message, autoHidden bool, err error)
-	// SetHidden hides or restores a message on a moderator's behalf and audits it; changed is
-	// false when it already was so. Errors: not_found.
-	SetHidden(ctx context.Context, id MessageID, moderator UserID, hidden bool) (msg *Message, changed bool, err error)
+	FlagMessage(ctx context.Context, id MessageID, user UserID, reason string, threshold int) (hid *RoomEvent, err error)
+	// SetHidden hides or restores a message on a moderator's behalf and audits it; the event is
+	// nil when it already was so. Errors: not_found.
+	SetHidden(ctx context.Context, id MessageID, moderator UserID, hidden bool) (*RoomEvent, error)
 	// RevealAuthor returns a message's author and writes the reveal to the audit log.
 	// Errors: not_found (also for a deleted author).
 	RevealAuthor(ctx context.Context, id MessageID, moderator UserID, reason string) (*PublicUser, error)

@@ -35,6 +35,10 @@ const (
 	ETOOLARGE       = "too_large"
 	EINVALIDCURSOR  = "invalid_cursor" // a list cursor this server did not give out
 	EINVALIDLIMIT   = "invalid_limit"  // a list limit out of range
+	// Edits an author may not make.
+	EEDITWINDOW     = "edit_window_passed" // the message is older than the edit window
+	EMESSAGEHIDDEN  = "message_hidden"     // a hidden message cannot be edited
+	EMESSAGEDELETED = "message_deleted"    // a deleted message cannot be edited
 )
 
 // Codes of the HTTP side alone.
@@ -69,6 +73,9 @@ var codes = map[string]struct {
 	EREQUESTTIMEOUT:   {http.StatusRequestTimeout, false},
 	EINVALIDCONTENT:   {http.StatusBadRequest, true},
 	EINVALIDPARENT:    {http.StatusBadRequest, true},
+	EEDITWINDOW:       {http.StatusConflict, false},
+	EMESSAGEHIDDEN:    {http.StatusConflict, false},
+	EMESSAGEDELETED:   {http.StatusConflict, false},
 }
 
 // HTTPStatus returns the HTTP status of an error code: 400 for a code of the client's input.

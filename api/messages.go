@@ -72,15 +72,15 @@ func (s *Server) handleListMessages() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		msgs, err := s.Rooms.History(r.Context(), sessionOf(r).UserID, class, f)
+		page, err := s.Rooms.History(r.Context(), sessionOf(r).UserID, class, f)
 		if err != nil {
 			s.writeError(w, r, roomError(err))
 			return
 		}
-		if msgs == nil {
-			msgs = []*cg.Message{}
+		if page.Messages == nil {
+			page.Messages = []*cg.Message{}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"messages": msgs})
+		writeJSON(w, http.StatusOK, map[string]any{"messages": page.Messages, "last_seq": page.LastSeq})
 	})
 }
 
@@ -158,6 +158,39 @@ func (s *Server) handleFlag() http.Handler {
 			}
 		}
 		if err := s.Rooms.Flag(r.Context(), sessionOf(r).UserID, cg.MessageID(mux.Vars(r)["id"]), reason); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (s *Server) handleEditMessage() http.Handler {
+	type request struct {
+		Content *string `json:"content"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req request
+		if err := decode(r, &req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if req.Content == nil {
+			s.writeError(w, r, cg.Errorf(cg.EINVALIDCONTENT, "content is required."))
+			return
+		}
+		msg, err := s.Rooms.Edit(r.Context(), sessionOf(r).UserID, cg.MessageID(mux.Vars(r)["id"]), *req.Content)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, msg)
+	})
+}
+
+func (s *Server) handleDeleteMessage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Rooms.Delete(r.Context(), sessionOf(r).UserID, cg.MessageID(mux.Vars(r)["id"])); err != nil {
 			s.writeError(w, r, err)
 			return
 		}

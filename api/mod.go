@@ -56,3 +56,14 @@ func (s *Server) handleRevealAuthor() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"user": u})
 	})
 }
+
+func (s *Server) handleVersions() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		vs, err := s.Rooms.Versions(r.Context(), cg.MessageID(mux.Vars(r)["id"]))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"versions": vs})
+	})
+}

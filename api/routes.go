@@ -82,6 +82,8 @@ func (s *Server) routes() http.Handler {
 	handle("GET", "/api/v1/classes/{id}/messages", "messages", private(s.handleListMessages()))
 	handle("GET", "/api/v1/classes/{id}/messages/{message_id}/thread", "thread", private(s.handleThread()))
 	handle("POST", "/api/v1/classes/{id}/messages", "post_message", private(s.handlePostMessage()))
+	handle("PATCH", "/api/v1/messages/{id}", "edit_message", private(s.handleEditMessage()))
+	handle("DELETE", "/api/v1/messages/{id}", "delete_message", private(s.handleDeleteMessage()))
 	handle("POST", "/api/v1/messages/{id}/flag", "flag", private(s.handleFlag()))
 
 	// Moderation.
@@ -89,6 +91,7 @@ func (s *Server) routes() http.Handler {
 	handle("POST", "/api/v1/mod/messages/{id}/hide", "mod_hide", moderator(s.handleHide(true)))
 	handle("POST", "/api/v1/mod/messages/{id}/unhide", "mod_unhide", moderator(s.handleHide(false)))
 	handle("GET", "/api/v1/mod/messages/{id}/author", "mod_author", moderator(s.handleRevealAuthor()))
+	handle("GET", "/api/v1/mod/messages/{id}/versions", "mod_versions", moderator(s.handleVersions()))
 
 	// The WebSocket.
 	if s.WebSocket != nil {

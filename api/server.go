@@ -303,7 +303,7 @@ func (s *Server) cors(h http.Handler) http.Handler {
 			hdr.Add("Vary", "Origin")
 			hdr.Set("Access-Control-Expose-Headers", "Retry-After")
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-				hdr.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+				hdr.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
 				hdr.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 				hdr.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)

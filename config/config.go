@@ -82,6 +82,8 @@ type Config struct {
 	SISSyncTerms []string
 	// FlagHideThreshold is the number of distinct flags that hides a message. Default: 3.
 	FlagHideThreshold int
+	// EditWindow is how long after publishing its author may edit a message. Default: 15 min.
+	EditWindow time.Duration
 	// PublishRate and PublishBurst bound how fast one user publishes: PublishRate messages a
 	// second on average, PublishBurst at once. Defaults: 5 and 20.
 	PublishRate  float64
@@ -227,6 +229,12 @@ func Load(getenv func(string) string) (*Config, error) {
 		if c.HubPark, err = boolVar(getenv, "HUB_PARK"); err != nil {
 			return nil, err
 		}
+	}
+	if c.EditWindow, err = durationVar(getenv, "EDIT_WINDOW", 15*time.Minute); err != nil {
+		return nil, err
+	}
+	if c.EditWindow <= 0 {
+		return nil, errors.New("EDIT_WINDOW must be positive, such as 15m")
 	}
 	if c.ReadMaxLag, err = durationVar(getenv, "READ_MAX_LAG", 2*time.Second); err != nil {
 		return nil, err

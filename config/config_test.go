@@ -146,3 +146,33 @@ func TestHubPark(t *testing.T) {
 		}
 	}
 }
+
+// TestEditWindow: 15 minutes by default, any positive duration, an error for the rest.
+func TestEditWindow(t *testing.T) {
+	secrets := map[string]string{"JWT_KEYS": "k:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "PHONE_PEPPERS": "1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+	load := func(window string) (*Config, error) {
+		return Load(func(k string) string {
+			if k == "EDIT_WINDOW" {
+				return window
+			}
+			return secrets[k]
+		})
+	}
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+	}{{"", 15 * time.Minute}, {"1h", time.Hour}, {"30s", 30 * time.Second}} {
+		c, err := load(tc.value)
+		if err != nil {
+			t.Fatalf("EDIT_WINDOW=%q: %v", tc.value, err)
+		}
+		if c.EditWindow != tc.want {
+			t.Fatalf("EDIT_WINDOW=%q: %v, want %v", tc.value, c.EditWindow, tc.want)
+		}
+	}
+	for _, bad := range []string{"0s", "-1m", "soon"} {
+		if _, err := load(bad); err == nil {
+			t.Errorf("EDIT_WINDOW=%q: no error", bad)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,12 +17,12 @@ import (
 	"github.com/commongrounds/commongrounds/rooms"
 )
 
-// TestDelivery feeds a room sequences of events, with a store of its own, and checks the seqs
-// each member gets: every message once, in order, with no gap.
+// TestDelivery feeds a room sequences of events, with a store of its own, and checks the
+// positions each member gets: every event (new messages and changes) once, in order, with no gap.
 func TestDelivery(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		before int // messages committed before the room is active
+		before int // messages committed before the room is active; -1: the test activates it
 		run    func(h *deliveryHarness)
 	}{
 		{"InOrder", 0, func(h *deliveryHarness) {
@@ -48,33 +49,88 @@ func TestDelivery(t *testing.T) {
 			h.want(a, 1, 2)
 			h.wantCount("commongrounds_room_duplicates_dropped_total", 2)
 		}},
-		{"HiddenWhileWaiting", 0, func(h *deliveryHarness) {
-			// 3 waits for 2 when it is hidden: the frame it arrived with shows it as it was, so
-			// it is read from the store, one message a page, as it is now.
-			h.d.opts.BackfillPage = 1
+		{"ChangeWhileWaiting", 0, func(h *deliveryHarness) {
+			// 3 waits for 2 when it is hidden (position 4): its frame shows it as it was, and
+			// the hide follows it in order.
 			a := h.attach("a", nil)
 			h.commit(3)
 			h.announce(1, 3)
-			h.hide(3)
-			h.want(a, 1, 2, 3)
-			if f := h.messageFrame(a, 3); !f.hidden {
-				h.t.Fatalf("message 3 delivered as it was announced, want it hidden as the store has it")
+			h.announce(h.change(cg.EventHidden, 3))
+			h.want(a, 1, 2, 3, 4)
+			h.wantEvents(a, "message 1", "message 2", "message 3", "message_hidden 4")
+			if f := h.frameAt(a, 4); !f.Message.Hidden || f.Message.Content != nil || f.Message.Seq != 3 {
+				h.t.Fatalf("the hide carries %+v, want message 3 hidden, without content", f.Message)
 			}
 		}},
-		{"HiddenDuringFetch", 0, func(h *deliveryHarness) {
-			// The fetch of 2 is under way when 3, already delivered once the fetch ends, is
-			// hidden: the hidden event follows it, and no kept frame shows it as it was.
+		{"ChangeDuringFetch", 0, func(h *deliveryHarness) {
+			// The fetch of 2 is under way when 3 is hidden: the hide follows 3, and a resume
+			// from the ring gets both, 3 as the hide left it (as the store has it).
 			a := h.attach("a", nil)
 			h.commit(3)
 			release := h.store.blockNextList()
 			h.announce(1, 3)
 			h.store.waitListing(h.t)
-			h.hide(3)
+			h.announce(h.change(cg.EventHidden, 3))
 			release()
-			h.want(a, 1, 2, 3)
-			h.wantEvents(a, "message 1", "message 2", "message 3", "message_hidden 3")
+			h.want(a, 1, 2, 3, 4)
+			h.wantEvents(a, "message 1", "message 2", "message 3", "message_hidden 4")
+			lists := h.store.listCalls()
 			b := h.attach("b", ptr(int64(2)))
-			h.wantStoreRead(b) // not from the ring, which kept 3 as it was
+			h.want(b, 3, 4)
+			if n := h.store.listCalls(); n != lists {
+				h.t.Fatalf("the store was read %d times for a resume the ring holds", n-lists)
+			}
+			if f := h.frameAt(b, 3); !f.Message.Hidden || f.Message.Content != nil {
+				h.t.Fatalf("resumed message 3 from the ring as %+v, want it hidden", f.Message)
+			}
+		}},
+		{"RingRestated", 0, func(h *deliveryHarness) {
+			// Changes delivered live bring the ring's earlier frames of their message to its new
+			// state: a resume from the ring never shows what was hidden or edited away, and
+			// gets every change after the frame it changes.
+			a := h.attach("a", nil)
+			h.commit(3)
+			h.announce(1, 2, 3)
+			h.announce(h.change(cg.EventEdited, 3), h.change(cg.EventHidden, 3))
+			h.want(a, 1, 2, 3, 4, 5)
+			if f := h.frameAt(a, 3); f.Message.Content == nil || *f.Message.Content != "message 3" {
+				h.t.Fatalf("a's frame of message 3 is %+v, want it as it was when it was delivered", f.Message)
+			}
+			b := h.attach("b", ptr(int64(2)))
+			h.want(b, 3, 4, 5)
+			h.wantEvents(b, "message 3", "message_edited 4", "message_hidden 5")
+			for _, pos := range []int64{3, 4, 5} {
+				if f := h.frameAt(b, pos); !f.Message.Hidden || f.Message.Content != nil || f.Message.Seq != 3 {
+					h.t.Fatalf("resumed event %d from the ring as %+v, want message 3 hidden", pos, f.Message)
+				}
+			}
+			if b.fromStore {
+				h.t.Fatal("b resumed from the store, want the ring")
+			}
+		}},
+		{"ChangeGap", 0, func(h *deliveryHarness) {
+			// Every kind of change is an event in order; the edit's announcement is lost, and
+			// it is read from the store as the message is now.
+			a := h.attach("a", nil)
+			h.commit(2)
+			edit := h.change(cg.EventEdited, 1)
+			h.commit(1)
+			h.announce(1, 2, 4)
+			h.want(a, 1, 2, 3, 4)
+			h.wantEvents(a, "message 1", "message 2", "message_edited 3", "message 4")
+			h.wantCount("commongrounds_room_gaps_repaired_total", 1)
+			if f := h.frameAt(a, edit); f.Message.Content == nil || *f.Message.Content != "edited 1" {
+				h.t.Fatalf("the repaired edit carries %+v, want the edited content", f.Message)
+			}
+			var kinds []int64
+			for _, k := range []cg.EventKind{cg.EventDeleted, cg.EventRestored, cg.EventErased} {
+				kinds = append(kinds, h.change(k, 2))
+			}
+			h.announce(kinds[2], kinds[0], kinds[1], kinds[0])
+			h.want(a, 1, 2, 3, 4, 5, 6, 7)
+			h.wantEvents(a, "message 1", "message 2", "message_edited 3", "message 4",
+				"message_deleted 5", "message_restored 6", "message_erased 7")
+			h.wantCount("commongrounds_room_duplicates_dropped_total", 1)
 		}},
 		{"StoreError", 0, func(h *deliveryHarness) {
 			a := h.attach("a", nil)
@@ -118,6 +174,24 @@ func TestDelivery(t *testing.T) {
 			h.commit(1)
 			h.announce(11)
 			h.want(b, 3, 4, 5, 6, 7, 8, 9, 10, 11)
+		}},
+		{"ResumeFromStoreWithChanges", -1, func(h *deliveryHarness) {
+			// Changes made before the room was active come from the store in order, after the
+			// messages they change, each message as it is now.
+			h.commit(3)
+			h.change(cg.EventEdited, 1)
+			h.change(cg.EventHidden, 2)
+			h.r = newRoom(h.d, "r")
+			if err := h.r.ready(context.Background()); err != nil {
+				h.t.Fatal(err)
+			}
+			b := h.attach("b", ptr(int64(1)))
+			h.wantStoreRead(b)
+			h.want(b, 2, 3, 4, 5)
+			h.wantEvents(b, "message 2", "message 3", "message_edited 4", "message_hidden 5")
+			if f := h.frameAt(b, 2); !f.Message.Hidden {
+				h.t.Fatalf("message 2 read from the store as %+v, want it as it is now (hidden)", f.Message)
+			}
 		}},
 		{"ResumeFromStoreBeyondTheRing", 0, func(h *deliveryHarness) {
 			a := h.attach("a", nil)
@@ -178,9 +252,13 @@ func newDeliveryHarness(t *testing.T) *deliveryHarness {
 	return h
 }
 
-// activateAfter commits n messages, then makes the room active (roomTable.acquire, room.ready).
+// activateAfter commits n messages, then makes the room active (roomTable.acquire, room.ready);
+// a negative n leaves both to the test.
 func (h *deliveryHarness) activateAfter(n int) {
 	h.t.Helper()
+	if n < 0 {
+		return
+	}
 	h.commit(n)
 	h.r = newRoom(h.d, "r")
 	if err := h.r.ready(context.Background()); err != nil {
@@ -191,17 +269,21 @@ func (h *deliveryHarness) activateAfter(n int) {
 // commit stores n more messages, announcing none.
 func (h *deliveryHarness) commit(n int) { h.store.add(n) }
 
-// announce pushes the broker's events of the committed messages seqs.
-func (h *deliveryHarness) announce(seqs ...int64) {
-	for _, seq := range seqs {
-		h.r.push(rooms.Event{Kind: rooms.EventMessage, Seq: seq, Frame: rooms.MessageFrame(h.store.message(seq))})
+// announce pushes the broker's events of the committed positions.
+func (h *deliveryHarness) announce(positions ...int64) {
+	for _, pos := range positions {
+		ev, kind := h.store.event(pos), rooms.EventOrdered
+		if ev.Kind != cg.EventMessage {
+			kind = rooms.EventChange
+		}
+		h.r.push(rooms.Event{Kind: kind, Seq: pos, Frame: rooms.EventFrame(ev)})
 	}
 }
 
-// hide hides message seq in the store and pushes its event.
-func (h *deliveryHarness) hide(seq int64) {
-	h.store.hide(seq)
-	h.r.push(rooms.Event{Kind: rooms.EventHidden, Seq: seq, Frame: rooms.HiddenFrame(h.r.id, messageID(seq))})
+// change commits a change of the kind to the message created at position seq, announcing
+// nothing, and returns the change's position.
+func (h *deliveryHarness) change(kind cg.EventKind, seq int64) int64 {
+	return h.store.change(kind, seq)
 }
 
 // attach makes a member of a recipient, resuming after since as session.subscribe does: what the
@@ -219,19 +301,20 @@ func (h *deliveryHarness) attach(name string, since *int64) *fakeRecipient {
 		rc.fromStore = true
 		rc.mu.Unlock()
 		for *since < upTo {
-			msgs, err := h.store.ListMessages(context.Background(), h.r.id, cg.MessageFilter{AfterSeq: since, Limit: 100})
+			evs, err := h.store.ListEvents(context.Background(), h.r.id, *since, 100)
 			if err != nil {
 				h.t.Fatal(err)
 			}
-			for _, msg := range msgs {
-				rc.enqueueWith(rooms.MessageFrame(msg), false)
+			for _, ev := range evs {
+				rc.enqueueWith(rooms.EventFrame(ev), false)
 			}
-			since = ptr(msgs[len(msgs)-1].Seq)
+			since = ptr(evs[len(evs)-1].Seq)
 		}
 	}
 }
 
-// want waits until rc has the messages seqs, and fails if it has any other, or any twice.
+// want waits until rc has the events at positions seqs, and fails if it has any other, or any
+// twice.
 func (h *deliveryHarness) want(rc *fakeRecipient, seqs ...int64) {
 	h.t.Helper()
 	deadline := time.After(10 * time.Second)
@@ -294,28 +377,35 @@ func (h *deliveryHarness) wantCount(name string, want float64) {
 	h.t.Fatalf("no metric %s", name)
 }
 
-// messageFrame returns what rc got of message seq.
-func (h *deliveryHarness) messageFrame(rc *fakeRecipient, seq int64) decodedFrame {
+// frameAt returns what rc got of the event at position pos.
+func (h *deliveryHarness) frameAt(rc *fakeRecipient, pos int64) decodedFrame {
 	h.t.Helper()
 	for _, f := range rc.frames() {
-		if f.Type == "message" && f.Message.Seq == seq {
+		if f.position() == pos {
 			return f
 		}
 	}
-	h.t.Fatalf("%s has no message %d", rc.name, seq)
+	h.t.Fatalf("%s has no event %d", rc.name, pos)
 	return decodedFrame{}
 }
 
-// fakeStore is a room's messages, seq i at index i-1.
+// fakeEvent is an event of a fakeStore: its kind and the seq of the message it is about.
+type fakeEvent struct {
+	kind cg.EventKind
+	msg  int64
+}
+
+// fakeStore is a room's events, position i at index i-1, and its messages as they are now.
 type fakeStore struct {
 	room cg.ClassID
 
 	mu      sync.Mutex
-	msgs    []cg.Message  // guarded by mu
-	fails   int           // guarded by mu: the next ListMessages calls that fail
-	block   chan struct{} // guarded by mu: the next ListMessages waits for it to close
-	entered chan struct{} // guarded by mu: closed when the blocked call has begun
-	lists   int           // guarded by mu: ListMessages calls
+	log     []fakeEvent           // guarded by mu
+	msgs    map[int64]*cg.Message // guarded by mu: by seq
+	fails   int                   // guarded by mu: the next ListEvents calls that fail
+	block   chan struct{}         // guarded by mu: the next ListEvents waits for it to close
+	entered chan struct{}         // guarded by mu: closed when the blocked call has begun
+	lists   int                   // guarded by mu: ListEvents calls
 }
 
 func messageID(seq int64) cg.MessageID {
@@ -325,35 +415,58 @@ func messageID(seq int64) cg.MessageID {
 func (s *fakeStore) add(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.msgs == nil {
+		s.msgs = make(map[int64]*cg.Message)
+	}
 	for range n {
-		seq := int64(len(s.msgs) + 1)
+		seq := int64(len(s.log) + 1)
 		content := fmt.Sprint("message ", seq)
-		s.msgs = append(s.msgs, cg.Message{ID: messageID(seq), Room: s.room, Seq: seq, Content: &content})
+		s.msgs[seq] = &cg.Message{ID: messageID(seq), Room: s.room, Seq: seq, Content: &content}
+		s.log = append(s.log, fakeEvent{cg.EventMessage, seq})
 	}
 }
 
-func (s *fakeStore) message(seq int64) *cg.Message {
+// change makes a change of the kind to message seq and returns its position.
+func (s *fakeStore) change(kind cg.EventKind, seq int64) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.msgs[seq-1]
-	return &m
+	m := s.msgs[seq]
+	switch kind {
+	case cg.EventEdited:
+		content := fmt.Sprint("edited ", seq)
+		m.Content = &content
+	case cg.EventHidden:
+		m.Hidden, m.Content = true, nil
+	case cg.EventRestored:
+		m.Hidden = false
+	case cg.EventDeleted, cg.EventErased:
+		m.Deleted, m.Content = true, nil
+	}
+	s.log = append(s.log, fakeEvent{kind, seq})
+	return int64(len(s.log))
 }
 
-func (s *fakeStore) hide(seq int64) {
+// event returns the event at position pos, its message as it is now.
+func (s *fakeStore) event(pos int64) *cg.RoomEvent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.msgs[seq-1].Hidden = true
-	s.msgs[seq-1].Content = nil
+	return s.eventLocked(pos)
 }
 
-// failNext makes the next n ListMessages calls fail.
+func (s *fakeStore) eventLocked(pos int64) *cg.RoomEvent {
+	e := s.log[pos-1]
+	m := *s.msgs[e.msg]
+	return &cg.RoomEvent{Seq: pos, Kind: e.kind, Message: &m}
+}
+
+// failNext makes the next n ListEvents calls fail.
 func (s *fakeStore) failNext(n int) {
 	s.mu.Lock()
 	s.fails = n
 	s.mu.Unlock()
 }
 
-// blockNextList makes the next ListMessages call wait until release is called.
+// blockNextList makes the next ListEvents call wait until release is called.
 func (s *fakeStore) blockNextList() (release func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -384,10 +497,10 @@ func (s *fakeStore) listCalls() int {
 func (s *fakeStore) LastSeqs(_ context.Context, ids []cg.ClassID) (map[cg.ClassID]int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return map[cg.ClassID]int64{s.room: int64(len(s.msgs))}, nil
+	return map[cg.ClassID]int64{s.room: int64(len(s.log))}, nil
 }
 
-func (s *fakeStore) ListMessages(ctx context.Context, _ cg.ClassID, f cg.MessageFilter) ([]*cg.Message, error) {
+func (s *fakeStore) ListEvents(ctx context.Context, _ cg.ClassID, after int64, limit int) ([]*cg.RoomEvent, error) {
 	s.mu.Lock()
 	s.lists++
 	block, entered := s.block, s.entered
@@ -410,10 +523,9 @@ func (s *fakeStore) ListMessages(ctx context.Context, _ cg.ClassID, f cg.Message
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*cg.Message
-	for i := *f.AfterSeq; i < int64(len(s.msgs)) && len(out) < f.Limit; i++ {
-		m := s.msgs[i]
-		out = append(out, &m)
+	var out []*cg.RoomEvent
+	for pos := after + 1; pos <= int64(len(s.log)) && len(out) < limit; pos++ {
+		out = append(out, s.eventLocked(pos))
 	}
 	return out, nil
 }
@@ -446,9 +558,21 @@ func (r *fakeRecipient) enqueueWith(frame []byte, _ bool) {
 // decodedFrame is a queued frame, decoded.
 type decodedFrame struct {
 	Type      string       `json:"type"`
+	Seq       int64        `json:"seq"`
 	Message   cg.Message   `json:"message"`
 	MessageID cg.MessageID `json:"message_id"`
-	hidden    bool
+}
+
+// position is the frame's place in the room's order: a new message's seq, a change's own seq;
+// 0 for frames outside the order.
+func (f decodedFrame) position() int64 {
+	switch {
+	case f.Type == "message":
+		return f.Message.Seq
+	case strings.HasPrefix(f.Type, "message_"):
+		return f.Seq
+	}
+	return 0
 }
 
 func (r *fakeRecipient) frames() []decodedFrame {
@@ -459,34 +583,28 @@ func (r *fakeRecipient) frames() []decodedFrame {
 		if err := json.Unmarshal(b, &out[i]); err != nil {
 			panic(fmt.Sprintf("frame %s: %v", b, err))
 		}
-		out[i].hidden = out[i].Message.Hidden
 	}
 	return out
 }
 
-// seqs returns the seqs of the message frames queued.
+// seqs returns the positions of the event frames queued.
 func (r *fakeRecipient) seqs() []int64 {
 	var seqs []int64
 	for _, f := range r.frames() {
-		if f.Type == "message" {
-			seqs = append(seqs, f.Message.Seq)
+		if pos := f.position(); pos > 0 {
+			seqs = append(seqs, pos)
 		}
 	}
 	return seqs
 }
 
-// events returns the frames queued as "type seq", but for presence frames.
+// events returns the frames queued as "type position", but for presence frames.
 func (r *fakeRecipient) events() []string {
 	var out []string
 	for _, f := range r.frames() {
-		if f.Type == "presence" {
-			continue
+		if f.Type != "presence" {
+			out = append(out, fmt.Sprint(f.Type, " ", f.position()))
 		}
-		seq := f.Message.Seq
-		if f.MessageID != "" {
-			_, _ = fmt.Sscanf(string(f.MessageID), "00000000-0000-4000-8000-%d", &seq)
-		}
-		out = append(out, fmt.Sprint(f.Type, " ", seq))
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 // Package hub serves the class rooms over WebSockets: it multiplexes any number of rooms on one
-// socket, fans each message out to every local member exactly once and in seq order, and
-// repairs from Postgres whatever the broker did not deliver.
+// socket, fans each event of a room (a new message, a change to one) out to every local member
+// exactly once and in the order of the room's positions, and repairs from Postgres whatever the
+// broker did not deliver.
 //
 // # Three parts
 //
@@ -55,11 +56,13 @@
 //     library pings, and each frame is its own write.
 //   - Each room is a lock and a member set. Events from the broker go into the room's inbox
 //     without blocking; a worker goroutine, which exists only while the inbox is not empty,
-//     delivers them in seq order, holding the room lock only for the non-blocking enqueues.
-//     A message frame is encoded once by its publisher, and the same bytes go to every member.
-//   - A seq that arrives ahead of its predecessor waits in the room's reorder buffer for
-//     GapWait; then the missing messages are read from the store (outside the room lock) and
-//     delivered first. Seqs at or below the room's last delivered seq are dropped.
+//     delivers them in the order of their positions, holding the room lock only for the
+//     non-blocking enqueues. An event's frame is encoded once by its publisher, and the same
+//     bytes go to every member. A change also rewrites the room's kept frames (its ring) of
+//     the message it changes, so that a resume never sends what the change took away.
+//   - An event that arrives ahead of its predecessor waits in the room's reorder buffer for
+//     GapWait; then the missing events are read from the store (outside the room lock) and
+//     delivered first. Positions at or below the room's last delivered one are dropped.
 //   - A socket has one timer, for its keepalive and its session's end, and no context of its
 //     own: whatever ends it closes the network connection, which ends its reads and writes,
 //     and ends the context of the work its session has under way (wsTransport.work: a batch

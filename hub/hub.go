@@ -49,11 +49,11 @@ type Options struct {
 	// PingTimeout is disconnected. Defaults: 25 s and 10 s.
 	PingInterval time.Duration
 	PingTimeout  time.Duration
-	// GapWait is how long an out-of-order message waits for its predecessors before they are
+	// GapWait is how long an out-of-order event waits for its predecessors before they are
 	// read from the store. Default: 100 ms.
 	GapWait time.Duration
-	// ReconcileInterval is how often the hub compares the seq it delivered in each active room
-	// with the store's, to repair announcements the broker lost. Default: 2 s.
+	// ReconcileInterval is how often the hub compares the position it delivered in each active
+	// room with the store's, to repair announcements the broker lost. Default: 2 s.
 	ReconcileInterval time.Duration
 	// RoomReadyTimeout bounds activating a room on this instance (its first member's
 	// subscribe): subscribing the broker to it and reading its newest seq. Default: 5 s.
@@ -81,7 +81,7 @@ type Options struct {
 	// Sockets counts each user's sockets across instances, for MaxSocketsPerUser. Optional:
 	// without it the count is this instance's.
 	Sockets SocketCounter
-	// BackfillPage is the number of messages read from the store at once on resume. Default: 500.
+	// BackfillPage is the number of events read from the store at once on resume. Default: 500.
 	BackfillPage int
 	// DisableParking turns off what relies on the WebSocket library's internals
 	// (wsinternals.go): idle readers then wait inside the library's read loop instead of
@@ -328,11 +328,6 @@ func (h *Hub) HandleControl(payload []byte) {
 		}
 	}
 	h.mu.Unlock()
-	if kind == rooms.ControlRevokeUser {
-		for _, r := range h.activeRooms() {
-			r.forgetAll()
-		}
-	}
 	// Closing waits for the peer's close frame: never here, on the broker's goroutine.
 	for _, c := range victims {
 		h.closers.Add(1)
@@ -486,8 +481,8 @@ func (h *Hub) syncPresence(final bool) {
 	}
 }
 
-// reconcile reads the newest seq of every active room in one query and has every room that is
-// behind catch up.
+// reconcile reads the last event position of every active room in one query and has every room
+// that is behind catch up.
 func (h *Hub) reconcile() {
 	active := h.activeRooms()
 	if len(active) == 0 {

@@ -127,8 +127,8 @@ func testFanOut(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := make([]int64, len(history))
-	for i, m := range history {
+	hs := make([]int64, len(history.Messages))
+	for i, m := range history.Messages {
 		hs[i] = m.Seq
 	}
 	checkSeqs(t, "history", hs, clients*each)
@@ -621,12 +621,15 @@ func TestModeration(t *testing.T) {
 	if err := e.svc.SetHidden(ctx, mod.id, m.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	if f := c.expect("message_hidden"); f.MessageID != string(m.ID) || f.Room != class {
+	if f := c.expect("message_hidden"); f.MessageID != string(m.ID) || f.Room != class || f.Seq != 2 || !f.Message.Hidden || f.Message.Content != nil {
 		t.Fatalf("got %s", f.raw)
 	}
-	hist, err := e.svc.History(ctx, a.id, class, cg.MessageFilter{Limit: 10})
-	if err != nil || len(hist) != 1 || !hist[0].Hidden || hist[0].Content != nil || hist[0].Seq != 1 {
-		t.Fatalf("history %+v (%v), want one hidden tombstone", hist, err)
+	page, err := e.svc.History(ctx, a.id, class, cg.MessageFilter{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hist := page.Messages; len(hist) != 1 || !hist[0].Hidden || hist[0].Content != nil || hist[0].Seq != 1 || page.LastSeq != 2 {
+		t.Fatalf("history %+v, last_seq %d, want one hidden tombstone and position 2", hist, page.LastSeq)
 	}
 	if err := e.svc.SetHidden(ctx, mod.id, m.ID, false); err != nil {
 		t.Fatal(err)

@@ -199,6 +199,7 @@ type frame struct {
 	Room         cg.ClassID      `json:"room"`
 	AnonID       cg.AnonID       `json:"anon_id"`
 	LastSeq      int64           `json:"last_seq"`
+	Seq          int64           `json:"seq"` // a change's position
 	Online       int             `json:"online"`
 	Message      *cg.Message     `json:"-"`
 	Text         string          `json:"-"` // the message of an error frame

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"time"
 
@@ -9,8 +10,8 @@ import (
 	"sync"
 )
 
-// ringSize is the number of recent message frames a room keeps, so that a client resuming a
-// little behind is served without a query.
+// ringSize is the number of recent event frames a room keeps (new messages and changes), so that
+// a client resuming a little behind is served without a query.
 const ringSize = 256
 
 type ringEntry struct {
@@ -18,12 +19,18 @@ type ringEntry struct {
 	frame []byte
 }
 
+// ordered is the frame of an event of the room's order waiting for its turn.
+type ordered struct {
+	frame  []byte
+	change bool // a change to a message (rooms.EventChange)
+}
+
 // roomStore is what a room reads of the message store.
 type roomStore interface {
-	// LastSeqs returns the seq of the newest message of each room (0 for an empty one).
+	// LastSeqs returns the last event position of each room (0 for an empty one).
 	LastSeqs(ctx context.Context, classes []cg.ClassID) (map[cg.ClassID]int64, error)
-	// ListMessages returns a page of the room's history.
-	ListMessages(ctx context.Context, class cg.ClassID, f cg.MessageFilter) ([]*cg.Message, error)
+	// ListEvents returns a page of the room's events after a position, in order.
+	ListEvents(ctx context.Context, class cg.ClassID, after int64, limit int) ([]*cg.RoomEvent, error)
 }
 
 // roomBroker is what a room asks of the broker: its events, from its first local member's
@@ -65,7 +72,7 @@ type member struct {
 	room *room
 	user cg.UserID
 	anon cg.AnonID
-	next int64 // the least seq this member still needs; guarded by the room lock
+	next int64 // the least position this member still needs; guarded by the room lock
 }
 
 // room is a class room active on this instance: the local members and the delivery state.
@@ -83,10 +90,10 @@ type room struct {
 	closed    bool                  // guarded by mu
 	members   map[recipient]*member // guarded by mu
 	users     map[cg.UserID]int     // guarded by mu: local sockets per user
-	lastSeq   int64                 // guarded by mu: the last seq delivered
+	lastSeq   int64                 // guarded by mu: the last event position delivered
 	inbox     []rooms.Event         // guarded by mu
-	pending   map[int64][]byte      // guarded by mu: frames that arrived ahead of their turn
-	target    int64                 // guarded by mu: a seq known to be committed
+	pending   map[int64]ordered     // guarded by mu: frames that arrived ahead of their turn
+	target    int64                 // guarded by mu: a position known to be committed
 	fetchNow  bool                  // guarded by mu: read the gap from the store now
 	gapTimer  *time.Timer           // guarded by mu
 	running   bool                  // guarded by mu: a worker is draining
@@ -104,7 +111,7 @@ func newRoom(d *delivery, id cg.ClassID) *room {
 		initDone: make(chan struct{}),
 		members:  make(map[recipient]*member),
 		users:    make(map[cg.UserID]int),
-		pending:  make(map[int64][]byte),
+		pending:  make(map[int64]ordered),
 	}
 }
 
@@ -236,27 +243,26 @@ func (r *room) work() {
 	}
 }
 
+// handleLocked takes an event from the broker. Events of the room's order (new messages and
+// changes alike) are delivered by position: once each, in order, a gap waiting GapWait for the
+// announcements that fill it before the store is read.
 func (r *room) handleLocked(e rooms.Event) {
 	switch e.Kind {
-	case rooms.EventMessage:
+	case rooms.EventOrdered, rooms.EventChange:
+		change := e.Kind == rooms.EventChange
 		switch {
 		case e.Seq <= r.lastSeq:
 			r.d.metrics.duplicates.Inc()
 		case e.Seq == r.lastSeq+1:
-			r.deliverLocked(e.Seq, e.Frame)
+			r.deliverLocked(e.Seq, e.Frame, change)
 			r.drainPendingLocked()
 		default:
-			r.pending[e.Seq] = e.Frame
+			r.pending[e.Seq] = ordered{e.Frame, change}
 			r.target = max(r.target, e.Seq-1)
 			if r.gapTimer == nil {
 				r.gapTimer = time.AfterFunc(r.d.opts.GapWait, r.gapExpired)
 			}
 		}
-	case rooms.EventHidden, rooms.EventRestored:
-		// The frames kept for resuming show the message as it was: forget them, so that a
-		// resume reads the message as it is now from the store.
-		r.forgetLocked(e.Seq)
-		r.sendLocked(e.Frame, "")
 	case rooms.EventTyping:
 		r.sendLocked(e.Frame, e.Anon)
 	}
@@ -275,15 +281,17 @@ func (r *room) gapExpired() {
 	r.wakeLocked()
 }
 
-// fetchLocked reads the messages after lastSeq up to target from the store, with the lock
+// fetchLocked reads the events after lastSeq up to target from the store, with the lock
 // released during the query, and delivers them. Only the worker advances lastSeq, so nothing
-// else delivers meanwhile; members attached meanwhile get what they need by their next seq.
+// else delivers meanwhile; members attached meanwhile get what they need by their next position.
+// A page of the store is a prefix of the room's committed events, so it is delivered as it
+// comes.
 func (r *room) fetchLocked() {
 	for r.target > r.lastSeq && !r.closed {
 		after := r.lastSeq
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), r.d.opts.RepairTimeout)
-		msgs, err := r.d.store.ListMessages(ctx, r.id, cg.MessageFilter{AfterSeq: &after, Limit: r.d.opts.BackfillPage})
+		evs, err := r.d.store.ListEvents(ctx, r.id, after, r.d.opts.BackfillPage)
 		cancel()
 		r.mu.Lock()
 		if err != nil {
@@ -293,12 +301,12 @@ func (r *room) fetchLocked() {
 			}
 			return
 		}
-		if len(msgs) == 0 {
+		if len(evs) == 0 {
 			return
 		}
-		for _, m := range msgs {
-			if m.Seq == r.lastSeq+1 {
-				r.deliverLocked(m.Seq, rooms.MessageFrame(m))
+		for _, e := range evs {
+			if e.Seq > r.lastSeq {
+				r.deliverLocked(e.Seq, rooms.EventFrame(e), e.Kind != cg.EventMessage)
 			}
 		}
 		r.drainPendingLocked()
@@ -313,7 +321,7 @@ func (r *room) drainPendingLocked() {
 			break
 		}
 		delete(r.pending, r.lastSeq+1)
-		r.deliverLocked(r.lastSeq+1, f)
+		r.deliverLocked(r.lastSeq+1, f.frame, f.change)
 	}
 	for seq := range r.pending {
 		if seq <= r.lastSeq {
@@ -337,8 +345,12 @@ func (r *room) sendLocked(frame []byte, skip cg.AnonID) {
 	}
 }
 
-// deliverLocked hands the frame of seq to every member that needs it.
-func (r *room) deliverLocked(seq int64, frame []byte) {
+// deliverLocked hands the frame of the event at position seq to every member that needs it, and
+// keeps it. A change also brings the kept frames of its message to the message's new state.
+func (r *room) deliverLocked(seq int64, frame []byte, change bool) {
+	if change {
+		r.restateLocked(frame)
+	}
 	r.lastSeq = seq
 	r.ring[seq%ringSize] = ringEntry{seq: seq, frame: frame}
 	n := 0
@@ -353,11 +365,11 @@ func (r *room) deliverLocked(seq int64, frame []byte) {
 	r.d.metrics.deliveries.Add(float64(n))
 }
 
-// attach makes c a member once it has every message after since. On the first call it also
-// enqueues the subscribed reply (through subscribed, with the room's last seq and presence),
-// before any message of the room. If messages after since are neither delivered live nor in the
-// ring, it returns done=false and the seq up to which the caller must read the store, enqueue,
-// and call attach again with that seq.
+// attach makes c a member once it has every event after position since. On the first call it
+// also enqueues the subscribed reply (through subscribed, with the room's last position and
+// presence), before any event of the room. If events after since are neither delivered live nor
+// in the ring, it returns done=false and the position up to which the caller must read the
+// store, enqueue, and call attach again with that position.
 func (r *room) attach(c recipient, m *member, since *int64, first bool, subscribed func(lastSeq int64, online int)) (done bool, upTo int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -377,7 +389,7 @@ func (r *room) attach(c recipient, m *member, since *int64, first bool, subscrib
 		from = *since
 	}
 	if from < last {
-		// Serve from the ring when it holds every message after from, and they fit in half
+		// Serve from the ring when it holds every event after from, and they fit in half
 		// the socket's queue; otherwise the caller reads the store at the pace the client reads.
 		if last-from > ringSize {
 			return false, last
@@ -482,25 +494,30 @@ func (r *room) setOnline(n int) {
 	r.sendLocked(rooms.PresenceFrame(r.id, n, k), "")
 }
 
-// forgetLocked drops the kept frame of seq, from the ring and from the frames waiting their
-// turn; a waiting one is read from the store when its turn comes.
-func (r *room) forgetLocked(seq int64) {
-	if e := &r.ring[seq%ringSize]; e.seq == seq {
-		*e = ringEntry{}
+// restateLocked rewrites the kept frames of the message a change is about with the message as
+// the change left it, each keeping its kind, position and reply count (the one at its position).
+// So a resume from the ring gets what a resume from the store gets (ListEvents), and never the
+// text that a hide, a deletion or an edit took away: the change frame still follows.
+func (r *room) restateLocked(frame []byte) {
+	ev, err := rooms.DecodeEventFrame(frame)
+	if err != nil {
+		r.d.opts.Logger.Warn("restate kept frames", "room", r.id, "err", err)
+		return
 	}
-	if _, ok := r.pending[seq]; ok {
-		delete(r.pending, seq)
-		r.target = max(r.target, seq)
-		if r.gapTimer == nil {
-			r.gapTimer = time.AfterFunc(r.d.opts.GapWait, r.gapExpired)
+	// A message's JSON object begins with its id; another message's parent_id names it
+	// otherwise, and content cannot hold the sequence unescaped.
+	key := []byte(`{"id":"` + string(ev.Message.ID) + `"`)
+	for i := range r.ring {
+		e := &r.ring[i]
+		if e.seq == 0 || !bytes.Contains(e.frame, key) {
+			continue
 		}
+		old, err := rooms.DecodeEventFrame(e.frame)
+		if err != nil || old.Message.ID != ev.Message.ID {
+			continue
+		}
+		m := *ev.Message
+		m.ReplyCount = old.Message.ReplyCount
+		e.frame = rooms.EventFrame(&cg.RoomEvent{Seq: e.seq, Kind: old.Kind, Message: &m})
 	}
-}
-
-// forgetAll empties the ring: after an account is deleted its messages are tombstones, and no
-// kept frame may show them as they were.
-func (r *room) forgetAll() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.ring = [ringSize]ringEntry{}
 }

@@ -221,7 +221,7 @@ func (h *sessionHarness) announce(id cg.ClassID, seq int64) {
 	if r == nil {
 		h.t.Fatalf("room %s is not active", id)
 	}
-	r.push(rooms.Event{Kind: rooms.EventMessage, Seq: seq, Frame: rooms.MessageFrame(h.store.message(seq))})
+	r.push(rooms.Event{Kind: rooms.EventOrdered, Seq: seq, Frame: rooms.EventFrame(h.store.event(seq))})
 }
 
 // want checks every frame written so far, as "type ref-or-seq room-or-code", presence aside.

@@ -54,8 +54,8 @@ func (s *session) subscribeAll(fs []*rooms.ClientFrame) {
 }
 
 // subscribe joins a room under the user's pseudonym (access.Anon), checked when the user's leaves
-// count was leaves: the subscribed reply, then every message after since_seq, then live ones, with
-// no gap and no duplicate.
+// count was leaves: the subscribed reply, then every event after the position since_seq, then
+// live ones, with no gap and no duplicate.
 func (s *session) subscribe(ctx context.Context, f *rooms.ClientFrame, access cg.AccessResult, leaves uint64) error {
 	anon, k := access.Anon, s.deps.service.Anonymity()
 	s.unsubscribe(f.Room) // a repeated subscribe starts over
@@ -73,26 +73,26 @@ func (s *session) subscribe(ctx context.Context, f *rooms.ClientFrame, access cg
 		if done {
 			break
 		}
-		// Read the missed messages from the store, a page at a time, never letting the
+		// Read the missed events from the store, a page at a time, never letting the
 		// queue grow past half its bound: the client is served at the pace it reads.
 		for *since < upTo {
-			msgs, err := s.deps.store.ListMessages(ctx, f.Room, cg.MessageFilter{AfterSeq: since, Limit: s.deps.opts.BackfillPage})
+			evs, err := s.deps.store.ListEvents(ctx, f.Room, *since, s.deps.opts.BackfillPage)
 			if err != nil {
 				s.deps.rooms.release(r)
 				return err
 			}
-			if len(msgs) == 0 {
+			if len(evs) == 0 {
 				break
 			}
 			s.t.releaseWrites() // the queue drains while the store is read
-			for _, msg := range msgs {
+			for _, ev := range evs {
 				if err := s.t.waitQueueBelow(ctx, s.deps.opts.MaxQueueBytes/2); err != nil {
 					s.deps.rooms.release(r)
 					return err
 				}
-				s.t.Write(rooms.MessageFrame(msg))
+				s.t.Write(rooms.EventFrame(ev))
 			}
-			last := msgs[len(msgs)-1].Seq
+			last := evs[len(evs)-1].Seq
 			since = &last
 		}
 	}

@@ -33,7 +33,7 @@ func TestAuditOutlivesModerator(t *testing.T) {
 	if _, err := store.RevealAuthor(ctx, msg.ID, mod, "report"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := store.SetHidden(ctx, msg.ID, mod, true); err != nil {
+	if _, err := store.SetHidden(ctx, msg.ID, mod, true); err != nil {
 		t.Fatal(err)
 	}
 	if err := persistence.NewUserStore(db).DeleteUser(ctx, mod, 0); err != nil {

@@ -61,25 +61,14 @@ func (s *CleanupStore) PurgeSessions(ctx context.Context, now time.Time) (int64,
 }
 
 // EraseDue tombstones up to limit messages of deleted accounts whose erasure time (drawn at the
-// deletion, see UserStore.DeleteUser) is not after now, oldest time first, and returns them. It
-// reports whether it ran (false when another instance was running it).
-func (s *CleanupStore) EraseDue(ctx context.Context, now time.Time, limit int) ([]cg.ErasedMessage, bool, error) {
-	var erased []cg.ErasedMessage
+// deletion, see UserStore.DeleteUser) is not after now, oldest time first, each an event of its
+// room, and returns the events. It reports whether it ran (false when another instance was
+// running it).
+func (s *CleanupStore) EraseDue(ctx context.Context, now time.Time, limit int) ([]*cg.RoomEvent, bool, error) {
+	var erased []*cg.RoomEvent
 	_, ran, err := s.locked(ctx, "erase messages", lockErasures, func(tx pgx.Tx) (int64, error) {
-		rows, err := tx.Query(ctx, `
-			UPDATE class_messages m
-			   SET content = NULL, anon_id = NULL, client_msg_id = NULL, deleted_at = now(), erase_at = NULL
-			  FROM (SELECT id FROM class_messages WHERE erase_at <= $1 ORDER BY erase_at LIMIT $2 FOR UPDATE) due
-			 WHERE m.id = due.id
-			RETURNING m.id, m.class_id, m.seq`, now, limit)
-		if err != nil {
-			return 0, err
-		}
-		erased, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (cg.ErasedMessage, error) {
-			var e cg.ErasedMessage
-			err := row.Scan(&e.ID, &e.Room, &e.Seq)
-			return e, err
-		})
+		var err error
+		erased, err = eraseDue(ctx, tx, now, limit)
 		return int64(len(erased)), err
 	})
 	if err != nil || !ran {

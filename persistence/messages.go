@@ -31,18 +31,14 @@ var _ cg.MessageStore = (*MessageStore)(nil)
 func NewMessageStore(db *DB) *MessageStore { return &MessageStore{db: db} }
 
 // messageColumns are read by scanMessage, in this order.
-const messageColumns = `id, class_id, seq, anon_id, content, parent_id, reply_count, created_at, hidden, deleted_at IS NOT NULL`
+const messageColumns = `id, class_id, seq, anon_id, content, parent_id, reply_count, created_at, hidden, deleted_at IS NOT NULL, edited_at`
 
 func scanMessage(row pgx.Row) (*cg.Message, error) {
 	var m cg.Message
-	if err := row.Scan(&m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted); err != nil {
+	if err := row.Scan(&m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted, &m.EditedAt); err != nil {
 		return nil, err
 	}
-	if m.Hidden || m.Deleted {
-		m.Content = nil
-	}
-	m.CreatedAt = m.CreatedAt.UTC()
-	return &m, nil
+	return visible(&m), nil
 }
 
 func collectMessages(rows pgx.Rows) ([]*cg.Message, error) {
@@ -318,35 +314,43 @@ func (s *MessageStore) checkParent(ctx context.Context, class cg.ClassID, parent
 	return nil
 }
 
-// ListMessages returns a page of the room's history in ascending seq.
-func (s *MessageStore) ListMessages(ctx context.Context, class cg.ClassID, f cg.MessageFilter) ([]*cg.Message, error) {
-	var rows pgx.Rows
-	var err error
-	switch {
-	case f.AfterSeq != nil:
-		rows, err = s.db.Pool.Query(ctx, `SELECT `+messageColumns+` FROM class_messages
-			WHERE class_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, class, *f.AfterSeq, f.Limit)
-	case f.BeforeSeq != nil:
-		rows, err = s.db.Pool.Query(ctx, `SELECT `+messageColumns+` FROM class_messages
-			WHERE class_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, class, *f.BeforeSeq, f.Limit)
-	default:
-		rows, err = s.db.Pool.Query(ctx, `SELECT `+messageColumns+` FROM class_messages
-			WHERE class_id = $1 ORDER BY seq DESC LIMIT $2`, class, f.Limit)
-	}
-	if err != nil {
-		return nil, wrap("list messages", err)
-	}
-	msgs, err := collectMessages(rows)
+// ListMessages returns a page of the room's history in ascending seq, and the room's last event
+// position, from one snapshot: the page is the room's state at that position.
+func (s *MessageStore) ListMessages(ctx context.Context, class cg.ClassID, f cg.MessageFilter) (*cg.MessagePage, error) {
+	page := &cg.MessagePage{}
+	err := pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT last_seq FROM rooms WHERE class_id = $1), 0)`, class).Scan(&page.LastSeq); err != nil {
+			return err
+		}
+		var rows pgx.Rows
+		var err error
+		switch {
+		case f.AfterSeq != nil:
+			rows, err = tx.Query(ctx, `SELECT `+messageColumns+` FROM class_messages
+				WHERE class_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, class, *f.AfterSeq, f.Limit)
+		case f.BeforeSeq != nil:
+			rows, err = tx.Query(ctx, `SELECT `+messageColumns+` FROM class_messages
+				WHERE class_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, class, *f.BeforeSeq, f.Limit)
+		default:
+			rows, err = tx.Query(ctx, `SELECT `+messageColumns+` FROM class_messages
+				WHERE class_id = $1 ORDER BY seq DESC LIMIT $2`, class, f.Limit)
+		}
+		if err != nil {
+			return err
+		}
+		page.Messages, err = collectMessages(rows)
+		return err
+	})
 	if err != nil {
 		return nil, wrap("list messages", err)
 	}
 	if f.AfterSeq == nil {
-		slices.Reverse(msgs)
+		slices.Reverse(page.Messages)
 	}
-	return msgs, nil
+	return page, nil
 }
 
-// LastSeqs returns the newest seq of each room; rooms without messages are 0.
+// LastSeqs returns the last event position of each room; rooms without events are 0.
 func (s *MessageStore) LastSeqs(ctx context.Context, classes []cg.ClassID) (map[cg.ClassID]int64, error) {
 	out := make(map[cg.ClassID]int64, len(classes))
 	for _, c := range classes {
@@ -388,94 +392,6 @@ func (s *MessageStore) Thread(ctx context.Context, class cg.ClassID, id cg.Messa
 		return nil, nil, wrap("thread replies", err)
 	}
 	return root, replies, nil
-}
-
-// FlagMessage records a flag once per user and hides the message at the threshold.
-func (s *MessageStore) FlagMessage(ctx context.Context, id cg.MessageID, user cg.UserID, reason string, threshold int) (*cg.Message, bool, error) {
-	if !cg.ValidUUID(string(id)) {
-		return nil, false, errMsgNotFound
-	}
-	var msg *cg.Message
-	var autoHidden bool
-	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		var author *cg.UserID
-		var class cg.ClassID
-		var flags int
-		var hidden, enrolled bool
-		err := tx.QueryRow(ctx, `
-			SELECT m.class_id, m.user_id, m.flag_count, m.hidden,
-			       EXISTS (SELECT 1 FROM user_classes WHERE user_id = $2 AND class_id = m.class_id)
-			  FROM class_messages m WHERE m.id = $1 FOR UPDATE`, id, user).Scan(&class, &author, &flags, &hidden, &enrolled)
-		if err != nil {
-			return notFound("flag message", err, cg.ENOTFOUND, "No such message.")
-		}
-		if !enrolled {
-			return errNotEnrolled
-		}
-		if author != nil && *author == user {
-			return cg.Errorf(cg.EOWNMESSAGE, "You cannot flag your own message.")
-		}
-		var r *string
-		if reason != "" {
-			r = &reason
-		}
-		tag, err := tx.Exec(ctx, `INSERT INTO message_flags (message_id, user_id, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, id, user, r)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 1 {
-			flags++
-			autoHidden = !hidden && flags >= threshold
-			if _, err := tx.Exec(ctx, `UPDATE class_messages SET flag_count = flag_count + 1,
-				hidden = hidden OR $2, hidden_at = CASE WHEN $2 AND NOT hidden THEN now() ELSE hidden_at END WHERE id = $1`, id, autoHidden); err != nil {
-				return err
-			}
-			if autoHidden {
-				if _, err := tx.Exec(ctx, `INSERT INTO moderation_audit (message_id, action, reason) VALUES ($1, 'auto_hide', $2)`,
-					id, fmt.Sprintf("%d distinct users flagged it", flags)); err != nil {
-					return err
-				}
-			}
-		}
-		msg, err = scanMessage(tx.QueryRow(ctx, `SELECT `+messageColumns+` FROM class_messages WHERE id = $1`, id))
-		return err
-	})
-	if err != nil {
-		return nil, false, wrap("flag message", err)
-	}
-	return msg, autoHidden, nil
-}
-
-// SetHidden hides or restores a message and writes the action to the audit log.
-func (s *MessageStore) SetHidden(ctx context.Context, id cg.MessageID, moderator cg.UserID, hidden bool) (*cg.Message, bool, error) {
-	if !cg.ValidUUID(string(id)) {
-		return nil, false, errMsgNotFound
-	}
-	var msg *cg.Message
-	var changed bool
-	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE class_messages SET hidden = $2, hidden_at = CASE WHEN $2 THEN now() END
-			WHERE id = $1 AND hidden <> $2`, id, hidden)
-		if err != nil {
-			return err
-		}
-		changed = tag.RowsAffected() == 1
-		if changed {
-			action := "unhide"
-			if hidden {
-				action = "hide"
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO moderation_audit (moderator_id, message_id, action) VALUES ($1, $2, $3)`, moderator, id, action); err != nil {
-				return err
-			}
-		}
-		msg, err = scanMessage(tx.QueryRow(ctx, `SELECT `+messageColumns+` FROM class_messages WHERE id = $1`, id))
-		return notFound("set hidden", err, cg.ENOTFOUND, "No such message.")
-	})
-	if err != nil {
-		return nil, false, wrap("set hidden", err)
-	}
-	return msg, changed, nil
 }
 
 // RevealAuthor returns the author of a message and audits the reveal in the same transaction:
@@ -531,17 +447,25 @@ func (s *MessageStore) ListFlagged(ctx context.Context, limit int, cursor string
 	for rows.Next() {
 		var fm cg.FlaggedMessage
 		m := &fm.Message
-		if err := rows.Scan(&m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted, &fm.FlagCount); err != nil {
+		if err := rows.Scan(&m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted, &m.EditedAt, &fm.FlagCount); err != nil {
 			return nil, "", wrap("list flagged", err)
 		}
-		if m.Hidden || m.Deleted {
-			m.Content = nil
-		}
-		m.CreatedAt = m.CreatedAt.UTC()
+		visible(m)
 		out = append(out, &fm)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, "", wrap("list flagged", err)
+	}
+	ids := make([]cg.MessageID, len(out))
+	for i, fm := range out {
+		ids[i] = fm.ID
+	}
+	versions, err := s.versions(ctx, ids)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, fm := range out {
+		fm.Versions = versions[fm.ID]
 	}
 	next := ""
 	if len(out) > limit {

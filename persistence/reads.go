@@ -132,12 +132,12 @@ func NewReadMessages(router *ReadRouter) *ReadMessages {
 }
 
 // ListMessages returns a page of the room's history, as MessageStore.ListMessages does.
-func (m *ReadMessages) ListMessages(ctx context.Context, class cg.ClassID, f cg.MessageFilter) (msgs []*cg.Message, err error) {
+func (m *ReadMessages) ListMessages(ctx context.Context, class cg.ClassID, f cg.MessageFilter) (page *cg.MessagePage, err error) {
 	err = readOn(ctx, m.router, m.primary, m.replica, func(s *MessageStore) error {
-		msgs, err = s.ListMessages(ctx, class, f)
+		page, err = s.ListMessages(ctx, class, f)
 		return err
 	})
-	return msgs, err
+	return page, err
 }
 
 // Thread returns a message and its replies, as MessageStore.Thread does.

@@ -65,11 +65,11 @@ func TestReadReplica(t *testing.T) {
 	}
 	historyOf := func(reads *persistence.ReadMessages) []*cg.Message {
 		t.Helper()
-		msgs, err := reads.ListMessages(ctx, class, cg.MessageFilter{AfterSeq: new(int64), Limit: 100})
+		page, err := reads.ListMessages(ctx, class, cg.MessageFilter{AfterSeq: new(int64), Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return msgs
+		return page.Messages
 	}
 	history := func() []*cg.Message { t.Helper(); return historyOf(reads) }
 	// classesOf returns the number of classes a search finds and the room's enrollment count.

@@ -12,11 +12,12 @@ import (
 type EraseStore interface {
 	// EraseDue tombstones up to limit messages whose erasure time is not after now and returns
 	// them; ran is false when another instance was running the job.
-	EraseDue(ctx context.Context, now time.Time, limit int) (erased []cg.ErasedMessage, ran bool, err error)
+	// Each erasure is an event of its room.
+	EraseDue(ctx context.Context, now time.Time, limit int) (erased []*cg.RoomEvent, ran bool, err error)
 }
 
 // Eraser runs the erasure job: each message a deletion asked to erase becomes a tombstone at its
-// own random time (drawn at the deletion), and its room is told with a message_erased frame.
+// own random time (drawn at the deletion), an event of its room (a message_erased frame).
 // Since the times are spread, the erasures of one account come one by one, not as a batch that
 // would show which pseudonyms were its.
 type Eraser struct {
@@ -68,8 +69,8 @@ func (e *Eraser) RunOnce(ctx context.Context) (int, error) {
 		if err != nil || !ran {
 			return total, err
 		}
-		for _, m := range erased {
-			e.Service.Erased(m)
+		for _, ev := range erased {
+			e.Service.Announce(ev)
 		}
 		total += len(erased)
 		if len(erased) < batch {

@@ -12,9 +12,13 @@ type EventKind byte
 
 // The kinds of room events.
 const (
-	EventMessage  EventKind = 'm' // a new message; Seq is its seq
-	EventHidden   EventKind = 'h' // a message was hidden; Seq is its seq
-	EventRestored EventKind = 'r' // a message was restored; Seq is its seq
+	// EventOrdered is a new message, an event of the room's order; Seq is its position (the
+	// message's seq).
+	EventOrdered EventKind = 'm'
+	// EventChange is a change to a message, an event of the room's order; Seq is its position.
+	// Rooms deliver it as they deliver messages, and bring the frames they keep of the message
+	// to its new state.
+	EventChange   EventKind = 'c'
 	EventTyping   EventKind = 't' // someone is typing; Anon is who
 	EventPresence EventKind = 'p' // the room's presence count changed on some instance
 )

@@ -244,10 +244,14 @@ type ackFrame struct {
 	Message *cg.Message `json:"message"`
 }
 
-type hiddenFrame struct {
-	Type      string       `json:"type"`
+// changeFrame is a change to a message: its own position in the room's order, and the message
+// as it is now.
+type changeFrame struct {
+	Type      cg.EventKind `json:"type"`
 	Room      cg.ClassID   `json:"room"`
+	Seq       int64        `json:"seq"`
 	MessageID cg.MessageID `json:"message_id"`
+	Message   *cg.Message  `json:"message"`
 }
 
 type typingFrame struct {
@@ -300,14 +304,29 @@ func MessageFrame(m *cg.Message) []byte { return mustJSON(messageFrame{"message"
 // AckFrame encodes the reply to a publish.
 func AckFrame(ref string, m *cg.Message) []byte { return mustJSON(ackFrame{"ack", ref, m}) }
 
-// HiddenFrame encodes the news that a moderator hid a message.
-func HiddenFrame(room cg.ClassID, id cg.MessageID) []byte {
-	return mustJSON(hiddenFrame{"message_hidden", room, id})
+// EventFrame encodes an event of a room's order: a new message as a message frame, a change as
+// a frame of its kind with its position.
+func EventFrame(e *cg.RoomEvent) []byte {
+	if e.Kind == cg.EventMessage {
+		return MessageFrame(e.Message)
+	}
+	return mustJSON(changeFrame{e.Kind, e.Message.Room, e.Seq, e.Message.ID, e.Message})
 }
 
-// RestoredFrame encodes a message a moderator restored.
-func RestoredFrame(m *cg.Message) []byte {
-	return mustJSON(messageFrame{"message_restored", m.Room, m})
+// DecodeEventFrame reads back an event frame of EventFrame: the event, its position, and its
+// message.
+func DecodeEventFrame(frame []byte) (*cg.RoomEvent, error) {
+	var f changeFrame
+	if err := json.Unmarshal(frame, &f); err != nil {
+		return nil, err
+	}
+	if f.Message == nil {
+		return nil, errBadEvent
+	}
+	if f.Type == cg.EventMessage {
+		f.Seq = f.Message.Seq
+	}
+	return &cg.RoomEvent{Seq: f.Seq, Kind: f.Type, Message: f.Message}, nil
 }
 
 // TypingFrame encodes that someone is typing in a room.
@@ -318,12 +337,6 @@ func TypingFrame(room cg.ClassID, anon cg.AnonID) []byte {
 // PresenceFrame encodes the number of distinct users online in a room, as a bucket below k.
 func PresenceFrame(room cg.ClassID, online, k int) []byte {
 	return mustJSON(presenceFrame{"presence", room, bucketed(online, k)})
-}
-
-// ErasedFrame encodes the news that a message of a deleted account was erased: it is a
-// tombstone now.
-func ErasedFrame(room cg.ClassID, id cg.MessageID) []byte {
-	return mustJSON(hiddenFrame{"message_erased", room, id})
 }
 
 // PongFrame encodes the reply to a ping.

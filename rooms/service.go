@@ -20,6 +20,8 @@ type Service struct {
 	// AnonymityK is the anonymity threshold: a room with fewer members says so, and counts of
 	// users below it are shown only as "fewer than AnonymityK". Default: cg.DefaultAnonymityK.
 	AnonymityK int
+	// EditWindow is how long after publishing its author may edit a message. Default: 15 min.
+	EditWindow time.Duration
 	// BrokerTimeout bounds a publication to the broker. Default: 2 s.
 	BrokerTimeout time.Duration
 	Logger        *slog.Logger
@@ -86,8 +88,56 @@ func (s *Service) Publish(ctx context.Context, user cg.UserID, room cg.ClassID, 
 	}
 	// Announced also when a retry returned an earlier message: if the first attempt committed
 	// and died before announcing, this repairs it; subscribers drop the duplicate by its seq.
-	s.announce(room, Event{Kind: EventMessage, Seq: msg.Seq, Frame: MessageFrame(msg)})
+	s.announce(room, Event{Kind: EventOrdered, Seq: msg.Seq, Frame: MessageFrame(msg)})
 	return msg, nil
+}
+
+// Announce tells the room of an event of its order that is committed: a change to a message.
+// The announcement failing fails nothing: subscribers repair gaps from the store.
+func (s *Service) Announce(ev *cg.RoomEvent) {
+	s.announce(ev.Message.Room, Event{Kind: EventChange, Seq: ev.Seq, Frame: EventFrame(ev)})
+}
+
+// editWindow returns EditWindow or its default.
+func (s *Service) editWindow() time.Duration {
+	if s.EditWindow <= 0 {
+		return 15 * time.Minute
+	}
+	return s.EditWindow
+}
+
+// Edit replaces the content of the user's own message, under the rules of publishing, within
+// EditWindow of its publication, and tells the room. Editing to the same content changes
+// nothing. Errors: invalid_content, not_found, forbidden, not_enrolled, message_hidden,
+// message_deleted, edit_window_passed, rate_limited.
+func (s *Service) Edit(ctx context.Context, user cg.UserID, id cg.MessageID, content string) (*cg.Message, error) {
+	content, err := NormalizeContent(content)
+	if err != nil {
+		return nil, err
+	}
+	if s.Limiter != nil {
+		if ok, wait := s.Limiter.Allow(user); !ok {
+			return nil, &cg.Error{Code: cg.ERATELIMITED, Message: "You are sending messages too fast.", RetryAfterMs: max(1, wait.Milliseconds())}
+		}
+	}
+	msg, ev, err := s.Store.EditMessage(ctx, id, user, content, s.editWindow())
+	if err != nil {
+		return nil, err
+	}
+	if ev != nil {
+		s.Announce(ev)
+	}
+	return msg, nil
+}
+
+// Delete turns the user's own message into a tombstone that keeps its pseudonym, and tells the
+// room; deleting it again does nothing. Errors: not_found, forbidden.
+func (s *Service) Delete(ctx context.Context, user cg.UserID, id cg.MessageID) error {
+	ev, err := s.Store.DeleteMessage(ctx, id, user)
+	if err == nil && ev != nil {
+		s.Announce(ev)
+	}
+	return err
 }
 
 // announce publishes an event to the room through the broker.
@@ -103,19 +153,14 @@ func (s *Service) announce(room cg.ClassID, e Event) {
 	}
 }
 
-// Erased tells the room that a message of a deleted account was erased (it is a tombstone now),
-// as the hidden event tells of a hidden one.
-func (s *Service) Erased(m cg.ErasedMessage) {
-	s.announce(m.Room, Event{Kind: EventHidden, Seq: m.Seq, Frame: ErasedFrame(m.Room, m.ID)})
-}
-
 // Typing tells the room that anon is typing. Nothing is stored.
 func (s *Service) Typing(room cg.ClassID, anon cg.AnonID) {
 	s.announce(room, Event{Kind: EventTyping, Anon: anon, Frame: TypingFrame(room, anon)})
 }
 
-// History returns a page of the room's history. Errors: not_found, not_enrolled.
-func (s *Service) History(ctx context.Context, user cg.UserID, room cg.ClassID, f cg.MessageFilter) ([]*cg.Message, error) {
+// History returns a page of the room's history, with the position to resume the room's events
+// from. Errors: not_found, not_enrolled.
+func (s *Service) History(ctx context.Context, user cg.UserID, room cg.ClassID, f cg.MessageFilter) (*cg.MessagePage, error) {
 	if _, err := s.Store.RoomAccess(ctx, user, room); err != nil {
 		return nil, err
 	}
@@ -137,29 +182,26 @@ func (s *Service) Flag(ctx context.Context, user cg.UserID, id cg.MessageID, rea
 	if threshold <= 0 {
 		threshold = 3
 	}
-	msg, hidden, err := s.Store.FlagMessage(ctx, id, user, reason, threshold)
-	if err != nil {
-		return err
+	ev, err := s.Store.FlagMessage(ctx, id, user, reason, threshold)
+	if err == nil && ev != nil {
+		s.Announce(ev)
 	}
-	if hidden {
-		s.announce(msg.Room, Event{Kind: EventHidden, Seq: msg.Seq, Frame: HiddenFrame(msg.Room, msg.ID)})
-	}
-	return nil
+	return err
 }
 
 // SetHidden hides or restores a message on a moderator's behalf and tells the room.
 // Errors: not_found.
 func (s *Service) SetHidden(ctx context.Context, moderator cg.UserID, id cg.MessageID, hidden bool) error {
-	msg, changed, err := s.Store.SetHidden(ctx, id, moderator, hidden)
-	if err != nil || !changed {
-		return err
+	ev, err := s.Store.SetHidden(ctx, id, moderator, hidden)
+	if err == nil && ev != nil {
+		s.Announce(ev)
 	}
-	if hidden {
-		s.announce(msg.Room, Event{Kind: EventHidden, Seq: msg.Seq, Frame: HiddenFrame(msg.Room, msg.ID)})
-	} else {
-		s.announce(msg.Room, Event{Kind: EventRestored, Seq: msg.Seq, Frame: RestoredFrame(msg)})
-	}
-	return nil
+	return err
+}
+
+// Versions returns the earlier contents of a message, for moderators. Errors: not_found.
+func (s *Service) Versions(ctx context.Context, id cg.MessageID) ([]cg.MessageVersion, error) {
+	return s.Store.MessageVersions(ctx, id)
 }
 
 // RevealAuthor returns a message's author to a moderator; every call is audited.

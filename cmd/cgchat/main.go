@@ -1,7 +1,8 @@
 // Command cgchat is a small terminal client of a Common Grounds room, and an example of the
-// protocol (docs/protocol.md): it subscribes with since_seq, prints messages, publishes each
-// line typed with a client_msg_id, and on any disconnect reconnects with backoff and resumes
-// without losing or repeating a message.
+// protocol (docs/protocol.md): it subscribes with since_seq, prints messages and the changes to
+// them (edits, deletions, hides, restores, erasures), publishes each line typed with a
+// client_msg_id, and on any disconnect reconnects with backoff and resumes from the last event
+// position seen without losing or repeating an event.
 //
 //	cgchat -url ws://127.0.0.1:8080/ws -token <session token> -room <class id>
 package main
@@ -35,13 +36,47 @@ func main() {
 }
 
 type message struct {
-	Seq     int64   `json:"seq"`
-	AnonID  *string `json:"anon_id"`
-	Content *string `json:"content"`
+	Seq      int64   `json:"seq"`
+	AnonID   *string `json:"anon_id"`
+	Content  *string `json:"content"`
+	Hidden   bool    `json:"hidden"`
+	Deleted  bool    `json:"deleted"`
+	EditedAt *string `json:"edited_at"`
+}
+
+// String shows the message as a line: its seq, its pseudonym and its content, or what became of
+// it.
+func (m *message) String() string {
+	who, text := "(erased)", ""
+	if m.AnonID != nil {
+		who = *m.AnonID
+	}
+	switch {
+	case m.Deleted:
+		text = "(deleted)"
+	case m.Hidden:
+		text = "(hidden)"
+	case m.Content != nil:
+		text = *m.Content
+		if m.EditedAt != nil {
+			text += " (edited)"
+		}
+	}
+	return fmt.Sprintf("[%d] %s: %s", m.Seq, who, text)
+}
+
+// changes says, by change frame type, what happened to a message.
+var changes = map[string]string{
+	"message_edited":   "edited",
+	"message_deleted":  "deleted by its author",
+	"message_hidden":   "hidden by moderation",
+	"message_restored": "restored",
+	"message_erased":   "erased",
 }
 
 type frame struct {
 	Type    string `json:"type"`
+	Seq     int64  `json:"seq"` // a change's position`
 	Code    string `json:"code"`
 	AnonID  string `json:"anon_id"`
 	LastSeq int64  `json:"last_seq"`
@@ -80,7 +115,7 @@ func run(ctx context.Context, args []string, in io.Reader, out io.Writer) error 
 		}
 		close(lines)
 	}()
-	var lastSeq *int64 // the highest seq seen: the resume point
+	var lastSeq *int64 // the highest event position seen: the resume point
 	for attempt := 0; ; attempt++ {
 		err := session(ctx, *url, *token, *room, &lastSeq, lines, out)
 		if ctx.Err() != nil || errors.Is(err, io.EOF) {
@@ -149,14 +184,14 @@ func session(ctx context.Context, url, token, room string, lastSeq **int64, line
 					continue
 				}
 				**lastSeq = m.Seq
-				who, text := "(deleted)", "(hidden)"
-				if m.AnonID != nil {
-					who = *m.AnonID
+				fmt.Fprintln(out, m.String())
+			case "message_edited", "message_deleted", "message_hidden", "message_restored", "message_erased":
+				var m message
+				if json.Unmarshal(f.Message, &m) != nil || f.Seq <= **lastSeq {
+					continue
 				}
-				if m.Content != nil {
-					text = *m.Content
-				}
-				fmt.Fprintf(out, "[%d] %s: %s\n", m.Seq, who, text)
+				**lastSeq = f.Seq
+				fmt.Fprintf(out, "* message %d %s, now %s\n", m.Seq, changes[f.Type], m.String())
 			case "presence":
 				fmt.Fprintf(out, "* %s online\n", f.online())
 			case "error":

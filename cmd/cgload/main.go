@@ -1,11 +1,12 @@
 // Command cgload is the load generator of Common Grounds. It reads the users and rooms that
 // `commongrounds loadtest-seed` wrote, opens one WebSocket per user against one or more
 // servers, subscribes each to its rooms, publishes at a given rate and reports connections,
-// acks, deliveries, end-to-end latency and every gap or duplicate in the rooms' seqs.
+// acks, deliveries, end-to-end latency and every gap or duplicate in the rooms' event positions
+// (new messages and changes to them: --change-mix).
 //
 //	cgload --seed load.json --scenario fanout --url ws://127.0.0.1:18080/ws
 //
-// Scenarios set defaults that flags override: idle, fanout, cross, evening, storm (see
+// Scenarios set defaults that flags override: idle, fanout, cross, cross-changes, evening, storm (see
 // docs/benchmarks.md). With --workers W it runs W child processes of itself, each with a share
 // of the users (one process holds at most as many sockets as it may open files), and merges
 // their results. It exits with status 1 when the run saw a gap, a duplicate, a loss, an error
@@ -65,7 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&urls, "url", "ws://127.0.0.1:8080/ws", "server WebSocket URLs, comma-separated; sockets are spread over them")
 	fs.StringVar(&metrics, "metrics", "", "the servers' /metrics URLs (their METRICS_ADDR), comma-separated (default: port 9090 of each --url's host)")
 	fs.StringVar(&sources, "source-addrs", "", "local addresses to connect from, comma-separated (127.0.0.2,127.0.0.3 or 127.0.0.2-9)")
-	fs.StringVar(&c.Scenario, "scenario", "custom", "idle, fanout, cross, evening, storm or custom: sets the defaults of the other flags")
+	fs.StringVar(&c.Scenario, "scenario", "custom", "idle, fanout, cross, cross-changes, evening, storm or custom: sets the defaults of the other flags")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "steady phase, after every socket is connected and subscribed")
 	fs.Float64Var(&c.Rate, "rate", 0, "publishes per second, all processes together")
 	fs.StringVar(&steps, "rate-steps", "", "comma-separated publish rates to run --step-duration each")
@@ -73,6 +74,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&c.P99Limit, "p99-limit", 50*time.Millisecond, "stop a stepped run after the first step whose p99 passes this (0: run every step)")
 	fs.IntVar(&c.Publishers, "publishers", 0, "number of users (the first of the seed) that publish (default all)")
 	fs.IntVar(&c.ContentSize, "content-size", 100, "bytes of content per message")
+	fs.Float64Var(&c.ChangeMix, "change-mix", 0, "share of publishes replaced by a change to an earlier message over HTTP: an edit, a deletion or a hide, in turn (0.05: 5 %)")
+	fs.IntVar(&c.HideFlags, "hide-flags", 3, "members that flag a message to hide it: the servers' FLAG_HIDE_THRESHOLD")
 	fs.IntVar(&c.ConnectConcurrency, "connect-concurrency", 200, "dials in progress at once, per process")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 5*time.Minute, "longest wait for every socket to connect and subscribe")
 	fs.DurationVar(&c.ReconnectJitter, "reconnect-jitter", 0, "longest random wait before a reconnect")
@@ -152,6 +155,12 @@ func (o *options) applyScenario() error {
 		def("publishers", func() { c.Publishers = 10 })
 		def("rate", func() { c.Rate = 50 })
 		def("duration", func() { c.Duration = 60 * time.Second })
+	case "cross-changes":
+		// (c) with 5 % of the publishes replaced by edits, deletions and hides.
+		def("publishers", func() { c.Publishers = 10 })
+		def("rate", func() { c.Rate = 50 })
+		def("duration", func() { c.Duration = 60 * time.Second })
+		def("change-mix", func() { c.ChangeMix = 0.05 })
 	case "evening":
 		// (d) many small rooms, every member posting every 10 s.
 		def("rate", func() {
@@ -173,7 +182,7 @@ func (o *options) applyScenario() error {
 		def("publishers", func() { c.Publishers = 50 })
 		def("duration", func() { c.Duration = 15 * time.Second })
 	default:
-		return fmt.Errorf("unknown scenario %q: want idle, fanout, cross, evening, storm or custom", c.Scenario)
+		return fmt.Errorf("unknown scenario %q: want idle, fanout, cross, cross-changes, evening, storm or custom", c.Scenario)
 	}
 	return nil
 }

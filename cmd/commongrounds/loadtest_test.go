@@ -186,6 +186,7 @@ func TestLoadSmoke(t *testing.T) {
 		Seed:         s,
 		Publishers:   40,
 		Rate:         60,
+		ChangeMix:    0.1, // edits, deletions and hides: events checked like messages
 		Duration:     2 * time.Second,
 		Storm:        loadgen.StormDrop,
 		StormTimeout: time.Minute,
@@ -203,9 +204,12 @@ func TestLoadSmoke(t *testing.T) {
 		t.Fatalf("acked %d, delivered %d, %d upgrades of %d sockets, storm %+v: want publishes, deliveries and every socket reconnected\n%s",
 			res.Acked, res.Delivered, res.Connects, res.Sockets, res.Storm, report.String())
 	}
-	// Every committed message reached each of the 40 members of its room exactly once.
+	if res.Changes == 0 {
+		t.Fatalf("no change was made\n%s", report.String())
+	}
+	// Every committed message and change reached each of the 40 members of its room exactly once.
 	committed, _ := res.Committed()
-	if res.Delivered != committed*40 {
-		t.Fatalf("%d deliveries of %d committed messages, want %d\n%s", res.Delivered, committed, committed*40, report.String())
+	if want := (committed + res.Changes) * 40; res.Delivered != want {
+		t.Fatalf("%d deliveries of %d committed messages and %d changes, want %d\n%s", res.Delivered, committed, res.Changes, want, report.String())
 	}
 }

@@ -22,7 +22,7 @@ type historyFrom struct {
 }
 
 // ListMessages reads a page of history through the router.
-func (h historyFrom) ListMessages(ctx context.Context, class cg.ClassID, f cg.MessageFilter) ([]*cg.Message, error) {
+func (h historyFrom) ListMessages(ctx context.Context, class cg.ClassID, f cg.MessageFilter) (*cg.MessagePage, error) {
 	return h.reads.ListMessages(ctx, class, f)
 }
 

@@ -128,6 +128,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Broker:            roomBroker,
 		Limiter:           rooms.NewRateLimiter(cfg.PublishRate, float64(cfg.PublishBurst)),
 		FlagHideThreshold: cfg.FlagHideThreshold,
+		EditWindow:        cfg.EditWindow,
 		AnonymityK:        cfg.AnonymityK,
 		Logger:            logger,
 	}

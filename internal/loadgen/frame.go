@@ -14,6 +14,7 @@ const (
 	kindAck
 	kindSubscribed
 	kindError
+	kindChange // a change to a message: an event of the room's order at its own seq
 )
 
 // serverFrame holds the fields of a server frame the load generator reads. Byte slices point
@@ -22,9 +23,10 @@ type serverFrame struct {
 	kind    frameKind
 	ref     []byte
 	room    []byte
-	seq     int64 // message and ack: the message's seq
-	lastSeq int64 // subscribed
-	sentAt  int64 // message and ack of our own content: the publish time, Unix ns; else 0
+	seq     int64  // message and ack: the message's seq; change: the change's position
+	id      []byte // ack: the message's id
+	lastSeq int64  // subscribed
+	sentAt  int64  // message and ack of our own content: the publish time, Unix ns; else 0
 	code    []byte
 }
 
@@ -39,6 +41,7 @@ var (
 	keySeq     = []byte(`"seq":`)
 	keyLastSeq = []byte(`"last_seq":`)
 	keyCode    = []byte(`"code":"`)
+	keyID      = []byte(`"id":"`)
 	keyContent = []byte(`"content":"` + contentMark)
 )
 
@@ -62,7 +65,13 @@ func parseFrame(data []byte) (f serverFrame, ok bool) {
 		f.ref, _ = stringAfter(data, keyRef)
 		f.room, _ = stringAfter(data, keyRoom)
 		f.seq, _ = intAfter(data, keySeq)
+		f.id, _ = stringAfter(data, keyID)
 		f.sentAt = sentAt(data)
+	case "message_edited", "message_deleted", "message_hidden", "message_restored", "message_erased":
+		// The frame's own seq (its position) comes before the nested message's.
+		f.kind = kindChange
+		f.room, _ = stringAfter(data, keyRoom)
+		f.seq, _ = intAfter(data, keySeq)
 	case "subscribed":
 		f.kind = kindSubscribed
 		f.ref, _ = stringAfter(data, keyRef)

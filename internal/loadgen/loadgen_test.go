@@ -50,6 +50,10 @@ func TestParseFrame(t *testing.T) {
 		{"Error", rooms.ErrorFrame("run-0-8", cg.ERATELIMITED, "Slow down.", 200),
 			serverFrame{kind: kindError, ref: []byte("run-0-8"), code: []byte(cg.ERATELIMITED)}},
 		{"Presence", rooms.PresenceFrame(testRoom, 3, 5), serverFrame{kind: kindOther}},
+		{"Edited", rooms.EventFrame(&cg.RoomEvent{Seq: 50, Kind: cg.EventEdited, Message: message(42, `"seq":9`)}),
+			serverFrame{kind: kindChange, room: []byte(testRoom), seq: 50}},
+		{"Hidden", rooms.EventFrame(&cg.RoomEvent{Seq: 51, Kind: cg.EventHidden, Message: message(42, "x")}),
+			serverFrame{kind: kindChange, room: []byte(testRoom), seq: 51}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,6 +61,10 @@ func TestParseFrame(t *testing.T) {
 			if !ok {
 				t.Fatalf("parseFrame(%s) not ok", tt.data)
 			}
+			if tt.want.kind == kindAck && string(got.id) != "5d2c6f0e-9a55-4a8e-8d7e-0c6b1f0a2b3c" {
+				t.Fatalf("parseFrame(%s) read id %q", tt.data, got.id)
+			}
+			got.id = nil
 			if got.kind != tt.want.kind || string(got.ref) != string(tt.want.ref) || string(got.room) != string(tt.want.room) ||
 				got.seq != tt.want.seq || got.lastSeq != tt.want.lastSeq || got.sentAt != tt.want.sentAt || string(got.code) != string(tt.want.code) {
 				t.Fatalf("parseFrame(%s) = %+v, want %+v", tt.data, got, tt.want)

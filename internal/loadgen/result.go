@@ -40,6 +40,10 @@ type Result struct {
 	Duplicates int64 `json:"duplicates"` // seqs received twice, per socket and room
 	Missing    int64 `json:"missing"`    // seqs the server holds that a subscribed socket never got
 	Unexpected int64 `json:"unexpected"` // messages of rooms the socket had not joined
+	// Changes are the edits, deletions and hides made (Config.ChangeMix), each an event the
+	// rooms' sockets check like messages; ChangeErrors the ones refused.
+	Changes      int64            `json:"changes"`
+	ChangeErrors map[string]int64 `json:"change_errors,omitempty"`
 	// Rooms has each room's seq before the first publish and after the last, as the server's
 	// history has them, and the publishes acknowledged in it.
 	Rooms map[string]RoomSeqs `json:"rooms,omitempty"`
@@ -58,11 +62,14 @@ type Result struct {
 	Workers         int       `json:"workers"`
 }
 
-// RoomSeqs is a room's seq at the start and end of the run and the acks received in it.
+// RoomSeqs is a room's last event position at the start and end of the run, and the acks
+// received and changes made in it.
 type RoomSeqs struct {
-	Start int64 `json:"start"`
+	Start int64 `json:"start"` // the room's last event position
 	End   int64 `json:"end"`
 	Acked int64 `json:"acked"`
+	// Changed is the changes made in the room (events that are not new messages).
+	Changed int64 `json:"changed,omitempty"`
 }
 
 // Step is one rate of a stepped run.
@@ -161,12 +168,14 @@ func (r *Result) Merge(o *Result) {
 	r.Duplicates += o.Duplicates
 	r.Missing += o.Missing
 	r.Unexpected += o.Unexpected
+	r.Changes += o.Changes
+	r.ChangeErrors = addCounts(r.ChangeErrors, o.ChangeErrors)
 	for id, s := range o.Rooms {
 		if r.Rooms == nil {
 			r.Rooms = make(map[string]RoomSeqs)
 		}
 		if c, ok := r.Rooms[id]; ok {
-			s = RoomSeqs{Start: min(c.Start, s.Start), End: max(c.End, s.End), Acked: c.Acked + s.Acked}
+			s = RoomSeqs{Start: min(c.Start, s.Start), End: max(c.End, s.End), Acked: c.Acked + s.Acked, Changed: c.Changed + s.Changed}
 		}
 		r.Rooms[id] = s
 	}
@@ -217,7 +226,7 @@ func (s *Storm) Merge(o *Storm) {
 func (r *Result) Committed() (committed int64, matchesAcks bool) {
 	var acked int64
 	for _, s := range r.Rooms {
-		committed += s.End - s.Start
+		committed += s.End - s.Start - s.Changed
 		acked += s.Acked
 	}
 	return committed, committed == acked && acked == r.Acked
@@ -237,6 +246,7 @@ func (r *Result) Failed() []string {
 	add(len(r.ConnectFailures) > 0, "connect failures: %s", formatCounts(r.ConnectFailures))
 	add(len(r.SubscribeErrors) > 0, "subscribe errors: %s", formatCounts(r.SubscribeErrors))
 	add(len(r.PublishErrors) > 0, "publish errors: %s", formatCounts(r.PublishErrors))
+	add(len(r.ChangeErrors) > 0, "change errors: %s", formatCounts(r.ChangeErrors))
 	add(r.Gaps > 0, "%d seqs skipped", r.Gaps)
 	add(r.Duplicates > 0, "%d seqs received twice", r.Duplicates)
 	add(r.Missing > 0, "%d deliveries missing", r.Missing)
@@ -290,7 +300,10 @@ func (r *Result) WriteText(w io.Writer) {
 		l := r.AckLatency.Summary()
 		p("ack latency     publish→ack p50 %.2f ms, p90 %.2f, p99 %.2f, max %.2f (n=%d)", l.P50, l.P90, l.P99, l.Max, l.Count)
 	}
-	p("correctness     gaps %d, duplicates %d, missing %d, unexpected %d", r.Gaps, r.Duplicates, r.Missing, r.Unexpected)
+	if r.Changes > 0 || len(r.ChangeErrors) > 0 {
+		p("changes         %d edits, deletions and hides; errors %s", r.Changes, formatCounts(r.ChangeErrors))
+	}
+	p("correctness     gaps %d, duplicates %d, missing %d, unexpected %d (event positions)", r.Gaps, r.Duplicates, r.Missing, r.Unexpected)
 	for i, s := range r.Steps {
 		l := s.Latency.Summary()
 		dps := 0.0

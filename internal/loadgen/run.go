@@ -71,6 +71,12 @@ type Config struct {
 	DrainTimeout time.Duration
 	// RunID makes client_msg_ids unique across runs. Default: random.
 	RunID string
+	// ChangeMix is the share of publishes replaced by a change to an earlier message of the
+	// publisher's (changes.go): an edit, a deletion or a hide, in turn. Default: 0, none.
+	ChangeMix float64
+	// HideFlags is the number of members that flag a message to hide it: the servers'
+	// FLAG_HIDE_THRESHOLD. Default: 3.
+	HideFlags int
 }
 
 func (c *Config) setDefaults() error {
@@ -106,6 +112,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.StepDuration <= 0 {
 		c.StepDuration = 10 * time.Second
+	}
+	if c.ChangeMix < 0 || c.ChangeMix > 1 {
+		return fmt.Errorf("change mix %v: want a share from 0 to 1", c.ChangeMix)
+	}
+	if c.HideFlags <= 0 {
+		c.HideFlags = 3
 	}
 	if c.RunID == "" {
 		c.RunID = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
@@ -147,6 +159,7 @@ type runner struct {
 	readyNow, openNow                                            atomic.Int64
 	connectFailures, disconnects, subscribeErrors, stormFailures Reasons
 	publishErrors, otherErrors                                   Reasons
+	changer                                                      *changer
 
 	latency, intervalLatency, stepLatency, ackLatency *Hist
 
@@ -227,6 +240,7 @@ func newRunner(cfg Config) (*runner, error) {
 	if totalPublishers > 0 {
 		r.localRate = float64(localPublishers) / float64(totalPublishers)
 	}
+	r.changer = newChanger(r)
 	return r, nil
 }
 
@@ -389,6 +403,7 @@ func Run(ctx context.Context, cfg Config, ctl Control, emit func(Event)) (*Resul
 	r.phase.Store("drain")
 	close(pubStop)
 	<-pubDone
+	r.changer.wait()
 	r.waitFor(ctx, nil, cfg.DrainTimeout, func() bool { return r.pendingPublishes() == 0 })
 	// Other processes may still be committing their last publishes: read the rooms' seqs
 	// again after the deliveries arrived, until they hold still.
@@ -403,7 +418,7 @@ func Run(ctx context.Context, cfg Config, ctl Control, emit func(Event)) (*Resul
 	}
 	res.Missing = r.missing(endSeqs)
 	for room, acks := range r.roomAcks {
-		res.Rooms = addRoom(res.Rooms, room, RoomSeqs{Start: startSeqs[room], End: endSeqs[room], Acked: acks.Load()})
+		res.Rooms = addRoom(res.Rooms, room, RoomSeqs{Start: startSeqs[room], End: endSeqs[room], Acked: acks.Load(), Changed: r.changer.byRoom[room].Load()})
 	}
 
 	r.phase.Store("close")
@@ -427,6 +442,7 @@ func Run(ctx context.Context, cfg Config, ctl Control, emit func(Event)) (*Resul
 	res.Delivered = r.delivered.Load()
 	res.Latency, res.AckLatency = r.latency, r.ackLatency
 	res.Gaps, res.Duplicates, res.Unexpected = r.gaps.Load(), r.duplicates.Load(), r.unexpected.Load()+r.unparsed.Load()
+	res.Changes, res.ChangeErrors = r.changer.done.Load(), r.changer.errors.Map()
 	return res, nil
 }
 
@@ -537,6 +553,7 @@ func (r *runner) publishLoop(ctx context.Context, stop <-chan struct{}) {
 	rate := -1.0
 	var buf []byte
 	next := 0
+	mix := 0.0 // the share of a change owed
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -558,6 +575,12 @@ func (r *runner) publishLoop(ctx context.Context, stop <-chan struct{}) {
 			s := r.publishers[next%len(r.publishers)]
 			next++
 			n++
+			if mix += r.cfg.ChangeMix; mix >= 1 {
+				mix--
+				if r.changer.start(ctx, s) {
+					continue
+				}
+			}
 			var ok bool
 			buf, ok = s.publish(prefix+strconv.FormatInt(n, 10), r.cfg.ContentSize, buf)
 			if ok {
@@ -594,8 +617,8 @@ func (r *runner) missing(end map[string]int64) int64 {
 	return n
 }
 
-// roomSeqs reads the newest seq of every room of this process from the server's history,
-// with a token of one of its members here.
+// roomSeqs reads the last event position of every room of this process from the server's
+// history, with a token of one of its members here.
 func (r *runner) roomSeqs(ctx context.Context) map[string]int64 {
 	type job struct{ room, token string }
 	var jobs []job
@@ -636,8 +659,8 @@ func (r *runner) roomSeqs(ctx context.Context) map[string]int64 {
 	return out
 }
 
-// lastSeq returns the seq of the room's newest message, 0 in an empty room; it retries for a
-// while, since the server may be restarting.
+// lastSeq returns the room's last event position (the history's last_seq), 0 in an empty
+// room; it retries for a while, since the server may be restarting.
 func (r *runner) lastSeq(ctx context.Context, room, token string) (int64, error) {
 	var err error
 	for attempt := 1; attempt <= 20; attempt++ {
@@ -665,17 +688,15 @@ func (r *runner) lastSeqOnce(ctx context.Context, room, token string) (int64, er
 		return 0, fmt.Errorf("history: %w", httpError(resp.StatusCode))
 	}
 	var body struct {
-		Messages []struct {
-			Seq int64 `json:"seq"`
-		} `json:"messages"`
+		LastSeq *int64 `json:"last_seq"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		return 0, fmt.Errorf("history: %w", err)
 	}
-	if len(body.Messages) == 0 {
-		return 0, nil
+	if body.LastSeq == nil {
+		return 0, errors.New("history: no last_seq")
 	}
-	return body.Messages[len(body.Messages)-1].Seq, nil
+	return *body.LastSeq, nil
 }
 
 // progressLoop emits a progress event every second until stop.

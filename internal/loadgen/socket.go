@@ -37,6 +37,7 @@ type socket struct {
 	ws       *websocket.Conn      // guarded by mu: the current connection, nil while down
 	inflight map[string]*inflight // guarded by mu: publishes not yet answered, by client_msg_id
 	nextRoom int                  // guarded by mu
+	own      []ownMessage         // guarded by mu: acknowledged messages a change may pick
 
 	// Owned by the reader goroutine.
 	ready          bool
@@ -300,7 +301,7 @@ func (s *socket) handle(data []byte) {
 		return
 	}
 	switch f.kind {
-	case kindMessage:
+	case kindMessage, kindChange:
 		t := s.byRoom[string(f.room)]
 		if t == nil || !t.subscribed {
 			r.unexpected.Add(1)
@@ -313,7 +314,7 @@ func (s *socket) handle(data []byte) {
 			return
 		}
 		r.gaps.Add(skipped)
-		if f.sentAt > 0 && f.seq > t.liveFrom {
+		if f.kind == kindMessage && f.sentAt > 0 && f.seq > t.liveFrom {
 			r.recordLatency(time.Duration(time.Now().UnixNano() - f.sentAt))
 		}
 		if t.waiting && t.last.Load() >= t.catchUp {
@@ -344,6 +345,9 @@ func (s *socket) handle(data []byte) {
 		}
 		r.acked.Add(1)
 		r.stepAcked.Add(1)
+		if r.cfg.ChangeMix > 0 && len(f.id) > 0 {
+			s.remember(fl.room, string(f.id))
+		}
 		if rs := r.roomAcks[fl.room]; rs != nil {
 			rs.Add(1)
 		}

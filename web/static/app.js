@@ -371,6 +371,32 @@ import { Api, Live, normalizeContent } from "./cg.js";
     return !known;
   }
 
+  // changed takes a message as a change left it; the reply count stays the one counted here.
+  function changed(r, m) {
+    const known = r.messages.get(m.id);
+    if (known) r.messages.set(m.id, { ...m, reply_count: known.reply_count });
+    render();
+  }
+
+  async function editOwn(m) {
+    const content = prompt("Edit your message:", m.content || "");
+    if (content === null || content === m.content) return;
+    try {
+      await call((a) => a.editMessage(m.id, content));
+    } catch (err) {
+      toast(err.code === "edit_window_passed" ? "This message is too old to edit." : err.message);
+    }
+  }
+
+  async function deleteOwn(m) {
+    if (!confirm("Delete this message? Everyone will see that a message was deleted here.")) return;
+    try {
+      await call((a) => a.deleteMessage(m.id));
+    } catch (err) {
+      toast(err.message);
+    }
+  }
+
   function selectRoom(id) {
     state.current = id;
     state.thread = null;
@@ -417,14 +443,17 @@ import { Api, Live, normalizeContent } from "./cg.js";
       el("div", { class: "msg-head" },
         el("span", { class: "anon" }, m.anon_id || "Anon"),
         el("time", { datetime: m.created_at }, clock(m.created_at)),
-        own && el("span", {}, "you")),
+        own && el("span", {}, "you"),
+        m.edited_at && !gone && el("span", { class: "edited" }, "edited")),
       // Isolated, so that no message can reorder the text around it (the server also closes
       // the bidirectional controls a message leaves open).
       el("p", { class: "body", dir: "auto" }, body),
       el("div", { class: "msg-actions" },
         !inThread && !m.parent_id && !m.pending && el("button", { type: "button", class: "link", onclick: () => openThread(m.id) },
           replies === 0 ? "Reply" : replies === 1 ? "1 reply" : `${replies} replies`),
-        !own && !gone && !m.pending && el("button", { type: "button", class: "link flag", onclick: () => flag(m) }, "Flag")));
+        !own && !gone && !m.pending && el("button", { type: "button", class: "link flag", onclick: () => flag(m) }, "Flag"),
+        own && !gone && !m.pending && el("button", { type: "button", class: "link", onclick: () => editOwn(m) }, "Edit"),
+        own && !gone && !m.pending && el("button", { type: "button", class: "link", onclick: () => deleteOwn(m) }, "Delete")));
   }
 
   // pendingOf lists the unacknowledged messages of a room (thread root or main list).
@@ -614,21 +643,12 @@ import { Api, Live, normalizeContent } from "./cg.js";
         if (id !== state.current) renderClasses();
         render();
       },
-      onHidden(messageId) {
-        const m = r.messages.get(messageId);
-        if (m) { m.hidden = true; m.content = null; }
-        render();
-      },
-      onRestored(m) {
-        r.messages.set(m.id, m);
-        render();
-      },
-      onErased(messageId) {
-        // A deleted account's message, now a tombstone: no content, no pseudonym.
-        const m = r.messages.get(messageId);
-        if (m) { m.deleted = true; m.content = null; m.anon_id = null; }
-        render();
-      },
+      // Changes to messages: each frame carries the message as the change left it.
+      onEdited(m) { changed(r, m); },
+      onDeleted(m) { changed(r, m); },
+      onHidden(_id, m) { changed(r, m); },
+      onRestored(m) { changed(r, m); },
+      onErased(_id, m) { changed(r, m); },
       onPresence({ online, fewerThan }) {
         r.online = online;
         if (fewerThan !== null) r.fewerThan = fewerThan;

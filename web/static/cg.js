@@ -221,8 +221,23 @@ var Api = class {
   // ---- Messages
   /** GET /api/v1/classes/{id}/messages: one page of a room, in ascending seq. */
   async messages(classId, query = {}) {
+    return (await this.messagePage(classId, query)).messages;
+  }
+  /**
+   * GET /api/v1/classes/{id}/messages: one page of a room, in ascending seq, with the room's last
+   * event position when it was read (RoomState.addPage; subscribe after it).
+   */
+  messagePage(classId, query = {}) {
     const q = new URLSearchParams(stringParams({ ...query })).toString();
-    return (await this.request("GET", `/api/v1/classes/${enc(classId)}/messages${q ? "?" + q : ""}`)).messages;
+    return this.request("GET", `/api/v1/classes/${enc(classId)}/messages${q ? "?" + q : ""}`);
+  }
+  /** PATCH /api/v1/messages/{id}: edits one's own message (within the server's EDIT_WINDOW). */
+  editMessage(messageId, content) {
+    return this.request("PATCH", `/api/v1/messages/${enc(messageId)}`, { content });
+  }
+  /** DELETE /api/v1/messages/{id}: deletes one's own message (a tombstone that keeps its pseudonym). */
+  async deleteMessage(messageId) {
+    await this.request("DELETE", `/api/v1/messages/${enc(messageId)}`);
   }
   /**
    * The messages of a room before `beforeSeq` (the newest first when it is omitted), newest first,
@@ -283,6 +298,10 @@ var Api = class {
   /** POST /api/v1/mod/messages/{id}/unhide. */
   async unhide(messageId) {
     await this.request("POST", `/api/v1/mod/messages/${enc(messageId)}/unhide`);
+  }
+  /** GET /api/v1/mod/messages/{id}/versions: the earlier contents of a message, oldest first. */
+  async messageVersions(messageId) {
+    return (await this.request("GET", `/api/v1/mod/messages/${enc(messageId)}/versions`)).versions;
   }
   /** GET /api/v1/mod/messages/{id}/author: reveals (and logs) who wrote a message. */
   async revealAuthor(messageId, reason) {
@@ -383,7 +402,8 @@ var messageFields = {
   reply_count: count,
   created_at: str,
   hidden: bool,
-  deleted: bool
+  deleted: bool,
+  edited_at: nullStr
 };
 var message = (v) => fields(v, messageFields) === "";
 var serverFrameFields = {
@@ -401,9 +421,11 @@ var serverFrameFields = {
   unsubscribed: { type: str, ref: optStr, room: str },
   message: { type: str, room: str, message },
   ack: { type: str, ref: optStr, message },
-  message_hidden: { type: str, room: str, message_id: str },
-  message_restored: { type: str, room: str, message },
-  message_erased: { type: str, room: str, message_id: str },
+  message_edited: { type: str, room: str, seq: positive, message_id: str, message },
+  message_deleted: { type: str, room: str, seq: positive, message_id: str, message },
+  message_hidden: { type: str, room: str, seq: positive, message_id: str, message },
+  message_restored: { type: str, room: str, seq: positive, message_id: str, message },
+  message_erased: { type: str, room: str, seq: positive, message_id: str, message },
   presence: { type: str, room: str, online: nullCount, online_fewer_than: optPositive },
   typing: { type: str, room: str, anon_id: str },
   pong: { type: str, ref: optStr },
@@ -829,20 +851,31 @@ var Live = class {
       return r.handlers.onUnsubscribed?.();
     }
     if (!r || !r.subscribed) return this.debug("unexpected", `a ${f.type} frame of ${f.room}, which is not subscribed here`, f);
+    if (f.type === "message" || f.type.startsWith("message_")) {
+      const pos = f.type === "message" ? f.message.seq : f.seq;
+      const seen = this.positions.get(f.room) ?? 0;
+      if (pos <= seen) return this.debug("duplicate", `position ${pos} of ${f.room} again`, f);
+      if (pos !== seen + 1) return this.resync(`position ${pos} of ${f.room} after ${seen}: resyncing`, f);
+      this.setPosition(f.room, pos);
+    }
     switch (f.type) {
-      case "message": {
-        const seen = this.positions.get(f.room) ?? 0;
-        if (f.message.seq <= seen) return this.debug("duplicate", `seq ${f.message.seq} of ${f.room} again`, f);
-        if (f.message.seq !== seen + 1) return this.resync(`seq ${f.message.seq} of ${f.room} after ${seen}: resyncing`, f);
-        this.setPosition(f.room, f.message.seq);
+      case "message":
         return r.handlers.onMessage?.(f.message);
-      }
+      case "message_edited":
+        r.handlers.onChange?.(f);
+        return r.handlers.onEdited?.(f.message);
+      case "message_deleted":
+        r.handlers.onChange?.(f);
+        return r.handlers.onDeleted?.(f.message);
       case "message_hidden":
-        return r.handlers.onHidden?.(f.message_id);
+        r.handlers.onChange?.(f);
+        return r.handlers.onHidden?.(f.message_id, f.message);
       case "message_restored":
+        r.handlers.onChange?.(f);
         return r.handlers.onRestored?.(f.message);
       case "message_erased":
-        return r.handlers.onErased?.(f.message_id);
+        r.handlers.onChange?.(f);
+        return r.handlers.onErased?.(f.message_id, f.message);
       case "presence":
         return r.handlers.onPresence?.(onlineCount(f));
       case "typing":
@@ -998,6 +1031,55 @@ var Live = class {
   }
 };
 
+// src/state.ts
+var RoomState = class {
+  constructor() {
+    this.held = /* @__PURE__ */ new Map();
+    this.last = 0;
+  }
+  /** The highest position applied: resume the room from it (`since_seq`). */
+  get lastSeq() {
+    return this.last;
+  }
+  /** addPage takes a page of the history route, whose messages are as of its `last_seq`. */
+  addPage(page) {
+    for (const m of page.messages) this.put(m, page.last_seq);
+    this.last = Math.max(this.last, page.last_seq);
+  }
+  /** addMessage takes a new message (a `message` frame, or the ack of one's own), at its seq. */
+  addMessage(m) {
+    const pos = m.seq;
+    if (m.parent_id !== null && !this.seen(m.id, pos)) {
+      const root = this.held.get(m.parent_id);
+      if (root && pos > root.position) root.message = { ...root.message, reply_count: root.message.reply_count + 1 };
+    }
+    this.put(m, pos);
+    this.last = Math.max(this.last, pos);
+  }
+  /** applyChange takes a change frame: the message as the change left it, at the change's position. */
+  applyChange(f) {
+    this.put(f.message, f.seq);
+    this.last = Math.max(this.last, f.seq);
+  }
+  /** get returns a message as it is now. */
+  get(id) {
+    return this.held.get(id)?.message;
+  }
+  /** messages returns every message held, in ascending seq. */
+  messages() {
+    return [...this.held.values()].map((h) => h.message).sort((a, b) => a.seq - b.seq);
+  }
+  // seen reports whether the message is held already with a state at least as new as pos.
+  seen(id, pos) {
+    const h = this.held.get(id);
+    return h !== void 0 && h.position >= pos;
+  }
+  put(m, pos) {
+    if (this.seen(m.id, pos)) return;
+    this.held.set(m.id, { message: m, position: pos });
+  }
+};
+
 // src/storage.ts
 function memoryStorage() {
   const data = /* @__PURE__ */ new Map();
@@ -1017,6 +1099,7 @@ export {
   CGError,
   Live,
   MAX_CONTENT_CHARS,
+  RoomState,
   memoryStorage,
   normalizeContent,
   parseFrame,

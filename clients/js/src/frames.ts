@@ -12,13 +12,23 @@ export type ServerFrame =
   | { type: "unsubscribed"; ref?: string; room: string }
   | { type: "message"; room: string; message: Message }
   | { type: "ack"; ref?: string; message: Message }
-  | { type: "message_hidden"; room: string; message_id: string }
-  | { type: "message_restored"; room: string; message: Message }
-  | { type: "message_erased"; room: string; message_id: string }
+  | ChangeFrame
   | { type: "presence"; room: string; online: number | null; online_fewer_than?: number }
   | { type: "typing"; room: string; anon_id: string }
   | { type: "pong"; ref?: string }
   | { type: "error"; ref?: string; code: string; message: string; retry_after_ms?: number };
+
+/** The kinds of change to a message: each an event of the room's order at its own position `seq`. */
+export type ChangeType = "message_edited" | "message_deleted" | "message_hidden" | "message_restored" | "message_erased";
+
+/** A change to a message: its position in the room's order, and the message as it is after it. */
+export interface ChangeFrame {
+  type: ChangeType;
+  room: string;
+  seq: number;
+  message_id: string;
+  message: Message;
+}
 
 /** A frame the client sends. */
 export type ClientFrame =
@@ -45,7 +55,7 @@ const optPositive: Check = (v) => v === undefined || positive(v);
 /** The fields of a Message and their checks. */
 export const messageFields: Record<string, Check> = {
   id: str, room: str, seq, anon_id: nullStr, content: nullStr, parent_id: nullStr,
-  reply_count: count, created_at: str, hidden: bool, deleted: bool,
+  reply_count: count, created_at: str, hidden: bool, deleted: bool, edited_at: nullStr,
 };
 const message: Check = (v) => fields(v, messageFields) === "";
 
@@ -58,9 +68,11 @@ export const serverFrameFields: Record<ServerFrame["type"], Record<string, Check
   unsubscribed: { type: str, ref: optStr, room: str },
   message: { type: str, room: str, message },
   ack: { type: str, ref: optStr, message },
-  message_hidden: { type: str, room: str, message_id: str },
-  message_restored: { type: str, room: str, message },
-  message_erased: { type: str, room: str, message_id: str },
+  message_edited: { type: str, room: str, seq: positive, message_id: str, message },
+  message_deleted: { type: str, room: str, seq: positive, message_id: str, message },
+  message_hidden: { type: str, room: str, seq: positive, message_id: str, message },
+  message_restored: { type: str, room: str, seq: positive, message_id: str, message },
+  message_erased: { type: str, room: str, seq: positive, message_id: str, message },
   presence: { type: str, room: str, online: nullCount, online_fewer_than: optPositive },
   typing: { type: str, room: str, anon_id: str },
   pong: { type: str, ref: optStr },

@@ -1,6 +1,6 @@
 import { CGError } from "./errors.js";
 import type {
-  Class, ClassDetail, ContactMatch, FlaggedMessage, Friend, FriendRequest, FriendRequested, Message, Page,
+  Class, ClassDetail, ContactMatch, FlaggedMessage, Friend, FriendRequest, FriendRequested, Message, MessagePage, MessageVersion, Page,
   PublicUser, ServerConfig, Session, Suggestion, Thread, Ticket, User,
 } from "./types.js";
 
@@ -274,8 +274,23 @@ export class Api {
 
   /** GET /api/v1/classes/{id}/messages: one page of a room, in ascending seq. */
   async messages(classId: string, query: MessageQuery = {}): Promise<Message[]> {
+    return (await this.messagePage(classId, query)).messages;
+  }
+  /**
+   * GET /api/v1/classes/{id}/messages: one page of a room, in ascending seq, with the room's last
+   * event position when it was read (RoomState.addPage; subscribe after it).
+   */
+  messagePage(classId: string, query: MessageQuery = {}): Promise<MessagePage> {
     const q = new URLSearchParams(stringParams({ ...query })).toString();
-    return (await this.request<{ messages: Message[] }>("GET", `/api/v1/classes/${enc(classId)}/messages${q ? "?" + q : ""}`)).messages;
+    return this.request<MessagePage>("GET", `/api/v1/classes/${enc(classId)}/messages${q ? "?" + q : ""}`);
+  }
+  /** PATCH /api/v1/messages/{id}: edits one's own message (within the server's EDIT_WINDOW). */
+  editMessage(messageId: string, content: string): Promise<Message> {
+    return this.request("PATCH", `/api/v1/messages/${enc(messageId)}`, { content });
+  }
+  /** DELETE /api/v1/messages/{id}: deletes one's own message (a tombstone that keeps its pseudonym). */
+  async deleteMessage(messageId: string): Promise<void> {
+    await this.request("DELETE", `/api/v1/messages/${enc(messageId)}`);
   }
   /**
    * The messages of a room before `beforeSeq` (the newest first when it is omitted), newest first,
@@ -338,6 +353,10 @@ export class Api {
   /** POST /api/v1/mod/messages/{id}/unhide. */
   async unhide(messageId: string): Promise<void> {
     await this.request("POST", `/api/v1/mod/messages/${enc(messageId)}/unhide`);
+  }
+  /** GET /api/v1/mod/messages/{id}/versions: the earlier contents of a message, oldest first. */
+  async messageVersions(messageId: string): Promise<MessageVersion[]> {
+    return (await this.request<{ versions: MessageVersion[] }>("GET", `/api/v1/mod/messages/${enc(messageId)}/versions`)).versions;
   }
   /** GET /api/v1/mod/messages/{id}/author: reveals (and logs) who wrote a message. */
   async revealAuthor(messageId: string, reason?: string): Promise<PublicUser> {

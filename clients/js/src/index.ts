@@ -10,7 +10,8 @@ export type {
 export { CGError } from "./errors.js";
 export { MAX_CONTENT_CHARS, normalizeContent, validClientMsgId } from "./content.js";
 export { parseFrame } from "./frames.js";
-export type { ClientFrame, ParsedFrame, ServerFrame } from "./frames.js";
+export type { ChangeFrame, ChangeType, ClientFrame, ParsedFrame, ServerFrame } from "./frames.js";
+export { RoomState } from "./state.js";
 export { memoryStorage } from "./storage.js";
 export type { StorageAdapter } from "./storage.js";
 export type * from "./types.js";

@@ -1,9 +1,10 @@
 // Live is the one WebSocket of a signed-in client: every subscribed room rides on it, it resumes
-// each room after the last seq seen, and it sends each room's messages in order, once.
+// each room after the last event position seen, and it delivers each room's events (new messages
+// and changes to them) in order, once.
 import type { Api } from "./http.js";
 import { CGError, statusOfCode } from "./errors.js";
 import { newClientMsgId, normalizeContent } from "./content.js";
-import { parseFrame, type ClientFrame, type ServerFrame } from "./frames.js";
+import { parseFrame, type ChangeFrame, type ClientFrame, type ServerFrame } from "./frames.js";
 import type { StorageAdapter } from "./storage.js";
 import type { Message } from "./types.js";
 
@@ -80,7 +81,7 @@ export interface OnlineCount {
 export interface SubscribedInfo extends OnlineCount {
   /** The caller's pseudonym in the room. */
   anonId: string;
-  /** The room's last seq. */
+  /** The room's last event position. */
   lastSeq: number;
   /** Fewer than `anonymityK` users are enrolled in the class: pseudonyms hide little there. */
   smallRoom: boolean;
@@ -88,18 +89,28 @@ export interface SubscribedInfo extends OnlineCount {
   anonymityK: number;
 }
 
-/** What a room's subscriber is told. Every handler is optional. */
+/**
+ * What a room's subscriber is told. Every handler is optional. New messages and changes to
+ * messages are the room's events: each comes exactly once, in the order of the room's positions,
+ * after the last one seen (a resume's replay included); RoomState applies them.
+ */
 export interface RoomHandlers {
-  /** A message, each exactly once and in ascending seq, after the last one seen (a resume's replay included). */
+  /** A new message (its position is its seq). */
   onMessage?(message: Message): void;
+  /** Any change to a message, at its own position: called before the handler of its kind. */
+  onChange?(change: ChangeFrame): void;
+  /** Its author edited a message (`edited_at` set). */
+  onEdited?(message: Message): void;
+  /** Its author deleted a message: a tombstone that keeps its pseudonym. */
+  onDeleted?(message: Message): void;
   /** The room is live on this connection (after every connect): the caller's pseudonym, the room's last seq, who is online. */
   onSubscribed?(info: SubscribedInfo): void;
-  /** A message was hidden. */
-  onHidden?(messageId: string): void;
+  /** A message was hidden (the message has no content). */
+  onHidden?(messageId: string, message: Message): void;
   /** A hidden message was restored. */
   onRestored?(message: Message): void;
   /** A message of a deleted account was erased: it is a tombstone now (deleted, no content, no pseudonym). */
-  onErased?(messageId: string): void;
+  onErased?(messageId: string, message: Message): void;
   /** The number of users online in the room, as an OnlineCount. */
   onPresence?(online: OnlineCount): void;
   /** Someone is typing. */
@@ -113,7 +124,7 @@ export interface RoomHandlers {
 /** A subscription of one room. */
 export interface Subscription {
   readonly room: string;
-  /** The highest seq delivered, or null before the first `subscribed`. */
+  /** The highest event position delivered, or null before the first `subscribed`. */
   readonly lastSeq: number | null;
   /** Ends the subscription. */
   unsubscribe(): void;
@@ -578,20 +589,32 @@ export class Live {
       return r.handlers.onUnsubscribed?.();
     }
     if (!r || !r.subscribed) return this.debug("unexpected", `a ${f.type} frame of ${f.room}, which is not subscribed here`, f);
+    if (f.type === "message" || f.type.startsWith("message_")) {
+      // An event of the room's order: a new message at its seq, a change at its own.
+      const pos = f.type === "message" ? f.message.seq : (f as ChangeFrame).seq;
+      const seen = this.positions.get(f.room) ?? 0;
+      if (pos <= seen) return this.debug("duplicate", `position ${pos} of ${f.room} again`, f);
+      if (pos !== seen + 1) return this.resync(`position ${pos} of ${f.room} after ${seen}: resyncing`, f);
+      this.setPosition(f.room, pos);
+    }
     switch (f.type) {
-      case "message": {
-        const seen = this.positions.get(f.room) ?? 0;
-        if (f.message.seq <= seen) return this.debug("duplicate", `seq ${f.message.seq} of ${f.room} again`, f);
-        if (f.message.seq !== seen + 1) return this.resync(`seq ${f.message.seq} of ${f.room} after ${seen}: resyncing`, f);
-        this.setPosition(f.room, f.message.seq);
+      case "message":
         return r.handlers.onMessage?.(f.message);
-      }
+      case "message_edited":
+        r.handlers.onChange?.(f);
+        return r.handlers.onEdited?.(f.message);
+      case "message_deleted":
+        r.handlers.onChange?.(f);
+        return r.handlers.onDeleted?.(f.message);
       case "message_hidden":
-        return r.handlers.onHidden?.(f.message_id);
+        r.handlers.onChange?.(f);
+        return r.handlers.onHidden?.(f.message_id, f.message);
       case "message_restored":
+        r.handlers.onChange?.(f);
         return r.handlers.onRestored?.(f.message);
       case "message_erased":
-        return r.handlers.onErased?.(f.message_id);
+        r.handlers.onChange?.(f);
+        return r.handlers.onErased?.(f.message_id, f.message);
       case "presence":
         return r.handlers.onPresence?.(onlineCount(f));
       case "typing":

@@ -88,11 +88,29 @@ export interface Message {
   created_at: string;
   hidden: boolean;
   deleted: boolean;
+  /** When its author last edited it; null when never. */
+  edited_at: string | null;
 }
 
-/** A flagged message, for moderators. */
+/** An earlier content of a message, for moderators: replaced by an edit, or removed by its author's deletion of a flagged message. */
+export interface MessageVersion {
+  version: number;
+  content: string;
+  written_at: string;
+  replaced_at: string;
+  reason: "edited" | "deleted";
+}
+
+/** A flagged message, for moderators, with its earlier contents (oldest first). */
 export interface FlaggedMessage extends Message {
   flag_count: number;
+  versions: MessageVersion[];
+}
+
+/** A page of a room's history and the room's last event position when it was read: resume the room from it. */
+export interface MessagePage {
+  messages: Message[];
+  last_seq: number;
 }
 
 /** The state of a friend request. */
