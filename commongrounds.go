@@ -209,20 +209,20 @@ const DefaultAnonymityK = 5
 // MessageStore keeps the messages of class rooms, their pseudonyms and their moderation.
 type MessageStore interface {
 	// RoomAccess returns the user's pseudonym in the class's room, creating it on first use.
-	// Errors: not_found (no such class), not_enrolled.
+	// Errors: class_not_found, not_enrolled.
 	RoomAccess(ctx context.Context, user UserID, class ClassID) (AnonID, error)
 	// RoomAccesses is RoomAccess for many (user, class) pairs at once, in one round trip; the
 	// results are in the order of reqs.
 	RoomAccesses(ctx context.Context, reqs []AccessRequest) []AccessResult
 	// CreateMessage stores a message under the room's next seq and returns it; created is false
 	// when the user's earlier message with the same client_msg_id is returned instead.
-	// Errors: not_found, not_enrolled, invalid_parent, unavailable.
+	// Errors: class_not_found, not_enrolled, invalid_parent, unavailable.
 	CreateMessage(ctx context.Context, m NewMessage) (msg *Message, created bool, err error)
 	// ListMessages returns a page of the room's history. Errors: none beyond internal ones.
 	ListMessages(ctx context.Context, class ClassID, f MessageFilter) ([]*Message, error)
 	// LastSeqs returns the seq of the newest message of each room (0 for an empty one).
 	LastSeqs(ctx context.Context, classes []ClassID) (map[ClassID]int64, error)
-	// Thread returns a root message and its replies. Errors: not_found.
+	// Thread returns a root message and its replies. Errors: not_found (no such message).
 	Thread(ctx context.Context, class ClassID, id MessageID) (*Message, []*Message, error)
 	// FlagMessage records user's flag of a message once and hides it when threshold distinct
 	// users flagged it. autoHidden reports that this flag hid it.
