@@ -3,6 +3,7 @@ package commongrounds
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 )
 
@@ -155,6 +156,15 @@ func ErrorCode(err error) string {
 		return e.Code
 	}
 	return EINTERNAL
+}
+
+// LogLevel returns the level to log err at: Warn for an unavailable dependency (retried, and its
+// cause says which), Error for anything else.
+func LogLevel(err error) slog.Level {
+	if ErrorCode(err) == EUNAVAILABLE {
+		return slog.LevelWarn
+	}
+	return slog.LevelError
 }
 
 // ErrorMessage returns the client-safe message of the application error inside err, and a

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -73,5 +74,16 @@ func TestSentinels(t *testing.T) {
 	}
 	if ErrUserNotFound.Err != nil {
 		t.Fatal("WithCause changed the sentinel")
+	}
+}
+
+// TestLogLevel: an unavailable dependency is logged at Warn, anything else at Error.
+func TestLogLevel(t *testing.T) {
+	db := &Error{Code: EUNAVAILABLE, Message: "The database is unavailable.", Err: io.ErrUnexpectedEOF}
+	if got := LogLevel(fmt.Errorf("erase: %w", db)); got != slog.LevelWarn {
+		t.Fatalf("LogLevel(unavailable)=%v, want WARN", got)
+	}
+	if got := LogLevel(errors.New("a bug")); got != slog.LevelError {
+		t.Fatalf("LogLevel(internal)=%v, want ERROR", got)
 	}
 }
