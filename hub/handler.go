@@ -69,7 +69,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.unreserve(sess.UserID, id)
 		return // Accept has answered the request
 	}
-	c.t.hub, c.t.ws, c.t.tcp, c.t.expires, c.t.recv = h, ws, tcp, sess.ExpiresAt, c
+	c.t.hub, c.t.ws, c.t.tcp, c.t.expires, c.t.recv = h, ws, tcp, &sess.ExpiresAt, c
 	c.s.t, c.s.deps, c.s.auth = &c.t, h.sessions, sess
 	if !h.opts.DisableParking {
 		c.t.br = sb.Reader() // peeked at and swapped beneath the library (wsinternals.go)
