@@ -206,7 +206,9 @@ func newSessionHarness(t *testing.T) *sessionHarness {
 			byUser:    make(map[cg.UserID]*userSockets),
 		},
 	}
-	h.hub.opts = Options{Logger: slog.New(slog.DiscardHandler)}
+	// Presence counted elsewhere (and never synced here): the rooms send no presence frames,
+	// whose timers would interleave with the frames the session writes.
+	h.hub.opts = Options{Logger: slog.New(slog.DiscardHandler), Presence: noPresence{}}
 	h.hub.opts.setDefaults()
 	opts := &h.hub.opts
 	m := newMetrics(prometheus.NewRegistry(), &Hub{})
@@ -283,12 +285,13 @@ func (h *sessionHarness) waitFor(want string) {
 	h.t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
+		wrote := h.tr.wrote() // before looking, so that a frame queued meanwhile wakes the wait
 		got := h.tr.written()
 		if len(got) > 0 && got[len(got)-1] == want {
 			return
 		}
 		select {
-		case <-h.tr.wrote():
+		case <-wrote:
 		case <-deadline:
 			h.t.Fatalf("frames %q within 10 s, want the last %q", got, want)
 		}
@@ -554,6 +557,13 @@ func (s *fakeService) typed() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.typing)
+}
+
+// noPresence is a presence store that is never synced.
+type noPresence struct{}
+
+func (noPresence) Sync(context.Context, map[cg.ClassID][]cg.UserID) (map[cg.ClassID]int, error) {
+	return nil, nil
 }
 
 // countingBroker records the rooms unsubscribed.
