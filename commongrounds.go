@@ -247,14 +247,14 @@ const DefaultAnonymityK = 5
 // MessageStore keeps the messages of class rooms, their pseudonyms and their moderation.
 type MessageStore interface {
 	// RoomAccess returns the user's pseudonym in the class's room, creating it on first use.
-	// Errors: not_found (no such class), not_enrolled.
+	// Errors: class_not_found, not_enrolled.
 	RoomAccess(ctx context.Context, user UserID, class ClassID) (AnonID, error)
 	// RoomAccesses is RoomAccess for many (user, class) pairs at once, in one round trip; the
 	// results are in the order of reqs.
 	RoomAccesses(ctx context.Context, reqs []AccessRequest) []AccessResult
 	// CreateMessage stores a message under the room's next seq and returns it; created is false
 	// when the user's earlier message with the same client_msg_id is returned instead.
-	// Errors: not_found, not_enrolled, invalid_parent, unavailable.
+	// Errors: class_not_found, not_enrolled, invalid_parent, unavailable.
 	CreateMessage(ctx context.Context, m NewMessage) (msg *Message, created bool, err error)
 	// ListMessages returns a page of the room's history, each message in its current state,
 	// and the room's last event position, read together. Errors: none beyond internal ones.
@@ -276,7 +276,7 @@ type MessageStore interface {
 	// MessageVersions returns the earlier contents of a message, oldest first, for moderators.
 	// Errors: not_found.
 	MessageVersions(ctx context.Context, id MessageID) ([]MessageVersion, error)
-	// Thread returns a root message and its replies. Errors: not_found.
+	// Thread returns a root message and its replies. Errors: not_found (no such message).
 	Thread(ctx context.Context, class ClassID, id MessageID) (*Message, []*Message, error)
 	// FlagMessage records user's flag of a message once and hides it when threshold distinct
 	// users flagged it. hid is the event of the hide when this flag hid it, and nil otherwise.

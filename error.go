@@ -3,6 +3,7 @@ package commongrounds
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 )
 
@@ -46,36 +47,40 @@ const (
 	EMETHODNOTALLOWED = "method_not_allowed"     // a request whose method its path does not take
 	EUNSUPPORTEDMEDIA = "unsupported_media_type" // a JSON route's body not declared application/json
 	EREQUESTTIMEOUT   = "request_timeout"        // a body that did not arrive in time
+	EUPGRADEREQUIRED  = "upgrade_required"       // a request to the socket's path that is not an upgrade
 )
 
 // codes is the one table of what each code means to the transports: its HTTP status (codes not
-// listed are 400), and whether a WebSocket error frame reports it as it is (others are reported
-// as internal, or as the socket's invalid_frame).
+// listed are 400), and the code a WebSocket error frame reports it with (codes not listed, or
+// listed without one, are reported as internal, or as the socket's invalid_frame). A class that
+// does not exist is class_not_found on the HTTP side and not_found on the socket, as each
+// contract names it.
 var codes = map[string]struct {
 	status int
-	socket bool
+	socket string
 }{
-	EUNAUTHORIZED:     {http.StatusUnauthorized, false},
-	EINVALIDTOKEN:     {http.StatusUnauthorized, false},
-	EFORBIDDEN:        {http.StatusForbidden, false},
-	ENOTENROLLED:      {http.StatusForbidden, true},
-	EBLOCKED:          {http.StatusForbidden, false},
-	ENOTFOUND:         {http.StatusNotFound, true},
-	ECLASSNOTFOUND:    {http.StatusNotFound, false},
-	EUSERNOTFOUND:     {http.StatusNotFound, false},
-	ECONFLICT:         {http.StatusConflict, false},
-	ERATELIMITED:      {http.StatusTooManyRequests, true},
-	ETOOLARGE:         {http.StatusRequestEntityTooLarge, false},
-	EUNAVAILABLE:      {http.StatusServiceUnavailable, true},
-	EINTERNAL:         {http.StatusInternalServerError, true},
-	EMETHODNOTALLOWED: {http.StatusMethodNotAllowed, false},
-	EUNSUPPORTEDMEDIA: {http.StatusUnsupportedMediaType, false},
-	EREQUESTTIMEOUT:   {http.StatusRequestTimeout, false},
-	EINVALIDCONTENT:   {http.StatusBadRequest, true},
-	EINVALIDPARENT:    {http.StatusBadRequest, true},
-	EEDITWINDOW:       {http.StatusConflict, false},
-	EMESSAGEHIDDEN:    {http.StatusConflict, false},
-	EMESSAGEDELETED:   {http.StatusConflict, false},
+	EUNAUTHORIZED:     {http.StatusUnauthorized, ""},
+	EINVALIDTOKEN:     {http.StatusUnauthorized, ""},
+	EFORBIDDEN:        {http.StatusForbidden, ""},
+	ENOTENROLLED:      {http.StatusForbidden, ENOTENROLLED},
+	EBLOCKED:          {http.StatusForbidden, ""},
+	ENOTFOUND:         {http.StatusNotFound, ENOTFOUND},
+	ECLASSNOTFOUND:    {http.StatusNotFound, ENOTFOUND},
+	EUSERNOTFOUND:     {http.StatusNotFound, ""},
+	ECONFLICT:         {http.StatusConflict, ""},
+	ERATELIMITED:      {http.StatusTooManyRequests, ERATELIMITED},
+	ETOOLARGE:         {http.StatusRequestEntityTooLarge, ""},
+	EUNAVAILABLE:      {http.StatusServiceUnavailable, EUNAVAILABLE},
+	EINTERNAL:         {http.StatusInternalServerError, EINTERNAL},
+	EMETHODNOTALLOWED: {http.StatusMethodNotAllowed, ""},
+	EUNSUPPORTEDMEDIA: {http.StatusUnsupportedMediaType, ""},
+	EREQUESTTIMEOUT:   {http.StatusRequestTimeout, ""},
+	EUPGRADEREQUIRED:  {http.StatusUpgradeRequired, ""},
+	EINVALIDCONTENT:   {http.StatusBadRequest, EINVALIDCONTENT},
+	EINVALIDPARENT:    {http.StatusBadRequest, EINVALIDPARENT},
+	EEDITWINDOW:       {http.StatusConflict, ""},
+	EMESSAGEHIDDEN:    {http.StatusConflict, ""},
+	EMESSAGEDELETED:   {http.StatusConflict, ""},
 }
 
 // HTTPStatus returns the HTTP status of an error code: 400 for a code of the client's input.
@@ -86,8 +91,25 @@ func HTTPStatus(code string) int {
 	return http.StatusBadRequest
 }
 
-// SocketCode reports whether a WebSocket error frame carries code as it is.
-func SocketCode(code string) bool { return codes[code].socket }
+// SocketCode returns the code a WebSocket error frame reports code with, and false when a frame
+// does not report it as it is.
+func SocketCode(code string) (string, bool) {
+	c := codes[code].socket
+	return c, c != ""
+}
+
+// Sentinel errors, one per code callers test for: errors.Is(err, ErrNotFound) holds for every
+// application error of code not_found, whatever its message and cause (Error.Is). Return them as
+// they are, or with a cause (Error.WithCause); never change them.
+var (
+	ErrNotFound      = &Error{Code: ENOTFOUND, Message: "Not found."}
+	ErrClassNotFound = &Error{Code: ECLASSNOTFOUND, Message: "No such class."}
+	ErrUserNotFound  = &Error{Code: EUSERNOTFOUND, Message: "No such user."}
+	ErrNotEnrolled   = &Error{Code: ENOTENROLLED, Message: "You are not enrolled in this class."}
+	ErrUnauthorized  = &Error{Code: EUNAUTHORIZED, Message: "Sign in first."}
+	ErrConflict      = &Error{Code: ECONFLICT, Message: "It exists already."}
+	ErrBlocked       = &Error{Code: EBLOCKED, Message: "Blocked."}
+)
 
 // Error is an application error: a code from the list above and a message safe to show to the
 // client. Errors without a code are internal and are logged, never shown.
@@ -112,6 +134,20 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
+// Is reports whether target is an application error of the same code (a sentinel such as
+// ErrNotFound), so that errors.Is matches an error by its code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// WithCause returns a copy of e with err as its cause, for the logs.
+func (e *Error) WithCause(err error) *Error {
+	c := *e
+	c.Err = err
+	return &c
+}
+
 // Errorf returns an application error with the given code and a formatted message.
 func Errorf(code string, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
@@ -127,6 +163,15 @@ func ErrorCode(err error) string {
 		return e.Code
 	}
 	return EINTERNAL
+}
+
+// LogLevel returns the level to log err at: Warn for an unavailable dependency (retried, and its
+// cause says which), Error for anything else.
+func LogLevel(err error) slog.Level {
+	if ErrorCode(err) == EUNAVAILABLE {
+		return slog.LevelWarn
+	}
+	return slog.LevelError
 }
 
 // ErrorMessage returns the client-safe message of the application error inside err, and a

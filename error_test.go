@@ -2,7 +2,9 @@ package commongrounds
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,28 +25,65 @@ func TestErrorCause(t *testing.T) {
 	}
 }
 
-// TestCodes: the one table gives each code its HTTP status and says which a socket reports.
+// TestCodes: the one table gives each code its HTTP status and the code a socket reports it with.
 func TestCodes(t *testing.T) {
 	for _, tc := range []struct {
 		code   string
 		status int
-		socket bool
+		socket string // "": not reported as it is
 	}{
-		{EUNAUTHORIZED, http.StatusUnauthorized, false},
-		{ENOTENROLLED, http.StatusForbidden, true},
-		{ENOTFOUND, http.StatusNotFound, true},
-		{ERATELIMITED, http.StatusTooManyRequests, true},
-		{EUNAVAILABLE, http.StatusServiceUnavailable, true},
-		{EINTERNAL, http.StatusInternalServerError, true},
-		{EINVALIDCONTENT, http.StatusBadRequest, true},
-		{EINVALIDLIMIT, http.StatusBadRequest, false},
-		{EINVALID, http.StatusBadRequest, false},
+		{EUNAUTHORIZED, http.StatusUnauthorized, ""},
+		{ENOTENROLLED, http.StatusForbidden, ENOTENROLLED},
+		{ENOTFOUND, http.StatusNotFound, ENOTFOUND},
+		{ECLASSNOTFOUND, http.StatusNotFound, ENOTFOUND},
+		{ERATELIMITED, http.StatusTooManyRequests, ERATELIMITED},
+		{EUNAVAILABLE, http.StatusServiceUnavailable, EUNAVAILABLE},
+		{EINTERNAL, http.StatusInternalServerError, EINTERNAL},
+		{EINVALIDCONTENT, http.StatusBadRequest, EINVALIDCONTENT},
+		{EINVALIDLIMIT, http.StatusBadRequest, ""},
+		{EINVALID, http.StatusBadRequest, ""},
+		{EMETHODNOTALLOWED, http.StatusMethodNotAllowed, ""},
+		{EUPGRADEREQUIRED, http.StatusUpgradeRequired, ""},
 	} {
 		if got := HTTPStatus(tc.code); got != tc.status {
 			t.Errorf("HTTPStatus(%s)=%d, want %d", tc.code, got, tc.status)
 		}
-		if got := SocketCode(tc.code); got != tc.socket {
-			t.Errorf("SocketCode(%s)=%v, want %v", tc.code, got, tc.socket)
+		got, ok := SocketCode(tc.code)
+		if got != tc.socket || ok != (tc.socket != "") {
+			t.Errorf("SocketCode(%s)=(%q, %v), want %q", tc.code, got, ok, tc.socket)
 		}
+	}
+}
+
+// TestSentinels: errors.Is matches an application error by its code, through wrapping, and
+// still reaches the error's cause.
+func TestSentinels(t *testing.T) {
+	err := fmt.Errorf("list messages: %w", Errorf(ECLASSNOTFOUND, "No such class here."))
+	if !errors.Is(err, ErrClassNotFound) {
+		t.Fatal("errors.Is(class_not_found error, ErrClassNotFound) = false")
+	}
+	if errors.Is(err, ErrNotFound) {
+		t.Fatal("errors.Is(class_not_found error, ErrNotFound) = true: codes differ")
+	}
+	if errors.Is(errors.New("plain"), ErrNotFound) {
+		t.Fatal("a plain error matched ErrNotFound")
+	}
+	caused := ErrUserNotFound.WithCause(io.ErrUnexpectedEOF)
+	if !errors.Is(caused, ErrUserNotFound) || !errors.Is(caused, io.ErrUnexpectedEOF) {
+		t.Fatal("WithCause lost the code or the cause")
+	}
+	if ErrUserNotFound.Err != nil {
+		t.Fatal("WithCause changed the sentinel")
+	}
+}
+
+// TestLogLevel: an unavailable dependency is logged at Warn, anything else at Error.
+func TestLogLevel(t *testing.T) {
+	db := &Error{Code: EUNAVAILABLE, Message: "The database is unavailable.", Err: io.ErrUnexpectedEOF}
+	if got := LogLevel(fmt.Errorf("erase: %w", db)); got != slog.LevelWarn {
+		t.Fatalf("LogLevel(unavailable)=%v, want WARN", got)
+	}
+	if got := LogLevel(errors.New("a bug")); got != slog.LevelError {
+		t.Fatalf("LogLevel(internal)=%v, want ERROR", got)
 	}
 }

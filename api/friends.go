@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -81,7 +82,7 @@ func (s *Server) handleFriendRequest() http.Handler {
 			} else {
 				u, err = s.Users.FindUserByComputingID(ctx, strings.ToLower(strings.TrimSpace(*body.ComputingID)))
 			}
-			if cg.ErrorCode(err) == cg.EUSERNOTFOUND {
+			if errors.Is(err, cg.ErrUserNotFound) {
 				writeJSON(w, http.StatusAccepted, map[string]string{"status": "requested"})
 				return
 			}
@@ -92,7 +93,7 @@ func (s *Server) handleFriendRequest() http.Handler {
 			target = u.ID
 		}
 		req, accepted, err := s.Friends.RequestFriend(ctx, me, target)
-		if byName && cg.ErrorCode(err) == cg.ECONFLICT {
+		if byName && errors.Is(err, cg.ErrConflict) {
 			// Asking again is answered as the first time, unless the two are friends (then
 			// the caller knows the account already).
 			friends, ferr := s.Friends.AreFriends(ctx, me, target)
@@ -105,7 +106,7 @@ func (s *Server) handleFriendRequest() http.Handler {
 			}
 		}
 		switch {
-		case byName && cg.ErrorCode(err) == cg.EBLOCKED, byName && err == nil && !accepted:
+		case byName && errors.Is(err, cg.ErrBlocked), byName && err == nil && !accepted:
 			writeJSON(w, http.StatusAccepted, map[string]string{"status": "requested"})
 		case err != nil:
 			s.writeError(w, r, err)

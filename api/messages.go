@@ -39,17 +39,9 @@ func seqParam(r *http.Request, name string) (*int64, error) {
 func classParam(r *http.Request) (cg.ClassID, error) {
 	id := mux.Vars(r)["id"]
 	if !cg.ValidUUID(id) {
-		return "", cg.Errorf(cg.ECLASSNOTFOUND, "No such class.")
+		return "", cg.ErrClassNotFound
 	}
 	return cg.ClassID(id), nil
-}
-
-// roomError reports a missing room with the HTTP contract's code.
-func roomError(err error) error {
-	if cg.ErrorCode(err) == cg.ENOTFOUND {
-		return cg.Errorf(cg.ECLASSNOTFOUND, "No such class.")
-	}
-	return err
 }
 
 func (s *Server) handleListMessages() http.Handler {
@@ -74,7 +66,7 @@ func (s *Server) handleListMessages() http.Handler {
 		}
 		page, err := s.Rooms.History(r.Context(), sessionOf(r).UserID, class, f)
 		if err != nil {
-			s.writeError(w, r, roomError(err))
+			s.writeError(w, r, err)
 			return
 		}
 		if page.Messages == nil {
@@ -130,7 +122,7 @@ func (s *Server) handlePostMessage() http.Handler {
 		}
 		msg, err := s.Rooms.Publish(r.Context(), sessionOf(r).UserID, class, *req.Content, req.ParentID, clientMsgID, nil)
 		if err != nil {
-			s.writeError(w, r, roomError(err))
+			s.writeError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusCreated, msg)

@@ -141,6 +141,9 @@ func TestMessages(t *testing.T) {
 		wantProblem(t, resp, body, 400, "invalid_parent")
 		resp, body = ts.do("GET", base+"/00000000-0000-4000-8000-000000000000/thread", bob, nil)
 		wantProblem(t, resp, body, 404, "not_found")
+		// The same unknown class as on every route of a class.
+		resp, body = ts.do("GET", "/api/v1/classes/00000000-0000-4000-8000-000000000000/messages/00000000-0000-4000-8000-000000000000/thread", bob, nil)
+		wantProblem(t, resp, body, 404, "class_not_found")
 	})
 	t.Run("ErrNotEnrolled", func(t *testing.T) {
 		for _, req := range []struct{ method, path string }{

@@ -285,7 +285,7 @@ func (s *Server) recoverer(h http.Handler) http.Handler {
 					panic(v)
 				}
 				s.logger.ErrorContext(r.Context(), "panic in handler", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-				writeProblem(w, http.StatusInternalServerError, cg.EINTERNAL, "Internal error.")
+				writeProblem(w, cg.HTTPStatus(cg.EINTERNAL), cg.EINTERNAL, "Internal error.")
 			}
 		}()
 		h.ServeHTTP(w, r)
@@ -327,12 +327,12 @@ func (s *Server) requireSession(h http.Handler) http.Handler {
 		token, ok := bearerToken(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="commongrounds"`)
-			writeProblem(w, http.StatusUnauthorized, cg.EUNAUTHORIZED, "Sign in first: send Authorization: Bearer <token>.")
+			writeProblem(w, cg.HTTPStatus(cg.EUNAUTHORIZED), cg.EUNAUTHORIZED, "Sign in first: send Authorization: Bearer <token>.")
 			return
 		}
 		sess, err := s.Sessions.Authenticate(r.Context(), token)
 		if err != nil {
-			if cg.ErrorCode(err) == cg.EUNAUTHORIZED {
+			if errors.Is(err, cg.ErrUnauthorized) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="commongrounds", error="invalid_token"`)
 			}
 			s.writeError(w, r, err)
@@ -346,7 +346,7 @@ func (s *Server) requireSession(h http.Handler) http.Handler {
 func (s *Server) requireModerator(h http.Handler) http.Handler {
 	return s.requireSession(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sessionOf(r).Role != cg.RoleModerator {
-			writeProblem(w, http.StatusForbidden, cg.EFORBIDDEN, "Only moderators may do this.")
+			writeProblem(w, cg.HTTPStatus(cg.EFORBIDDEN), cg.EFORBIDDEN, "Only moderators may do this.")
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	cg "github.com/commongrounds/commongrounds"
 )
 
 // CleanupStore deletes what sign-in leaves behind. Each method runs only if no other instance
@@ -83,7 +85,7 @@ func (j *Janitor) run(ctx context.Context, name string, job func(context.Context
 	n, ran, err := job(ctx, j.now())
 	switch {
 	case err != nil && ctx.Err() == nil:
-		j.logger().ErrorContext(ctx, "cleanup failed", "job", name, "err", err)
+		j.logger().Log(ctx, cg.LogLevel(err), "cleanup failed", "job", name, "err", err)
 	case err != nil:
 	case ran:
 		j.logger().InfoContext(ctx, "cleanup done", "job", name, "deleted", n)

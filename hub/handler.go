@@ -21,14 +21,14 @@ import (
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	origin := r.Header.Get("Origin")
 	if origin != "" && !slices.Contains(h.opts.AllowedOrigins, strings.TrimRight(origin, "/")) {
-		problem(w, http.StatusForbidden, cg.EFORBIDDEN, "This origin may not open sockets.", 0)
+		problem(w, cg.EFORBIDDEN, "This origin may not open sockets.", 0)
 		return
 	}
 	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
 		// The library would answer this in text/plain, after the session's lookup.
 		w.Header().Set("Connection", "Upgrade")
 		w.Header().Set("Upgrade", "websocket")
-		problem(w, http.StatusUpgradeRequired, "upgrade_required", "GET /ws opens a WebSocket: send Connection: Upgrade and Upgrade: websocket.", 0)
+		problem(w, cg.EUPGRADEREQUIRED, "GET /ws opens a WebSocket: send Connection: Upgrade and Upgrade: websocket.", 0)
 		return
 	}
 	sess, err := h.auth(r)
@@ -42,14 +42,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			code = cg.EUNAUTHORIZED
 		}
-		problem(w, cg.HTTPStatus(code), code, cg.ErrorMessage(err), 0)
+		problem(w, code, cg.ErrorMessage(err), 0)
 		return
 	}
 	id := newSocketID()
 	if err := h.reserve(r.Context(), sess, id); err != nil {
 		var appErr *cg.Error
 		errors.As(err, &appErr) // rate_limited or unavailable
-		problem(w, cg.HTTPStatus(appErr.Code), appErr.Code, appErr.Message, appErr.RetryAfterMs)
+		problem(w, appErr.Code, appErr.Message, appErr.RetryAfterMs)
 		return
 	}
 	tcp := corkOf(r.Context())
@@ -69,7 +69,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.unreserve(sess.UserID, id)
 		return // Accept has answered the request
 	}
-	c.t.hub, c.t.ws, c.t.tcp, c.t.expires, c.t.recv = h, ws, tcp, sess.ExpiresAt, c
+	c.t.hub, c.t.ws, c.t.tcp, c.t.expires, c.t.recv = h, ws, tcp, &sess.ExpiresAt, c
 	c.s.t, c.s.deps, c.s.auth = &c.t, h.sessions, sess
 	if !h.opts.DisableParking {
 		c.t.br = sb.Reader() // peeked at and swapped beneath the library (wsinternals.go)
@@ -90,7 +90,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // problem writes an RFC 9457 problem reply.
-func problem(w http.ResponseWriter, status int, code, detail string, retryAfterMs int64) {
+func problem(w http.ResponseWriter, code, detail string, retryAfterMs int64) {
+	status := cg.HTTPStatus(code)
 	w.Header().Set("Content-Type", "application/problem+json")
 	if retryAfterMs > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt((retryAfterMs+999)/1000, 10))

@@ -17,7 +17,7 @@ import (
 // 200 bytes. t.mu is held.
 func (t *wsTransport) armLocked(d time.Duration) {
 	t.pingAt = time.Now().Add(d)
-	d = max(min(d, time.Until(t.expires)), 0)
+	d = max(min(d, time.Until(*t.expires)), 0)
 	if t.pingT == nil {
 		t.pingT = time.AfterFunc(d, t.keepalive)
 	} else {
@@ -36,7 +36,7 @@ func (t *wsTransport) keepalive() {
 		return
 	}
 	now := time.Now()
-	if !now.Before(t.expires) {
+	if !now.Before(*t.expires) {
 		t.mu.Unlock()
 		t.Close(CloseSessionEnded, "session expired")
 		return

@@ -17,7 +17,7 @@ import (
 
 // roomService is what a session asks of the rooms' logic (rooms.Service).
 type roomService interface {
-	// Join returns the user's pseudonym in the room. Errors: not_found, not_enrolled.
+	// Join returns the user's pseudonym in the room. Errors: class_not_found, not_enrolled.
 	Join(ctx context.Context, user cg.UserID, room cg.ClassID) (cg.AnonID, error)
 	// JoinAll is Join for several rooms, looked up together, in the order of rooms.
 	JoinAll(ctx context.Context, user cg.UserID, rooms []cg.ClassID) []cg.AccessResult
@@ -96,8 +96,8 @@ func (s *session) handle(f *rooms.ClientFrame) {
 	}
 }
 
-// replyError answers a frame with an error frame: a domain code the protocol knows, or
-// invalid_frame. Internal errors are logged at Error, unavailable ones at Warn.
+// replyError answers a frame with an error frame: the code the protocol reports the error's code
+// with (cg.SocketCode), or invalid_frame. Internal errors are logged at Error, unavailable ones at Warn.
 func (s *session) replyError(ref string, err error) {
 	code := cg.ErrorCode(err)
 	var appErr *cg.Error
@@ -105,14 +105,16 @@ func (s *session) replyError(ref string, err error) {
 	if errors.As(err, &appErr) {
 		retry = appErr.RetryAfterMs
 	}
-	switch {
-	case code == cg.EINTERNAL:
+	switch code {
+	case cg.EINTERNAL:
 		if !errors.Is(err, context.Canceled) {
 			s.deps.opts.Logger.Error("socket frame", "err", err)
 		}
-	case code == cg.EUNAVAILABLE:
+	case cg.EUNAVAILABLE:
 		s.deps.opts.Logger.Warn("socket frame", "err", err)
-	case !cg.SocketCode(code):
+	}
+	code, ok := cg.SocketCode(code)
+	if !ok {
 		code = rooms.EINVALIDFRAME
 	}
 	s.t.Write(rooms.ErrorFrame(ref, code, cg.ErrorMessage(err), retry))

@@ -138,7 +138,7 @@ func TestSession(t *testing.T) {
 		h := newSessionHarness(t)
 		h.svc.onJoinAll(func() {
 			h.svc.drop("b")
-			h.s.user.leaves.Add(1)
+			h.hub.leaveRoom("user", "b")
 		})
 		h.tr.setBuffered(true)
 		h.receive(subscribeFrame("s1", "a", nil))
@@ -151,14 +151,42 @@ func TestSession(t *testing.T) {
 	})
 }
 
-// sessionHarness is a session on a fake transport, with rooms on a store and a service of the
-// harness's own.
+// TestLeaveRechecksOnlyThatUser: a user's leaving a class makes that user's subscribe batches
+// under way look their access up again, and no one else's.
+func TestLeaveRechecksOnlyThatUser(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		leaver  cg.UserID
+		lookups int
+	}{
+		{"OtherUser", "bob", 1},
+		{"SameUser", "user", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newSessionHarness(t)
+			h.addSocket("bob")
+			h.svc.onJoinAll(func() { h.hub.leaveRoom(tc.leaver, "x") })
+			h.tr.setBuffered(true)
+			h.receive(subscribeFrame("s1", "a", nil))
+			h.tr.setBuffered(false)
+			h.receive(subscribeFrame("s2", "b", nil))
+			h.want("subscribed s1 a", "subscribed s2 b")
+			if n := h.svc.joinAllCalls(); n != tc.lookups {
+				t.Fatalf("%s left a class during the lookup of a batch of user's: %d lookups, want %d", tc.leaver, n, tc.lookups)
+			}
+		})
+	}
+}
+
+// sessionHarness is a session on a fake transport, in a hub that holds its socket, with rooms on
+// a store and a service of the harness's own.
 type sessionHarness struct {
 	t      *testing.T
 	tr     *fakeTransport
 	svc    *fakeService
 	store  *fakeStore
 	broker *countingBroker
+	hub    *Hub // its sockets and rooms; nothing else of it runs
 	rooms  *roomTable
 	s      *session
 	wg     sync.WaitGroup // the rooms' workers
@@ -172,32 +200,52 @@ func newSessionHarness(t *testing.T) *sessionHarness {
 		svc:    &fakeService{dropped: map[cg.ClassID]bool{"closed": true}},
 		store:  &fakeStore{room: "r"},
 		broker: &countingBroker{},
-		rooms:  &roomTable{},
+		hub: &Hub{
+			conns:     make(map[*socket]struct{}),
+			bySession: make(map[cg.SessionID][]*socket),
+			byUser:    make(map[cg.UserID]*userSockets),
+		},
 	}
-	opts := Options{Logger: slog.New(slog.DiscardHandler)}
-	opts.setDefaults()
+	// Presence counted elsewhere (and never synced here): the rooms send no presence frames,
+	// whose timers would interleave with the frames the session writes.
+	h.hub.opts = Options{Logger: slog.New(slog.DiscardHandler), Presence: noPresence{}}
+	h.hub.opts.setDefaults()
+	opts := &h.hub.opts
 	m := newMetrics(prometheus.NewRegistry(), &Hub{})
+	h.rooms = &h.hub.roomTable
 	h.rooms.init(&delivery{
 		store:       h.store,
 		broker:      h.broker,
-		opts:        &opts,
+		opts:        opts,
 		metrics:     m,
 		busy:        func() bool { return false },
 		startWorker: func() bool { h.wg.Add(1); return true },
 		workerDone:  h.wg.Done,
 		anonymityK:  1,
 	})
-	h.s = &session{
-		t:    h.tr,
-		deps: &sessionDeps{service: h.svc, store: h.store, rooms: h.rooms, opts: &opts, metrics: m},
-		auth: &cg.Session{ID: "sess", UserID: "user", ExpiresAt: time.Now().Add(time.Hour)},
-		user: &userSockets{},
-	}
+	h.hub.sessions = &sessionDeps{service: h.svc, store: h.store, rooms: h.rooms, opts: opts, metrics: m}
+	h.s = &h.addSocket("user").s
+	h.s.t = h.tr
 	t.Cleanup(func() {
 		h.s.end()
 		h.wg.Wait()
 	})
 	return h
+}
+
+// addSocket registers a socket of user with the hub, as its handler does.
+func (h *sessionHarness) addSocket(user cg.UserID) *socket {
+	h.t.Helper()
+	sess := &cg.Session{ID: cg.SessionID("session-of-" + user), UserID: user, ExpiresAt: time.Now().Add(time.Hour)}
+	k := &socket{id: "socket-of-" + string(user)}
+	k.s.t, k.s.deps, k.s.auth = &k.t, h.hub.sessions, sess
+	if err := h.hub.reserve(context.Background(), sess, k.id); err != nil {
+		h.t.Fatal(err)
+	}
+	if !h.hub.add(k) {
+		h.t.Fatal("the hub refused a socket")
+	}
+	return k
 }
 
 func subscribeFrame(ref string, room cg.ClassID, since *int64) *rooms.ClientFrame {
@@ -237,12 +285,13 @@ func (h *sessionHarness) waitFor(want string) {
 	h.t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
+		wrote := h.tr.wrote() // before looking, so that a frame queued meanwhile wakes the wait
 		got := h.tr.written()
 		if len(got) > 0 && got[len(got)-1] == want {
 			return
 		}
 		select {
-		case <-h.tr.wrote():
+		case <-wrote:
 		case <-deadline:
 			h.t.Fatalf("frames %q within 10 s, want the last %q", got, want)
 		}
@@ -508,6 +557,13 @@ func (s *fakeService) typed() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.typing)
+}
+
+// noPresence is a presence store that is never synced.
+type noPresence struct{}
+
+func (noPresence) Sync(context.Context, map[cg.ClassID][]cg.UserID) (map[cg.ClassID]int, error) {
+	return nil, nil
 }
 
 // countingBroker records the rooms unsubscribed.

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	cg "github.com/commongrounds/commongrounds"
@@ -104,7 +105,7 @@ func (s *session) subscribe(ctx context.Context, f *rooms.ClientFrame, access cg
 			if s.unsubscribe(f.Room) {
 				s.t.Write(rooms.UnsubscribedFrame("", f.Room))
 			}
-			if cg.ErrorCode(err) != cg.ENOTENROLLED {
+			if !errors.Is(err, cg.ErrNotEnrolled) {
 				return err
 			}
 		}

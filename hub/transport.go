@@ -83,7 +83,7 @@ type wsTransport struct {
 	tcp     *corkConn       // the connection under ws, when the server's listener made it corkable
 	raw     syscall.RawConn // tcp's descriptor, when the reader can park (park.go)
 	br      *readBuffer     // ws's read buffer, when known: read by the reader goroutine, and by Close after closed is set
-	expires time.Time       // the session's end: the socket is closed then with CloseSessionEnded
+	expires *time.Time      // the session's end (cg.Session.ExpiresAt): the socket is closed then with CloseSessionEnded
 	recv    receiver        // what the client's frames go to
 
 	mu       sync.Mutex

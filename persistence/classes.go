@@ -139,7 +139,7 @@ func deref(s *string) string {
 // that is not a UUID).
 func (s *ClassStore) FindClassByID(ctx context.Context, id cg.ClassID) (*cg.Class, error) {
 	if !cg.ValidUUID(string(id)) {
-		return nil, cg.Errorf(cg.ECLASSNOTFOUND, "No such class.")
+		return nil, cg.ErrClassNotFound
 	}
 	c, err := scanClass(s.db.Pool.QueryRow(ctx, `SELECT `+classColumns+` FROM classes WHERE id = $1`, id))
 	if err != nil {
@@ -152,7 +152,7 @@ func (s *ClassStore) FindClassByID(ctx context.Context, id cg.ClassID) (*cg.Clas
 // class_not_found if there is none.
 func (s *ClassStore) FindClassWithCount(ctx context.Context, id cg.ClassID) (*cg.Class, int, error) {
 	if !cg.ValidUUID(string(id)) {
-		return nil, 0, cg.Errorf(cg.ECLASSNOTFOUND, "No such class.")
+		return nil, 0, cg.ErrClassNotFound
 	}
 	var n int
 	c, err := scanClass(s.db.Pool.QueryRow(ctx, `

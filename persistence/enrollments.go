@@ -17,7 +17,7 @@ func NewEnrollmentStore(db *DB) *EnrollmentStore { return &EnrollmentStore{db: d
 // Errors: class_not_found, user_not_found.
 func (s *EnrollmentStore) Enroll(ctx context.Context, user cg.UserID, class cg.ClassID) (created bool, err error) {
 	if !cg.ValidUUID(string(class)) {
-		return false, cg.Errorf(cg.ECLASSNOTFOUND, "No such class.")
+		return false, cg.ErrClassNotFound
 	}
 	tag, err := s.db.Pool.Exec(ctx, `
 		INSERT INTO user_classes (user_id, class_id) VALUES ($1, $2)
@@ -26,7 +26,7 @@ func (s *EnrollmentStore) Enroll(ctx context.Context, user cg.UserID, class cg.C
 		if constraintOf(err) == "user_classes_user_id_fkey" {
 			return false, cg.Errorf(cg.EUSERNOTFOUND, "No such user.")
 		}
-		return false, cg.Errorf(cg.ECLASSNOTFOUND, "No such class.")
+		return false, cg.ErrClassNotFound
 	}
 	if err != nil {
 		return false, wrap("enroll", err)

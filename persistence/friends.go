@@ -348,14 +348,14 @@ func largeClass(class, k string) string {
 // pseudonyms to fewer than k people. Errors: class_not_found.
 func (s *FriendStore) FriendsInClass(ctx context.Context, user cg.UserID, class cg.ClassID, k int) ([]cg.PublicUser, error) {
 	if !cg.ValidUUID(string(class)) {
-		return nil, cg.Errorf(cg.ECLASSNOTFOUND, "No such class.")
+		return nil, cg.ErrClassNotFound
 	}
 	var exists bool
 	if err := s.db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM classes WHERE id = $1)`, class).Scan(&exists); err != nil {
 		return nil, wrap("friends in class", err)
 	}
 	if !exists {
-		return nil, cg.Errorf(cg.ECLASSNOTFOUND, "No such class.")
+		return nil, cg.ErrClassNotFound
 	}
 	rows, err := s.db.Pool.Query(ctx, `
 		SELECT friend_id, friend_email, friend_computing_id

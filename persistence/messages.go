@@ -55,9 +55,8 @@ func collectMessages(rows pgx.Rows) ([]*cg.Message, error) {
 }
 
 var (
-	errClassNotFound = cg.Errorf(cg.ENOTFOUND, "No such class.")
-	errNotEnrolled   = cg.Errorf(cg.ENOTENROLLED, "Enroll in the class first.")
-	errMsgNotFound   = cg.Errorf(cg.ENOTFOUND, "No such message.")
+	errNotEnrolled = cg.Errorf(cg.ENOTENROLLED, "Enroll in the class first.")
+	errMsgNotFound = cg.Errorf(cg.ENOTFOUND, "No such message.")
 )
 
 // newAnonID returns a random pseudonym such as Anon_a3f2e1.
@@ -87,7 +86,7 @@ func (s *MessageStore) membersCounted() int {
 // roomAccess is RoomAccess with the count of the class's members.
 func (s *MessageStore) roomAccess(ctx context.Context, user cg.UserID, class cg.ClassID) cg.AccessResult {
 	if !cg.ValidUUID(string(class)) {
-		return cg.AccessResult{Err: errClassNotFound}
+		return cg.AccessResult{Err: cg.ErrClassNotFound}
 	}
 	// One pair has a statement of its own: about half the database's work of the batch one.
 	var exists, enrolled bool
@@ -115,7 +114,7 @@ func (s *MessageStore) roomAccess(ctx context.Context, user cg.UserID, class cg.
 func accessOf(exists, enrolled bool, anon *cg.AnonID) (a cg.AnonID, firstUse bool, err error) {
 	switch {
 	case !exists:
-		return "", false, errClassNotFound
+		return "", false, cg.ErrClassNotFound
 	case !enrolled:
 		return "", false, errNotEnrolled
 	case anon == nil:
@@ -147,7 +146,7 @@ func (s *MessageStore) RoomAccesses(ctx context.Context, reqs []cg.AccessRequest
 	for i, r := range reqs {
 		switch {
 		case !cg.ValidUUID(string(r.Class)):
-			out[i].Err = errClassNotFound
+			out[i].Err = cg.ErrClassNotFound
 		case !cg.ValidUUID(string(r.User)):
 			out[i].Err = fmt.Errorf("room access: user id %q is not a UUID", r.User)
 		default:
@@ -218,7 +217,7 @@ func (s *MessageStore) drawPseudonym(ctx context.Context, user cg.UserID, class 
 // (migrations/002_message_keys.sql, 003_anonymity.sql).
 func (s *MessageStore) CreateMessage(ctx context.Context, nm cg.NewMessage) (*cg.Message, bool, error) {
 	if !cg.ValidUUID(string(nm.Class)) {
-		return nil, false, errClassNotFound
+		return nil, false, cg.ErrClassNotFound
 	}
 	if nm.ParentID != nil {
 		if err := s.checkParent(ctx, nm.Class, *nm.ParentID); err != nil {

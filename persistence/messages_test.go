@@ -361,6 +361,12 @@ func TestRoomAccesses(t *testing.T) {
 		return anon, cg.ErrorCode(err)
 	}
 
+	// An unknown class, and an id that is not a UUID, are class_not_found, as for the class store.
+	for _, r := range reqs[len(reqs)-2:] {
+		if _, code := want(r); code != cg.ECLASSNOTFOUND {
+			t.Fatalf("RoomAccess(%s): Code=%v, want %v", r.Class, code, cg.ECLASSNOTFOUND)
+		}
+	}
 	// Half the members draw their pseudonym inside the batch; the single call afterwards must
 	// find the same one.
 	got := base.RoomAccesses(ctx, reqs)

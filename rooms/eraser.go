@@ -42,7 +42,7 @@ func (e *Eraser) Run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if _, err := e.RunOnce(ctx); err != nil && ctx.Err() == nil {
-			e.logger().ErrorContext(ctx, "erase messages", "err", err)
+			e.logger().Log(ctx, cg.LogLevel(err), "erase messages", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -42,7 +42,7 @@ func (s *Service) Anonymity() int {
 	return s.AnonymityK
 }
 
-// Join returns the user's pseudonym in the room. Errors: not_found, not_enrolled.
+// Join returns the user's pseudonym in the room. Errors: class_not_found, not_enrolled.
 func (s *Service) Join(ctx context.Context, user cg.UserID, room cg.ClassID) (cg.AnonID, error) {
 	return s.Store.RoomAccess(ctx, user, room)
 }
@@ -62,7 +62,7 @@ func (s *Service) JoinAll(ctx context.Context, user cg.UserID, rooms []cg.ClassI
 // repair gaps from the store.
 // committed, when not nil, is called with the stored message before it is announced (the
 // socket queues its ack there, so that the ack precedes the message).
-// Errors: invalid_content, invalid_parent, not_found, not_enrolled, rate_limited, unavailable.
+// Errors: invalid_content, invalid_parent, class_not_found, not_enrolled, rate_limited, unavailable.
 func (s *Service) Publish(ctx context.Context, user cg.UserID, room cg.ClassID, content string, parent *cg.MessageID, clientMsgID string, committed func(*cg.Message)) (*cg.Message, error) {
 	content, err := NormalizeContent(content)
 	if err != nil {
@@ -159,7 +159,7 @@ func (s *Service) Typing(room cg.ClassID, anon cg.AnonID) {
 }
 
 // History returns a page of the room's history, with the position to resume the room's events
-// from. Errors: not_found, not_enrolled.
+// from. Errors: class_not_found, not_enrolled.
 func (s *Service) History(ctx context.Context, user cg.UserID, room cg.ClassID, f cg.MessageFilter) (*cg.MessagePage, error) {
 	if _, err := s.Store.RoomAccess(ctx, user, room); err != nil {
 		return nil, err
@@ -167,7 +167,8 @@ func (s *Service) History(ctx context.Context, user cg.UserID, room cg.ClassID, 
 	return s.Store.ListMessages(ctx, room, f)
 }
 
-// Thread returns a thread of the room. Errors: not_found, not_enrolled.
+// Thread returns a thread of the room. Errors: class_not_found, not_found (no such message),
+// not_enrolled.
 func (s *Service) Thread(ctx context.Context, user cg.UserID, room cg.ClassID, id cg.MessageID) (*cg.Message, []*cg.Message, error) {
 	if _, err := s.Store.RoomAccess(ctx, user, room); err != nil {
 		return nil, nil, err

@@ -20,6 +20,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	cg "github.com/commongrounds/commongrounds"
 )
 
 //go:embed static
@@ -112,12 +114,12 @@ func Handler() http.Handler {
 		}
 		f, ok := files[name]
 		if !ok {
-			problem(w, http.StatusNotFound, "not_found", "No such file.")
+			problem(w, cg.ENOTFOUND, "No such file.")
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			problem(w, http.StatusMethodNotAllowed, "method_not_allowed", "This route does not take "+r.Method+".")
+			problem(w, cg.EMETHODNOTALLOWED, "This route does not take "+r.Method+".")
 			return
 		}
 		h := w.Header()
@@ -133,7 +135,8 @@ func Handler() http.Handler {
 }
 
 // problem writes an RFC 9457 problem reply with the server's machine-readable code.
-func problem(w http.ResponseWriter, status int, code, detail string) {
+func problem(w http.ResponseWriter, code, detail string) {
+	status := cg.HTTPStatus(code)
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
