@@ -483,6 +483,7 @@ func (c *conn) serve(start bool) (park bool) {
 	}()
 	if start {
 		c.start()
+		c.subscribeUser()
 	} else {
 		c.park()
 		c.wake()
@@ -563,6 +564,7 @@ func (c *conn) cleanup() {
 		c.hub.release(m.room)
 	}
 	c.rooms = nil
+	c.unsubscribeUser()
 	c.hub.remove(c)
 	_ = c.ws.CloseNow()
 }
@@ -580,6 +582,8 @@ func (c *conn) handle(f *rooms.ClientFrame) {
 		err = c.publish(f)
 	case rooms.TypeTyping:
 		err = c.typing(f)
+	case rooms.TypeRead:
+		err = c.markRead(f)
 	}
 	if err != nil {
 		c.replyError(f.Ref, err)

@@ -20,6 +20,10 @@ type Service struct {
 	// AnonymityK is the anonymity threshold: a room with fewer members says so, and counts of
 	// users below it are shown only as "fewer than AnonymityK". Default: cg.DefaultAnonymityK.
 	AnonymityK int
+	// Markers keeps the users' read markers. Required for MarkRead.
+	Markers cg.ReadMarkerStore
+	// Replies is told of each reply once it is committed (notifications). Optional.
+	Replies ReplyNotifier
 	// BrokerTimeout bounds a publication to the broker. Default: 2 s.
 	BrokerTimeout time.Duration
 	Logger        *slog.Logger
@@ -77,7 +81,7 @@ func (s *Service) Publish(ctx context.Context, user cg.UserID, room cg.ClassID, 
 			return nil, &cg.Error{Code: cg.ERATELIMITED, Message: "You are sending messages too fast.", RetryAfterMs: max(1, wait.Milliseconds())}
 		}
 	}
-	msg, _, err := s.Store.CreateMessage(ctx, cg.NewMessage{Class: room, User: user, Content: content, ParentID: parent, ClientMsgID: clientMsgID})
+	msg, created, err := s.Store.CreateMessage(ctx, cg.NewMessage{Class: room, User: user, Content: content, ParentID: parent, ClientMsgID: clientMsgID})
 	if err != nil {
 		return nil, err
 	}
@@ -87,20 +91,26 @@ func (s *Service) Publish(ctx context.Context, user cg.UserID, room cg.ClassID, 
 	// Announced also when a retry returned an earlier message: if the first attempt committed
 	// and died before announcing, this repairs it; subscribers drop the duplicate by its seq.
 	s.announce(room, Event{Kind: EventMessage, Seq: msg.Seq, Frame: MessageFrame(msg)})
+	if created && msg.ParentID != nil && s.Replies != nil {
+		s.Replies.Replied(msg)
+	}
 	return msg, nil
 }
 
 // announce publishes an event to the room through the broker.
 func (s *Service) announce(room cg.ClassID, e Event) {
-	timeout := s.BrokerTimeout
-	if timeout == 0 {
-		timeout = 2 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.brokerTimeout())
 	defer cancel()
 	if err := s.Broker.Publish(ctx, room, e.Encode()); err != nil {
 		s.logger().Warn("announce room event", "room", room, "kind", string(e.Kind), "err", err)
 	}
+}
+
+func (s *Service) brokerTimeout() time.Duration {
+	if s.BrokerTimeout == 0 {
+		return 2 * time.Second
+	}
+	return s.BrokerTimeout
 }
 
 // Erased tells the room that a message of a deleted account was erased (it is a tombstone now),
