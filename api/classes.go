@@ -96,18 +96,6 @@ func (s *Server) handleGetClass() http.Handler {
 	})
 }
 
-// handleMyClasses lists the caller's classes.
-func (s *Server) handleMyClasses() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		classes, err := s.Enrollments.ListUserClasses(r.Context(), sessionOf(r).UserID)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"classes": classes})
-	})
-}
-
 // handleEnroll enrolls the caller in a class: 201 with the class, or 200 if already enrolled.
 // Enrolling and dropping count against the caller's EnrollRate, so that probing classes by
 // enrolling in them is slow.
