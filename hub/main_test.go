@@ -75,7 +75,7 @@ func newNodeWith(t testing.TB, db *persistence.DB, b cg.Broker, corked bool, opt
 	}
 	e := &env{t: t, db: db, store: persistence.NewMessageStore(db)}
 	e.sessions = &auth.Sessions{Store: persistence.NewSessionStore(db), Signer: signer}
-	e.svc = &rooms.Service{Store: e.store, Broker: b, AnonymityK: 1}
+	e.svc = &rooms.Service{Store: e.store, Broker: b, AnonymityK: 1, Markers: persistence.NewMarkerStore(db)}
 	e.reg = prometheus.NewRegistry()
 	hopts := hub.Options{Registerer: e.reg, AllowedOrigins: []string{"https://app.example"}, DisableParking: parkingOff(t)}
 	for _, o := range opts {
@@ -194,18 +194,20 @@ func (e *env) enroll(class cg.ClassID, users ...*user) {
 
 // frame is a decoded server frame with its raw bytes.
 type frame struct {
-	Type         string          `json:"type"`
-	Ref          string          `json:"ref"`
-	Room         cg.ClassID      `json:"room"`
-	AnonID       cg.AnonID       `json:"anon_id"`
-	LastSeq      int64           `json:"last_seq"`
-	Online       int             `json:"online"`
-	Message      *cg.Message     `json:"-"`
-	Text         string          `json:"-"` // the message of an error frame
-	RawMessage   json.RawMessage `json:"message"`
-	MessageID    string          `json:"message_id"`
-	Code         string          `json:"code"`
-	RetryAfterMs int64           `json:"retry_after_ms"`
+	Type         string           `json:"type"`
+	Ref          string           `json:"ref"`
+	Room         cg.ClassID       `json:"room"`
+	AnonID       cg.AnonID        `json:"anon_id"`
+	LastSeq      int64            `json:"last_seq"`
+	Seq          int64            `json:"seq"`          // of a read frame
+	Notification *cg.Notification `json:"notification"` // of a notification frame
+	Online       int              `json:"online"`
+	Message      *cg.Message      `json:"-"`
+	Text         string           `json:"-"` // the message of an error frame
+	RawMessage   json.RawMessage  `json:"message"`
+	MessageID    string           `json:"message_id"`
+	Code         string           `json:"code"`
+	RetryAfterMs int64            `json:"retry_after_ms"`
 	raw          string
 	at           time.Time // when it was read
 }

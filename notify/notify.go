@@ -58,7 +58,9 @@ func (n *Notifier) Start() {
 	if n.Logger == nil {
 		n.Logger = slog.Default()
 	}
+	n.mu.Lock()
 	n.queue = make(chan *cg.Message, n.QueueSize)
+	n.mu.Unlock()
 	n.wg.Add(1)
 	go n.work()
 }
