@@ -23,22 +23,29 @@ func NewNotificationStore(db *DB) *NotificationStore { return &NotificationStore
 const NotificationRetention = 30 * 24 * time.Hour
 
 // notifyRepliesSQL stores, for each reply of $1, a notification for its thread's root author and
-// each replier before it, leaving out the replier, the unenrolled, the muted, and anyone blocked
-// by or blocking the replier (blocks work both ways, as between friends). Authors of deleted
-// accounts (user_id NULL) are nobody to tell.
+// each earlier replier (thread_participants, and the replies of $1 before it), leaving out the
+// replier, the unenrolled, the muted, and anyone blocked by or blocking the replier (blocks
+// work both ways, as between friends). Authors of deleted accounts (user_id NULL) are nobody to
+// tell. It records the repliers as participants of their threads.
 const notifyRepliesSQL = `
 WITH r AS (
 	SELECT m.id, m.class_id, m.parent_id, m.user_id, m.seq
 	  FROM class_messages m
 	 WHERE m.id = ANY($1::uuid[]) AND m.parent_id IS NOT NULL AND m.user_id IS NOT NULL),
+joined AS (
+	INSERT INTO thread_participants (thread_id, user_id)
+	SELECT DISTINCT r.parent_id, r.user_id FROM r
+	ON CONFLICT DO NOTHING),
 cand AS (
 	SELECT r.id, r.class_id, r.parent_id, r.user_id AS replier, p.user_id AS recipient
 	  FROM r JOIN class_messages p ON p.id = r.parent_id
 	 WHERE p.user_id IS NOT NULL
 	UNION
-	SELECT r.id, r.class_id, r.parent_id, r.user_id, o.user_id
-	  FROM r JOIN class_messages o ON o.parent_id = r.parent_id AND o.seq < r.seq
-	 WHERE o.user_id IS NOT NULL)
+	SELECT r.id, r.class_id, r.parent_id, r.user_id, tp.user_id
+	  FROM r JOIN thread_participants tp ON tp.thread_id = r.parent_id
+	UNION
+	SELECT r.id, r.class_id, r.parent_id, r.user_id, e.user_id
+	  FROM r JOIN r e ON e.parent_id = r.parent_id AND e.seq < r.seq)
 INSERT INTO notifications (user_id, class_id, thread_id, message_id)
 SELECT c.recipient, c.class_id, c.parent_id, c.id
   FROM cand c
@@ -49,7 +56,7 @@ SELECT c.recipient, c.class_id, c.parent_id, c.id
    AND NOT EXISTS (SELECT 1 FROM user_blocks b
                     WHERE (b.blocker_id = c.recipient AND b.blocked_id = c.replier)
                        OR (b.blocker_id = c.replier AND b.blocked_id = c.recipient))
-ON CONFLICT (user_id, message_id) DO NOTHING
+ON CONFLICT (message_id, user_id) DO NOTHING
 RETURNING id, user_id, class_id, thread_id, message_id, created_at`
 
 // NotifyReplies stores the notifications of the replies in one statement.
@@ -63,15 +70,25 @@ func (s *NotificationStore) NotifyReplies(ctx context.Context, replies []cg.Mess
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.db.Pool.Query(ctx, notifyRepliesSQL, ids)
-	if err != nil {
-		return nil, wrap("notify replies", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (cg.NewNotification, error) {
-		var n cg.NewNotification
-		err := row.Scan(&n.ID, &n.User, &n.Room, &n.ThreadID, &n.MessageID, &n.CreatedAt)
-		n.CreatedAt = n.CreatedAt.UTC()
-		return n, err
+	var out []cg.NewNotification
+	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		// The commit does not wait for the disk: a crash of the database may lose the last
+		// moment's notifications, never a message, and the publishes sharing the log do not
+		// wait behind these commits.
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, notifyRepliesSQL, ids)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (cg.NewNotification, error) {
+			var n cg.NewNotification
+			err := row.Scan(&n.ID, &n.User, &n.Room, &n.ThreadID, &n.MessageID, &n.CreatedAt)
+			n.CreatedAt = n.CreatedAt.UTC()
+			return n, err
+		})
+		return err
 	})
 	return out, wrap("notify replies", err)
 }

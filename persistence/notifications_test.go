@@ -128,8 +128,16 @@ func TestNotifyReplies(t *testing.T) {
 	root, replier, early, muteThread, muteRoom, blocker, gone := users[0], users[1], users[2], users[3], users[4], users[5], users[6]
 
 	thread := post(t, store, class, root, "question", nil)
+	var earlier []cg.MessageID
 	for _, u := range []cg.UserID{early, muteThread, muteRoom, blocker, gone} {
-		post(t, store, class, u, "earlier reply", &thread.ID)
+		earlier = append(earlier, post(t, store, class, u, "earlier reply", &thread.ID).ID)
+	}
+	// Notified together, as a batch: each tells the root author and the replies before it.
+	if got, err := notes.NotifyReplies(ctx, earlier); err != nil || len(got) != 5+4+3+2+1 {
+		t.Fatalf("earlier replies: %d notifications, %v; want 15", len(got), err)
+	}
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM notifications`); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := notes.Mute(ctx, muteThread, "", thread.ID); err != nil {
 		t.Fatal(err)
