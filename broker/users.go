@@ -61,8 +61,8 @@ func (b *Redis) dispatchUser(h cg.BrokerHandler, channel string, payload []byte)
 
 // SubscribeUser subscribes the user's channel and waits until Redis confirms it, so that an
 // event published after it returns is not missed. Subscriptions are counted as rooms' are.
-// When Redis does not confirm in time it returns an error; the subscription stays requested and
-// takes effect when Redis is back.
+// When Redis is down, or does not confirm in time, it returns an error at once or after
+// SubscribeTimeout; the subscription stays requested and takes effect when Redis is back.
 func (b *Redis) SubscribeUser(ctx context.Context, user cg.UserID) error {
 	ch := b.userChannel(user)
 	wait := make(chan struct{})
@@ -90,6 +90,10 @@ func (b *Redis) SubscribeUser(ctx context.Context, user cg.UserID) error {
 	b.subMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", ch, err)
+	}
+	if !b.up.Load() {
+		// Requested: it takes effect when Redis is back. A socket does not wait for that.
+		return fmt.Errorf("subscribe %s: %w", ch, ErrUnavailable)
 	}
 	t := time.NewTimer(b.opts.SubscribeTimeout)
 	defer t.Stop()

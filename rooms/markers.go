@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"errors"
 
 	cg "github.com/commongrounds/commongrounds"
 )
@@ -19,6 +20,9 @@ type ReplyNotifier interface {
 func (s *Service) MarkRead(ctx context.Context, user cg.UserID, room cg.ClassID, seq int64, origin string) (int64, error) {
 	if !cg.ValidUUID(string(room)) {
 		return 0, cg.Errorf(cg.ENOTFOUND, "No such class.")
+	}
+	if s.Markers == nil {
+		return 0, errors.New("mark read: the service has no marker store")
 	}
 	if seq < 0 {
 		return 0, cg.Errorf(cg.EINVALID, "seq must be a whole number of at least 0.")
