@@ -184,8 +184,19 @@ func TestNotifyReplies(t *testing.T) {
 			t.Fatal(err)
 		}
 		page, _, _, _ = notes.ListNotifications(ctx, root, cg.NotificationFilter{Limit: 10})
-		if page[0].Excerpt != "" {
-			t.Fatalf("excerpt of a hidden reply = %q, want none", page[0].Excerpt)
+		if page[0].Excerpt != "" || page[0].AnonID != *reply.AnonID {
+			t.Fatalf("hidden reply: excerpt %q, anon_id %q; want no excerpt", page[0].Excerpt, page[0].AnonID)
+		}
+		// Erased (as the erasure job does): neither the content nor the pseudonym is shown.
+		if _, err := db.Pool.Exec(ctx, `UPDATE class_messages SET user_id = NULL, client_msg_id = NULL, hidden = false WHERE id = $1`, reply.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Pool.Exec(ctx, `UPDATE class_messages SET content = NULL, anon_id = NULL, deleted_at = now() WHERE id = $1`, reply.ID); err != nil {
+			t.Fatal(err)
+		}
+		page, _, _, _ = notes.ListNotifications(ctx, root, cg.NotificationFilter{Limit: 10})
+		if page[0].Excerpt != "" || page[0].AnonID != "" {
+			t.Fatalf("erased reply: excerpt %q, anon_id %q; want neither", page[0].Excerpt, page[0].AnonID)
 		}
 		if err := notes.MarkNotificationRead(ctx, root, n.ID); err != nil {
 			t.Fatal(err)
