@@ -12,23 +12,25 @@ import (
 // the subscriptions, so an instance holds the channel while it holds one of the user's
 // sockets). Events of the user reach all the user's sockets here, whatever rooms they are in.
 
-// subscribeUser subscribes the broker to the socket's user before the socket reads its first
-// frame: an event published after the client's first reply reaches it. When the broker cannot
-// confirm, the socket still serves; what it misses is in the store (markers, the inbox).
-func (c *conn) subscribeUser() {
-	ctx, done := c.work(c.hub.opts.RoomReadyTimeout)
-	defer done()
-	if err := c.hub.broker.SubscribeUser(ctx, c.session.UserID); err != nil && ctx.Err() == nil {
-		c.hub.opts.Logger.Warn("subscribe user events", "err", err)
+// subscribeUser subscribes the broker to the socket's user before its reader starts: an event
+// published after the client's first reply reaches it. When the broker cannot confirm, the
+// socket still serves; what it misses is in the store (markers, the inbox).
+func (k *socket) subscribeUser() {
+	h := k.t.hub
+	ctx, cancel := context.WithTimeout(h.ctx, h.opts.RoomReadyTimeout)
+	defer cancel()
+	if err := h.broker.SubscribeUser(ctx, k.s.auth.UserID); err != nil && ctx.Err() == nil {
+		h.opts.Logger.Warn("subscribe user events", "err", err)
 	}
 }
 
 // unsubscribeUser undoes subscribeUser; the socket has ended.
-func (c *conn) unsubscribeUser() {
-	ctx, cancel := context.WithTimeout(context.Background(), c.hub.opts.UnsubscribeTimeout)
+func (k *socket) unsubscribeUser() {
+	h := k.t.hub
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.UnsubscribeTimeout)
 	defer cancel()
-	if err := c.hub.broker.UnsubscribeUser(ctx, c.session.UserID); err != nil {
-		c.hub.opts.Logger.Warn("unsubscribe user events", "err", err)
+	if err := h.broker.UnsubscribeUser(ctx, k.s.auth.UserID); err != nil {
+		h.opts.Logger.Warn("unsubscribe user events", "err", err)
 	}
 }
 
@@ -41,15 +43,15 @@ func (h *Hub) HandleUserEvent(user cg.UserID, payload []byte) {
 		return
 	}
 	h.mu.Lock()
-	var mine []*conn
+	var mine []*socket
 	if u := h.byUser[user]; u != nil {
-		mine = slices.Clone(u.conns)
+		mine = slices.Clone(u.sockets)
 	}
 	h.mu.Unlock()
 	gather := h.busy()
-	for _, c := range mine {
-		if c.id != e.Origin {
-			c.enqueueWith(e.Frame, gather)
+	for _, k := range mine {
+		if k.id != e.Origin {
+			k.t.enqueueWith(e.Frame, gather)
 		}
 	}
 }
@@ -60,7 +62,7 @@ func (h *Hub) HandleUserEvent(user cg.UserID, payload []byte) {
 func (h *Hub) Online(ctx context.Context, user cg.UserID) bool {
 	h.mu.Lock()
 	u := h.byUser[user]
-	local := u != nil && len(u.conns) > 0
+	local := u != nil && len(u.sockets) > 0
 	h.mu.Unlock()
 	if local || h.opts.Sockets == nil {
 		return local
@@ -75,13 +77,13 @@ func (h *Hub) Online(ctx context.Context, user cg.UserID) bool {
 
 // markRead sets the user's read marker in a room and answers with where it stands; the user's
 // other sockets, on every instance, hear of it.
-func (c *conn) markRead(f *rooms.ClientFrame) error {
-	ctx, done := c.work(c.hub.opts.PublishTimeout)
+func (s *session) markRead(f *rooms.ClientFrame) error {
+	ctx, done := s.t.work(s.deps.opts.PublishTimeout)
 	defer done()
-	seq, err := c.hub.service.MarkRead(ctx, c.session.UserID, f.Room, f.Seq, c.id)
+	seq, err := s.deps.service.MarkRead(ctx, s.auth.UserID, f.Room, f.Seq, s.id)
 	if err != nil {
 		return err
 	}
-	c.enqueue(rooms.ReadFrame(f.Ref, f.Room, seq))
+	s.t.Write(rooms.ReadFrame(f.Ref, f.Room, seq))
 	return nil
 }
