@@ -96,6 +96,19 @@ func (s *Server) handleGetClass() http.Handler {
 	})
 }
 
+// handleMyClasses lists the caller's classes, each with the caller's read marker and unread
+// count.
+func (s *Server) handleMyClasses() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		classes, err := s.Markers.ListUserRooms(r.Context(), sessionOf(r).UserID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"classes": classes})
+	})
+}
+
 // handleEnroll enrolls the caller in a class: 201 with the class, or 200 if already enrolled.
 // Enrolling and dropping count against the caller's EnrollRate, so that probing classes by
 // enrolling in them is slow.

@@ -8,19 +8,6 @@ import (
 	cg "github.com/commongrounds/commongrounds"
 )
 
-// handleMyClasses lists the caller's classes, each with the caller's read marker and unread
-// count.
-func (s *Server) handleMyClasses() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		classes, err := s.Markers.ListUserRooms(r.Context(), sessionOf(r).UserID)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"classes": classes})
-	})
-}
-
 // handleMarkRead moves the caller's read marker in a class's room forward; the caller's sockets
 // hear of it.
 func (s *Server) handleMarkRead() http.Handler {

@@ -194,22 +194,23 @@ func (e *env) enroll(class cg.ClassID, users ...*user) {
 
 // frame is a decoded server frame with its raw bytes.
 type frame struct {
-	Type         string           `json:"type"`
-	Ref          string           `json:"ref"`
-	Room         cg.ClassID       `json:"room"`
-	AnonID       cg.AnonID        `json:"anon_id"`
-	LastSeq      int64            `json:"last_seq"`
-	Seq          int64            `json:"seq"`          // of a read frame
-	Notification *cg.Notification `json:"notification"` // of a notification frame
-	Online       int              `json:"online"`
-	Message      *cg.Message      `json:"-"`
-	Text         string           `json:"-"` // the message of an error frame
-	RawMessage   json.RawMessage  `json:"message"`
-	MessageID    string           `json:"message_id"`
-	Code         string           `json:"code"`
-	RetryAfterMs int64            `json:"retry_after_ms"`
+	Type         string          `json:"type"`
+	Ref          string          `json:"ref"`
+	Room         cg.ClassID      `json:"room"`
+	AnonID       cg.AnonID       `json:"anon_id"`
+	LastSeq      int64           `json:"last_seq"`
+	Online       int             `json:"online"`
+	Message      *cg.Message     `json:"-"`
+	Text         string          `json:"-"` // the message of an error frame
+	RawMessage   json.RawMessage `json:"message"`
+	MessageID    string          `json:"message_id"`
+	Code         string          `json:"code"`
+	RetryAfterMs int64           `json:"retry_after_ms"`
 	raw          string
 	at           time.Time // when it was read
+
+	Seq          int64            `json:"seq"`          // of a read frame
+	Notification *cg.Notification `json:"notification"` // of a notification frame
 }
 
 // client is a test socket whose frames are read by a goroutine into a queue.

@@ -13,11 +13,11 @@ import (
 // Advisory lock keys of the cleanup jobs, in the two-integer key space of pg_advisory_lock so
 // that they cannot collide with single-bigint keys such as the migrator's.
 const (
-	lockClass         = 0x43470001 // "CG" and a version
-	lockSignIns       = 1
-	lockSessionsJob   = 2
-	lockErasures      = 3
-	lockNotifications = 5
+	lockClass       = 0x43470001 // "CG" and a version
+	lockSignIns     = 1
+	lockSessionsJob = 2
+	lockErasures    = 3
+	lockInboxJob    = 5
 )
 
 // CleanupStore runs the retention jobs of sign-in. Each job runs in one transaction that first

@@ -263,7 +263,7 @@ func (s *NotificationStore) ListMutes(ctx context.Context, user cg.UserID) ([]*c
 // PurgeNotifications deletes the notifications older than NotificationRetention at now. It
 // reports the rows deleted and whether it ran (false when another instance was running it).
 func (s *CleanupStore) PurgeNotifications(ctx context.Context, now time.Time) (int64, bool, error) {
-	return s.locked(ctx, "purge notifications", lockNotifications, func(tx pgx.Tx) (int64, error) {
+	return s.locked(ctx, "purge notifications", lockInboxJob, func(tx pgx.Tx) (int64, error) {
 		tag, err := tx.Exec(ctx, `DELETE FROM notifications WHERE created_at < $1`, now.Add(-NotificationRetention))
 		if err != nil {
 			return 0, err
