@@ -52,6 +52,9 @@ type Deps struct {
 	Classes     *persistence.ClassStore
 	Enrollments *persistence.EnrollmentStore
 	Friends     *persistence.FriendStore
+	// ClassReads serves class search and class details, reads that tolerate a replica's lag.
+	// Optional: Classes.
+	ClassReads ClassReader
 	// Markers and Notifications store read markers, and inboxes and mutes. Optional: each is
 	// built on DB when nil.
 	Markers       *persistence.MarkerStore
@@ -131,6 +134,9 @@ func NewServer(d Deps) *Server {
 	}
 	if d.Classes == nil {
 		d.Classes = persistence.NewClassStore(d.DB)
+	}
+	if d.ClassReads == nil {
+		d.ClassReads = d.Classes
 	}
 	if d.Enrollments == nil {
 		d.Enrollments = persistence.NewEnrollmentStore(d.DB)

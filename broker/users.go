@@ -39,10 +39,10 @@ func (m *Memory) UnsubscribeUser(_ context.Context, user cg.UserID) error {
 	return nil
 }
 
-// userSubs is the Redis broker's record of the users subscribed here. User channels always use
-// plain pub/sub on the connection of the control channel, also on Redis Cluster: a user's
-// subscription lives as long as one socket, and a sharded connection per user (as rooms have)
-// would cost a connection per online user. On a cluster a plain PUBLISH reaches every node.
+// userSubs is the Redis broker's record of the users subscribed here. User channels take the
+// rooms' way: sharded pub/sub (one connection per node, shardsub.go) with RedisOptions.Sharded,
+// so that a user's events travel only through the shard that owns the user's channel; plain
+// pub/sub on the control channel's connection otherwise.
 type userSubs struct {
 	refs  map[cg.UserID]int      // guarded by Redis.subMu: SubscribeUser calls not yet undone
 	local map[cg.UserID]struct{} // guarded by Redis.mu: users subscribed here
@@ -84,14 +84,18 @@ func (b *Redis) SubscribeUser(ctx context.Context, user cg.UserID) error {
 	}
 	b.mu.Unlock()
 	var err error
-	if first {
-		err = b.subscribeOn(ctx, b.main, false, ch)
+	switch {
+	case !first:
+	case b.shards != nil:
+		b.shards.subscribe(ctx, ch)
+	default:
+		err = b.main.ps.Subscribe(ctx, ch)
 	}
 	b.subMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", ch, err)
 	}
-	if !b.up.Load() {
+	if !b.Up() {
 		// Requested: it takes effect when Redis is back. A socket does not wait for that.
 		return fmt.Errorf("subscribe %s: %w", ch, ErrUnavailable)
 	}
@@ -123,6 +127,10 @@ func (b *Redis) UnsubscribeUser(ctx context.Context, user cg.UserID) error {
 	delete(b.users.local, user)
 	delete(b.confirmed, ch)
 	b.mu.Unlock()
+	if b.shards != nil {
+		b.shards.unsubscribe(ch)
+		return nil
+	}
 	return b.main.ps.Unsubscribe(ctx, ch)
 }
 
@@ -131,8 +139,13 @@ func (b *Redis) UnsubscribeUser(ctx context.Context, user cg.UserID) error {
 // returned.
 func (b *Redis) PublishUser(ctx context.Context, user cg.UserID, payload []byte) error {
 	var err error
-	if b.up.Load() {
-		if err = b.client.Publish(ctx, b.userChannel(user), payload).Err(); err == nil {
+	if b.Up() {
+		if b.opts.Sharded {
+			err = b.client.SPublish(ctx, b.userChannel(user), payload).Err()
+		} else {
+			err = b.client.Publish(ctx, b.userChannel(user), payload).Err()
+		}
+		if err == nil {
 			return nil
 		}
 		reloadTopology(b.client, err)

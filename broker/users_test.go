@@ -110,3 +110,6 @@ func TestRedisSocketsCount(t *testing.T) {
 	clock.Advance(31 * time.Second)
 	count(0)
 }
+
+// HandleUserEvent ignores user events: the cluster tests listen to rooms.
+func (h *heard) HandleUserEvent(cg.UserID, []byte) {}

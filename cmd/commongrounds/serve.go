@@ -117,8 +117,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	messageStore.MembersCounted = cfg.AnonymityK // enough to tell a small room
 	messages := persistence.NewBatchingStore(messageStore, 2, 4, 256)
 	defer messages.Close()
-	// History and threads may come from a replica (DATABASE_READ_URL); the hub's reads do not.
-	serviceStore, closeReads, err := roomStore(cfg, db, messages)
+	// History, threads, class search and details may come from a replica (DATABASE_READ_URL);
+	// the hub's reads do not.
+	reads, closeReads, err := readRouter(cfg, db, reg)
 	if err != nil {
 		return err
 	}
@@ -130,7 +131,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Logger: logger,
 	}
 	roomService := &rooms.Service{
-		Store:             serviceStore,
+		Store:             roomStore(reads, messages),
 		Broker:            roomBroker,
 		Markers:           persistence.NewMarkerStore(db),
 		Replies:           notifier,
@@ -198,6 +199,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		PhoneStore:        signIn.phoneStore,
 		TrustedProxies:    cfg.TrustedProxies,
 		Rooms:             roomService,
+		ClassReads:        classReads(reads),
 		Revoker:           roomHub,
 		Leaver:            roomHub,
 		WebSocket:         roomHub,
