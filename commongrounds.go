@@ -308,6 +308,7 @@ type Broker interface {
 	Unsubscribe(ctx context.Context, room ClassID) error
 	// SetHandler sets the receiver of events. It is called once, before any subscription.
 	SetHandler(h BrokerHandler)
+	UserBroker
 }
 
 // BrokerHandler receives what a broker delivers. Its methods must not block.
@@ -319,4 +320,6 @@ type BrokerHandler interface {
 	// HandleResync is called when events may have been lost (the broker reconnected): every
 	// subscribed room must catch up from the store.
 	HandleResync()
+	// HandleUserEvent receives an event of a subscribed user (UserBroker).
+	HandleUserEvent(user UserID, payload []byte)
 }

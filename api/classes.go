@@ -104,10 +104,11 @@ func (s *Server) handleGetClass() http.Handler {
 	})
 }
 
-// handleMyClasses lists the caller's classes.
+// handleMyClasses lists the caller's classes, each with the caller's read marker and unread
+// count.
 func (s *Server) handleMyClasses() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		classes, err := s.Enrollments.ListUserClasses(r.Context(), sessionOf(r).UserID)
+		classes, err := s.Markers.ListUserRooms(r.Context(), sessionOf(r).UserID)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

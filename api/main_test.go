@@ -215,7 +215,7 @@ func newTestServer(t *testing.T, opts ...func(*api.Deps)) *testServer {
 		DB:             db,
 		Users:          ts.Users,
 		Sessions:       ts.Sessions,
-		Rooms:          &rooms.Service{Store: persistence.NewMessageStore(db), Broker: broker.NewMemory(), FlagHideThreshold: 3, AnonymityK: 1},
+		Rooms:          &rooms.Service{Store: persistence.NewMessageStore(db), Markers: persistence.NewMarkerStore(db), Broker: broker.NewMemory(), FlagHideThreshold: 3, AnonymityK: 1},
 		Registerer:     reg,
 		AllowedOrigins: []string{"https://app.example"},
 		PublicBaseURL:  "https://commongrounds.example",

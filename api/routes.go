@@ -58,6 +58,14 @@ func (s *Server) routes() http.Handler {
 	handle("POST", "/api/v1/me/phone/verify", "phone_verify", private(s.handlePhoneVerify()))
 	handle("POST", "/api/v1/me/contacts", "contacts", private(s.handleContacts()))
 
+	// Notifications and mutes.
+	handle("GET", "/api/v1/me/notifications", "notifications", private(s.handleListNotifications()))
+	handle("POST", "/api/v1/me/notifications/read", "notifications_read", private(s.handleReadAllNotifications()))
+	handle("POST", "/api/v1/me/notifications/{id}/read", "notification_read", private(s.handleReadNotification()))
+	handle("GET", "/api/v1/me/mutes", "mutes", private(s.handleListMutes()))
+	handle("POST", "/api/v1/me/mutes", "mute", private(s.handleMute()))
+	handle("DELETE", "/api/v1/me/mutes", "unmute", private(s.handleUnmute()))
+
 	// Classes and enrollment.
 	handle("GET", "/api/v1/classes", "classes", private(s.handleListClasses()))
 	handle("GET", "/api/v1/classes/{id}", "class", private(s.handleGetClass()))
@@ -65,6 +73,7 @@ func (s *Server) routes() http.Handler {
 	handle("POST", "/api/v1/me/classes", "enroll", private(s.handleEnroll()))
 	handle("DELETE", "/api/v1/me/classes/{class_id}", "drop", private(s.handleDrop()))
 	handle("GET", "/api/v1/classes/{id}/friends", "class_friends", private(s.handleClassFriends()))
+	handle("PUT", "/api/v1/classes/{id}/read", "mark_read", private(s.handleMarkRead()))
 
 	// Friends.
 	handle("POST", "/api/v1/friends/requests", "friend_request", private(s.handleFriendRequest()))

@@ -55,6 +55,10 @@ type Deps struct {
 	// ClassReads serves class search and class details, reads that tolerate a replica's lag.
 	// Optional: Classes.
 	ClassReads ClassReader
+	// Markers and Notifications store read markers, and inboxes and mutes. Optional: each is
+	// built on DB when nil.
+	Markers       *persistence.MarkerStore
+	Notifications *persistence.NotificationStore
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed when finding a
 	// client's address for rate limits. Optional: without them the peer address is the client.
 	TrustedProxies []netip.Prefix
@@ -139,6 +143,12 @@ func NewServer(d Deps) *Server {
 	}
 	if d.Friends == nil {
 		d.Friends = persistence.NewFriendStore(d.DB)
+	}
+	if d.Markers == nil {
+		d.Markers = persistence.NewMarkerStore(d.DB)
+	}
+	if d.Notifications == nil {
+		d.Notifications = persistence.NewNotificationStore(d.DB)
 	}
 	if d.Now == nil {
 		d.Now = time.Now

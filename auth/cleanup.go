@@ -17,10 +17,12 @@ type CleanupStore interface {
 	PurgeSignIns(ctx context.Context, now time.Time) (deleted int64, ran bool, err error)
 	// PurgeSessions deletes the sessions that have expired by now.
 	PurgeSessions(ctx context.Context, now time.Time) (deleted int64, ran bool, err error)
+	// PurgeNotifications deletes the notifications past their retention (30 days) at now.
+	PurgeNotifications(ctx context.Context, now time.Time) (deleted int64, ran bool, err error)
 }
 
-// Janitor runs the cleanup jobs of sign-in on a schedule: expired and used links, tickets and
-// codes hourly, expired sessions daily.
+// Janitor runs the cleanup jobs on a schedule: expired and used sign-in links, tickets and
+// codes hourly; expired sessions and notifications past their retention daily.
 type Janitor struct {
 	Store CleanupStore
 	// SignInsEvery and SessionsEvery are the periods of the two jobs. Defaults: 1 h and 24 h.
@@ -56,6 +58,7 @@ func (j *Janitor) Run(ctx context.Context) {
 	}
 	j.RunSignIns(ctx)
 	j.RunSessions(ctx)
+	j.RunNotifications(ctx)
 	t1, t2 := time.NewTicker(signIns), time.NewTicker(sessions)
 	defer t1.Stop()
 	defer t2.Stop()
@@ -67,6 +70,7 @@ func (j *Janitor) Run(ctx context.Context) {
 			j.RunSignIns(ctx)
 		case <-t2.C:
 			j.RunSessions(ctx)
+			j.RunNotifications(ctx)
 		}
 	}
 }
@@ -79,6 +83,12 @@ func (j *Janitor) RunSignIns(ctx context.Context) bool {
 // RunSessions runs the daily job once and reports whether this instance ran it.
 func (j *Janitor) RunSessions(ctx context.Context) bool {
 	return j.run(ctx, "sessions", j.Store.PurgeSessions)
+}
+
+// RunNotifications runs the daily notification purge once and reports whether this instance
+// ran it.
+func (j *Janitor) RunNotifications(ctx context.Context) bool {
+	return j.run(ctx, "notifications", j.Store.PurgeNotifications)
 }
 
 func (j *Janitor) run(ctx context.Context, name string, job func(context.Context, time.Time) (int64, bool, error)) bool {

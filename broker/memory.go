@@ -15,12 +15,15 @@ type Memory struct {
 	mu      sync.RWMutex
 	handler cg.BrokerHandler   // guarded by mu
 	rooms   map[cg.ClassID]int // guarded by mu: Subscribe calls not yet undone
+	users   map[cg.UserID]int  // guarded by mu: SubscribeUser calls not yet undone
 }
 
 var _ cg.Broker = (*Memory)(nil)
 
 // NewMemory returns an in-process broker.
-func NewMemory() *Memory { return &Memory{rooms: make(map[cg.ClassID]int)} }
+func NewMemory() *Memory {
+	return &Memory{rooms: make(map[cg.ClassID]int), users: make(map[cg.UserID]int)}
+}
 
 // SetHandler sets the receiver of events.
 func (m *Memory) SetHandler(h cg.BrokerHandler) {

@@ -63,6 +63,8 @@ type Redis struct {
 	local     map[cg.ClassID]struct{}    // guarded by mu: rooms subscribed here
 	waiters   map[string][]chan struct{} // guarded by mu: waiting for a subscription's confirmation
 	confirmed map[string]bool            // guarded by mu: channels Redis confirmed
+
+	users userSubs // the users subscribed here (users.go)
 }
 
 var _ cg.Broker = (*Redis)(nil)
@@ -246,7 +248,9 @@ func (b *Redis) dispatch(channel string, payload []byte) {
 	}
 	if room, ok := strings.CutPrefix(channel, b.opts.Prefix+"room:"); ok {
 		h.HandleRoomEvent(cg.ClassID(room), payload)
+		return
 	}
+	b.dispatchUser(h, channel, payload)
 }
 
 func (b *Redis) confirm(channel string) {

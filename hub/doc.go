@@ -70,6 +70,11 @@
 //   - The hub keeps each user's sockets together (userSockets): revoking a user and a user's
 //     leaving a class touch only that user's sockets, and a leave makes only that user's
 //     subscribes under way check their access again.
+//   - Each socket subscribes the broker to its user's channel before its reader starts and
+//     unsubscribes when it ends (the broker counts): events for one user (read markers,
+//     notifications) reach every socket of the user here, whatever rooms it is in, through
+//     HandleUserEvent, which copies the user's sockets under hub.mu and enqueues without it
+//     (users.go).
 //   - Lock order: hub.mu, then a shard lock (roomTable), then a room lock, then a transport
 //     lock. No lock is held across I/O except the transport lock's own queue operations.
 //   - Every goroutine has an owner that stops it: Shutdown closes every socket with 1012 after

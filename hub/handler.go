@@ -70,7 +70,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered the request
 	}
 	c.t.hub, c.t.ws, c.t.tcp, c.t.expires, c.t.recv = h, ws, tcp, &sess.ExpiresAt, c
-	c.s.t, c.s.deps, c.s.auth = &c.t, h.sessions, sess
+	c.s.t, c.s.deps, c.s.auth, c.s.id = &c.t, h.sessions, sess, id
 	if !h.opts.DisableParking {
 		c.t.br = sb.Reader() // peeked at and swapped beneath the library (wsinternals.go)
 	}
@@ -84,6 +84,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.metrics.connects.Inc()
+	c.subscribeUser() // undone by ended
 	// The socket's reader runs on goroutines of its own and this one, with the HTTP server's
 	// deeper stack under it, ends: an idle socket then holds one small stack.
 	go c.t.run(true)

@@ -157,6 +157,8 @@ type SocketCounter interface {
 	Refresh(ctx context.Context, sockets map[cg.UserID][]string) error
 	// RefreshInterval is how often Refresh must be called.
 	RefreshInterval() time.Duration
+	// Count returns the number of sockets the user holds across instances.
+	Count(ctx context.Context, user cg.UserID) (int, error)
 }
 
 // userSockets is what the hub keeps of a user with sockets on this instance.

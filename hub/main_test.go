@@ -75,7 +75,7 @@ func newNodeWith(t testing.TB, db *persistence.DB, b cg.Broker, corked bool, opt
 	}
 	e := &env{t: t, db: db, store: persistence.NewMessageStore(db)}
 	e.sessions = &auth.Sessions{Store: persistence.NewSessionStore(db), Signer: signer}
-	e.svc = &rooms.Service{Store: e.store, Broker: b, AnonymityK: 1}
+	e.svc = &rooms.Service{Store: e.store, Broker: b, AnonymityK: 1, Markers: persistence.NewMarkerStore(db)}
 	e.reg = prometheus.NewRegistry()
 	hopts := hub.Options{Registerer: e.reg, AllowedOrigins: []string{"https://app.example"}, DisableParking: parkingOff(t)}
 	for _, o := range opts {
@@ -199,7 +199,7 @@ type frame struct {
 	Room         cg.ClassID      `json:"room"`
 	AnonID       cg.AnonID       `json:"anon_id"`
 	LastSeq      int64           `json:"last_seq"`
-	Seq          int64           `json:"seq"` // a change's position
+	Seq          int64           `json:"seq"` // a change's position, or a read marker's
 	Online       int             `json:"online"`
 	Message      *cg.Message     `json:"-"`
 	Text         string          `json:"-"` // the message of an error frame
@@ -209,6 +209,8 @@ type frame struct {
 	RetryAfterMs int64           `json:"retry_after_ms"`
 	raw          string
 	at           time.Time // when it was read
+
+	Notification *cg.Notification `json:"notification"` // of a notification frame
 }
 
 // client is a test socket whose frames are read by a goroutine into a queue.

@@ -27,6 +27,9 @@ type roomService interface {
 	Typing(room cg.ClassID, anon cg.AnonID)
 	// Anonymity returns the room size below which counts go out as "fewer than K".
 	Anonymity() int
+	// MarkRead moves the user's read marker in the room and tells the user's sockets but the
+	// one whose id is origin. Errors: not_found, not_enrolled.
+	MarkRead(ctx context.Context, user cg.UserID, room cg.ClassID, seq int64, origin string) (int64, error)
 }
 
 var _ roomService = (*rooms.Service)(nil)
@@ -46,6 +49,7 @@ type session struct {
 	deps *sessionDeps
 	auth *cg.Session
 	user *userSockets // the hub's record of the user (its leaves count), set by Hub.add
+	id   string       // the socket's id: the origin of the user events it causes
 
 	// Owned by the socket's reader.
 	rooms    []*member                // the rooms joined: a few, so a slice (a map cost an idle socket about 300 bytes)
@@ -90,6 +94,8 @@ func (s *session) handle(f *rooms.ClientFrame) {
 		err = s.publish(f)
 	case rooms.TypeTyping:
 		err = s.typing(f)
+	case rooms.TypeRead:
+		err = s.markRead(f)
 	}
 	if err != nil {
 		s.replyError(f.Ref, err)

@@ -19,5 +19,6 @@ func (k *socket) receive(f *rooms.ClientFrame, ferr *rooms.FrameError) { k.s.rec
 // ended leaves the session's rooms and forgets the socket.
 func (k *socket) ended() {
 	k.s.end()
+	k.unsubscribeUser()
 	k.t.hub.remove(k)
 }

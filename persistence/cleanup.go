@@ -17,6 +17,7 @@ const (
 	lockSignIns     = 1
 	lockSessionsJob = 2
 	lockErasures    = 3
+	lockInboxJob    = 5
 )
 
 // CleanupStore runs the retention jobs of sign-in. Each job runs in one transaction that first

@@ -42,6 +42,8 @@ type ClientFrame struct {
 	Content     string
 	ParentID    *cg.MessageID
 	ClientMsgID string
+	// Seq is the position a read frame marks as read.
+	Seq int64
 }
 
 // rawFrame is the wire shape of a client frame. Fields are raw so that a wrong type is reported
@@ -58,6 +60,7 @@ type rawFrame struct {
 	Content     jsontext.Value `json:"content"`
 	ParentID    jsontext.Value `json:"parent_id"`
 	ClientMsgID jsontext.Value `json:"client_msg_id"`
+	Seq         jsontext.Value `json:"seq"`
 }
 
 // lenient decodes a frame whose strings may hold lone surrogates, to tell which field does.
@@ -128,7 +131,7 @@ func DecodeFrame(data []byte) (*ClientFrame, *FrameError) {
 	switch f.Type {
 	case TypePing:
 		return f, nil
-	case TypeSubscribe, TypeUnsubscribe, TypePublish, TypeTyping:
+	case TypeSubscribe, TypeUnsubscribe, TypePublish, TypeTyping, TypeRead:
 	default:
 		return nil, &FrameError{Ref: f.Ref, Code: EUNKNOWNTYPE, Message: "Unknown frame type."}
 	}
@@ -149,6 +152,12 @@ func DecodeFrame(data []byte) (*ClientFrame, *FrameError) {
 			}
 			f.SinceSeq = &seq
 		}
+	case TypeRead:
+		seq, ok := decodeSeq(raw.Seq)
+		if len(raw.Seq) == 0 || string(raw.Seq) == "null" || !ok {
+			return bad("seq must be a whole number of at least 0.")
+		}
+		f.Seq = seq
 	case TypePublish:
 		present, ok := optString(raw.Content, &f.Content)
 		if !ok {

@@ -22,6 +22,10 @@ type Service struct {
 	AnonymityK int
 	// EditWindow is how long after publishing its author may edit a message. Default: 15 min.
 	EditWindow time.Duration
+	// Markers keeps the users' read markers. Required for MarkRead.
+	Markers cg.ReadMarkerStore
+	// Replies is told of each reply once it is committed (notifications). Optional.
+	Replies ReplyNotifier
 	// BrokerTimeout bounds a publication to the broker. Default: 2 s.
 	BrokerTimeout time.Duration
 	Logger        *slog.Logger
@@ -79,7 +83,7 @@ func (s *Service) Publish(ctx context.Context, user cg.UserID, room cg.ClassID, 
 			return nil, &cg.Error{Code: cg.ERATELIMITED, Message: "You are sending messages too fast.", RetryAfterMs: max(1, wait.Milliseconds())}
 		}
 	}
-	msg, _, err := s.Store.CreateMessage(ctx, cg.NewMessage{Class: room, User: user, Content: content, ParentID: parent, ClientMsgID: clientMsgID})
+	msg, created, err := s.Store.CreateMessage(ctx, cg.NewMessage{Class: room, User: user, Content: content, ParentID: parent, ClientMsgID: clientMsgID})
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +93,9 @@ func (s *Service) Publish(ctx context.Context, user cg.UserID, room cg.ClassID, 
 	// Announced also when a retry returned an earlier message: if the first attempt committed
 	// and died before announcing, this repairs it; subscribers drop the duplicate by its seq.
 	s.announce(room, Event{Kind: EventOrdered, Seq: msg.Seq, Frame: MessageFrame(msg)})
+	if created && msg.ParentID != nil && s.Replies != nil {
+		s.Replies.Replied(msg)
+	}
 	return msg, nil
 }
 
@@ -142,15 +149,18 @@ func (s *Service) Delete(ctx context.Context, user cg.UserID, id cg.MessageID) e
 
 // announce publishes an event to the room through the broker.
 func (s *Service) announce(room cg.ClassID, e Event) {
-	timeout := s.BrokerTimeout
-	if timeout == 0 {
-		timeout = 2 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.brokerTimeout())
 	defer cancel()
 	if err := s.Broker.Publish(ctx, room, e.Encode()); err != nil {
 		s.logger().Warn("announce room event", "room", room, "kind", string(e.Kind), "err", err)
 	}
+}
+
+func (s *Service) brokerTimeout() time.Duration {
+	if s.BrokerTimeout == 0 {
+		return 2 * time.Second
+	}
+	return s.BrokerTimeout
 }
 
 // Typing tells the room that anon is typing. Nothing is stored.

@@ -21,6 +21,7 @@ import (
 	"github.com/commongrounds/commongrounds/auth"
 	"github.com/commongrounds/commongrounds/config"
 	"github.com/commongrounds/commongrounds/hub"
+	"github.com/commongrounds/commongrounds/notify"
 	"github.com/commongrounds/commongrounds/persistence"
 	"github.com/commongrounds/commongrounds/rooms"
 )
@@ -123,9 +124,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer closeReads()
+	// Replies are notified off the publish path, by a worker of their own (notify).
+	notifier := &notify.Notifier{
+		Store:  persistence.NewNotificationStore(db),
+		Pusher: replyPusher(cfg, logger),
+		Logger: logger,
+	}
 	roomService := &rooms.Service{
 		Store:             roomStore(reads, messages),
 		Broker:            roomBroker,
+		Markers:           persistence.NewMarkerStore(db),
+		Replies:           notifier,
 		Limiter:           rooms.NewRateLimiter(cfg.PublishRate, float64(cfg.PublishBurst)),
 		FlagHideThreshold: cfg.FlagHideThreshold,
 		EditWindow:        cfg.EditWindow,
@@ -152,6 +161,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Logger:            logger,
 		Registerer:        reg,
 	})
+	notifier.Service, notifier.Online = roomService, roomHub.Online
+	notifier.Start()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := notifier.Close(ctx); err != nil {
+			logger.Warn("replies left unnotified at shutdown", "err", err)
+		}
+	}()
 
 	// Sign-in: mail, text messages, rate limits and the cleanup jobs.
 	var linkOut io.Writer // nil: sign-in links are log records (JSON)

@@ -162,9 +162,13 @@ var Api = class {
   getClass(id) {
     return this.request("GET", `/api/v1/classes/${enc(id)}`);
   }
-  /** GET /api/v1/me/classes: the caller's classes. */
+  /** GET /api/v1/me/classes: the caller's classes, each with its read marker and unread count. */
   async myClasses() {
     return (await this.request("GET", "/api/v1/me/classes")).classes;
+  }
+  /** PUT /api/v1/classes/{id}/read: moves the caller's read marker forward (never back; clamped to the room's end). */
+  markRead(classId, seq2) {
+    return this.request("PUT", `/api/v1/classes/${enc(classId)}/read`, { seq: seq2 });
   }
   /** POST /api/v1/me/classes: enrolls the caller. */
   enroll(classId) {
@@ -177,6 +181,35 @@ var Api = class {
   /** GET /api/v1/classes/{id}/friends: the caller's friends enrolled in the class. */
   async classFriends(classId) {
     return (await this.request("GET", `/api/v1/classes/${enc(classId)}/friends`)).friends;
+  }
+  // ---- Notifications
+  /** GET /api/v1/me/notifications: one page of the caller's inbox, newest first, with the unread count. */
+  notifications(opts = {}) {
+    const q = new URLSearchParams();
+    if (opts.limit !== void 0) q.set("limit", String(opts.limit));
+    if (opts.cursor) q.set("cursor", opts.cursor);
+    const s = q.toString();
+    return this.request("GET", "/api/v1/me/notifications" + (s ? "?" + s : ""));
+  }
+  /** POST /api/v1/me/notifications/{id}/read: marks one notification read. */
+  async readNotification(id) {
+    await this.request("POST", `/api/v1/me/notifications/${enc(id)}/read`);
+  }
+  /** POST /api/v1/me/notifications/read: marks every notification read; resolves with how many were unread. */
+  async readAllNotifications() {
+    return (await this.request("POST", "/api/v1/me/notifications/read")).marked;
+  }
+  /** GET /api/v1/me/mutes: the caller's mutes, newest first. */
+  async mutes() {
+    return (await this.request("GET", "/api/v1/me/mutes")).mutes;
+  }
+  /** POST /api/v1/me/mutes: mutes a room or a thread. */
+  mute(target) {
+    return this.request("POST", "/api/v1/me/mutes", target);
+  }
+  /** DELETE /api/v1/me/mutes: lifts a mute of a room or a thread. */
+  async unmute(target) {
+    await this.request("DELETE", "/api/v1/me/mutes", target);
   }
   sendFriendRequest(to) {
     return this.request("POST", "/api/v1/friends/requests", to);
@@ -406,6 +439,17 @@ var messageFields = {
   edited_at: nullStr
 };
 var message = (v) => fields(v, messageFields) === "";
+var notificationFields = {
+  id: str,
+  room: str,
+  thread_id: str,
+  message_id: str,
+  anon_id: str,
+  excerpt: str,
+  created_at: str,
+  read: bool
+};
+var notification = (v) => fields(v, notificationFields) === "";
 var serverFrameFields = {
   subscribed: {
     type: str,
@@ -429,7 +473,9 @@ var serverFrameFields = {
   presence: { type: str, room: str, online: nullCount, online_fewer_than: optPositive },
   typing: { type: str, room: str, anon_id: str },
   pong: { type: str, ref: optStr },
-  error: { type: str, ref: optStr, code: str, message: str, retry_after_ms: optCount }
+  error: { type: str, ref: optStr, code: str, message: str, retry_after_ms: optCount },
+  read: { type: str, ref: optStr, room: str, seq },
+  notification: { type: str, notification }
 };
 function fields(v, checks) {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return "(frame)";
@@ -615,6 +661,14 @@ var Live = class {
       this.pump(room);
     });
     return done;
+  }
+  /**
+   * markRead moves the user's read marker of a room to seq (dropped while offline: the marker
+   * never moves back, so Api.markRead, or the next markRead, makes up for it). The user's other
+   * devices hear of it (onRead), and so does this one, with where the marker stands.
+   */
+  markRead(room, seq2) {
+    if (this.current.status === "live") this.write({ type: "read", ref: this.ref({ kind: "read", room }), room, seq: seq2 });
   }
   /** typing tells the room the user is typing (dropped while offline). */
   typing(room) {
@@ -816,6 +870,11 @@ var Live = class {
         return this.onError(f);
       case "subscribed":
         return this.onSubscribed(f);
+      case "read":
+        if (f.ref !== void 0) this.pendingRefs.delete(f.ref);
+        return this.opts.onRead?.(f.room, f.seq);
+      case "notification":
+        return this.opts.onNotification?.(f.notification);
       default:
         return this.onRoomFrame(f);
     }

@@ -1,7 +1,7 @@
 // The frames of the room protocol (docs/protocol.md) and their checks: a frame the library acts
 // on is checked field by field before it is used, so that a malformed frame is reported rather
 // than half applied.
-import type { Message } from "./types.js";
+import type { Message, Notification } from "./types.js";
 
 /** A frame the server sends, once checked. */
 export type ServerFrame =
@@ -16,7 +16,9 @@ export type ServerFrame =
   | { type: "presence"; room: string; online: number | null; online_fewer_than?: number }
   | { type: "typing"; room: string; anon_id: string }
   | { type: "pong"; ref?: string }
-  | { type: "error"; ref?: string; code: string; message: string; retry_after_ms?: number };
+  | { type: "error"; ref?: string; code: string; message: string; retry_after_ms?: number }
+  | { type: "read"; ref?: string; room: string; seq: number }
+  | { type: "notification"; notification: Notification };
 
 /** The kinds of change to a message: each an event of the room's order at its own position `seq`. */
 export type ChangeType = "message_edited" | "message_deleted" | "message_hidden" | "message_restored" | "message_erased";
@@ -36,7 +38,8 @@ export type ClientFrame =
   | { type: "unsubscribe"; ref: string; room: string }
   | { type: "publish"; ref: string; room: string; content: string; parent_id?: string; client_msg_id: string }
   | { type: "typing"; room: string }
-  | { type: "ping"; ref: string };
+  | { type: "ping"; ref: string }
+  | { type: "read"; ref: string; room: string; seq: number };
 
 /** A check of one field's value. */
 export type Check = (v: unknown) => boolean;
@@ -59,6 +62,12 @@ export const messageFields: Record<string, Check> = {
 };
 const message: Check = (v) => fields(v, messageFields) === "";
 
+/** The fields of a Notification and their checks. */
+export const notificationFields: Record<string, Check> = {
+  id: str, room: str, thread_id: str, message_id: str, anon_id: str, excerpt: str, created_at: str, read: bool,
+};
+const notification: Check = (v) => fields(v, notificationFields) === "";
+
 /** The fields of each server frame type and their checks. */
 export const serverFrameFields: Record<ServerFrame["type"], Record<string, Check>> = {
   subscribed: {
@@ -77,6 +86,8 @@ export const serverFrameFields: Record<ServerFrame["type"], Record<string, Check
   typing: { type: str, room: str, anon_id: str },
   pong: { type: str, ref: optStr },
   error: { type: str, ref: optStr, code: str, message: str, retry_after_ms: optCount },
+  read: { type: str, ref: optStr, room: str, seq },
+  notification: { type: str, notification },
 };
 
 // fields returns the name of the first field of v that fails its check, or "" when all pass.

@@ -1,7 +1,7 @@
 import { CGError } from "./errors.js";
 import type {
-  Class, ClassDetail, ContactMatch, FlaggedMessage, Friend, FriendRequest, FriendRequested, Message, MessagePage, MessageVersion, Page,
-  PublicUser, ServerConfig, Session, Suggestion, Thread, Ticket, User,
+  Class, ClassDetail, ContactMatch, FlaggedMessage, Friend, FriendRequest, FriendRequested, Message, MessagePage, MessageVersion,
+  Mute, MuteTarget, NotificationPage, Page, PublicUser, ReadMarker, RoomUnread, ServerConfig, Session, Suggestion, Thread, Ticket, User,
 } from "./types.js";
 
 /** The subset of the platform's fetch the library uses (browsers, Node >= 18 and React Native have it). */
@@ -202,9 +202,13 @@ export class Api {
   getClass(id: string): Promise<ClassDetail> {
     return this.request("GET", `/api/v1/classes/${enc(id)}`);
   }
-  /** GET /api/v1/me/classes: the caller's classes. */
-  async myClasses(): Promise<Class[]> {
-    return (await this.request<{ classes: Class[] }>("GET", "/api/v1/me/classes")).classes;
+  /** GET /api/v1/me/classes: the caller's classes, each with its read marker and unread count. */
+  async myClasses(): Promise<RoomUnread[]> {
+    return (await this.request<{ classes: RoomUnread[] }>("GET", "/api/v1/me/classes")).classes;
+  }
+  /** PUT /api/v1/classes/{id}/read: moves the caller's read marker forward (never back; clamped to the room's end). */
+  markRead(classId: string, seq: number): Promise<ReadMarker> {
+    return this.request("PUT", `/api/v1/classes/${enc(classId)}/read`, { seq });
   }
   /** POST /api/v1/me/classes: enrolls the caller. */
   enroll(classId: string): Promise<Class> {
@@ -217,6 +221,37 @@ export class Api {
   /** GET /api/v1/classes/{id}/friends: the caller's friends enrolled in the class. */
   async classFriends(classId: string): Promise<PublicUser[]> {
     return (await this.request<{ friends: PublicUser[] }>("GET", `/api/v1/classes/${enc(classId)}/friends`)).friends;
+  }
+
+  // ---- Notifications
+
+  /** GET /api/v1/me/notifications: one page of the caller's inbox, newest first, with the unread count. */
+  notifications(opts: { limit?: number; cursor?: string | null } = {}): Promise<NotificationPage> {
+    const q = new URLSearchParams();
+    if (opts.limit !== undefined) q.set("limit", String(opts.limit));
+    if (opts.cursor) q.set("cursor", opts.cursor);
+    const s = q.toString();
+    return this.request("GET", "/api/v1/me/notifications" + (s ? "?" + s : ""));
+  }
+  /** POST /api/v1/me/notifications/{id}/read: marks one notification read. */
+  async readNotification(id: string): Promise<void> {
+    await this.request("POST", `/api/v1/me/notifications/${enc(id)}/read`);
+  }
+  /** POST /api/v1/me/notifications/read: marks every notification read; resolves with how many were unread. */
+  async readAllNotifications(): Promise<number> {
+    return (await this.request<{ marked: number }>("POST", "/api/v1/me/notifications/read")).marked;
+  }
+  /** GET /api/v1/me/mutes: the caller's mutes, newest first. */
+  async mutes(): Promise<Mute[]> {
+    return (await this.request<{ mutes: Mute[] }>("GET", "/api/v1/me/mutes")).mutes;
+  }
+  /** POST /api/v1/me/mutes: mutes a room or a thread. */
+  mute(target: MuteTarget): Promise<Mute> {
+    return this.request("POST", "/api/v1/me/mutes", target);
+  }
+  /** DELETE /api/v1/me/mutes: lifts a mute of a room or a thread. */
+  async unmute(target: MuteTarget): Promise<void> {
+    await this.request("DELETE", "/api/v1/me/mutes", target);
   }
 
   // ---- Friends

@@ -6,7 +6,7 @@ import { CGError, statusOfCode } from "./errors.js";
 import { newClientMsgId, normalizeContent } from "./content.js";
 import { parseFrame, type ChangeFrame, type ClientFrame, type ServerFrame } from "./frames.js";
 import type { StorageAdapter } from "./storage.js";
-import type { Message } from "./types.js";
+import type { Message, Notification } from "./types.js";
 
 /** The part of a WebSocket the library uses: the browser's, React Native's and the `ws` package's all fit. */
 export interface WebSocketLike {
@@ -63,6 +63,10 @@ export interface LiveOptions {
   debug?: (event: DebugEvent) => void;
   /** Called when the unsent messages of a room change (see pending()). */
   onOutboxChange?: (room: string) => void;
+  /** Called when the user's read marker of a room moved on another device (or over HTTP): where it stands now. */
+  onRead?: (room: string, seq: number) => void;
+  /** Called with each notification of a reply, whatever rooms are subscribed. The inbox (Api.notifications) has those made while offline. */
+  onNotification?: (n: Notification) => void;
   /** How often to ping the server (default 25 s), and how long to wait for its pong (default 10 s). */
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
@@ -156,7 +160,7 @@ interface OutboxItem extends PendingMessage {
   waitTimer: ReturnType<typeof setTimeout> | null;
 }
 
-type Pending = { kind: "subscribe" | "unsubscribe" | "ping"; room: string } | { kind: "publish"; room: string; item: OutboxItem };
+type Pending = { kind: "subscribe" | "unsubscribe" | "ping" | "read"; room: string } | { kind: "publish"; room: string; item: OutboxItem };
 
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 10_000;
@@ -330,6 +334,15 @@ export class Live {
       this.pump(room);
     });
     return done;
+  }
+
+  /**
+   * markRead moves the user's read marker of a room to seq (dropped while offline: the marker
+   * never moves back, so Api.markRead, or the next markRead, makes up for it). The user's other
+   * devices hear of it (onRead), and so does this one, with where the marker stands.
+   */
+  markRead(room: string, seq: number): void {
+    if (this.current.status === "live") this.write({ type: "read", ref: this.ref({ kind: "read", room }), room, seq });
   }
 
   /** typing tells the room the user is typing (dropped while offline). */
@@ -554,6 +567,11 @@ export class Live {
         return this.onError(f);
       case "subscribed":
         return this.onSubscribed(f);
+      case "read":
+        if (f.ref !== undefined) this.pendingRefs.delete(f.ref);
+        return this.opts.onRead?.(f.room, f.seq);
+      case "notification":
+        return this.opts.onNotification?.(f.notification);
       default:
         return this.onRoomFrame(f);
     }
@@ -576,7 +594,7 @@ export class Live {
     });
   }
 
-  private onRoomFrame(f: Exclude<ServerFrame, { type: "subscribed" | "pong" | "ack" | "error" }>): void {
+  private onRoomFrame(f: Exclude<ServerFrame, { type: "subscribed" | "pong" | "ack" | "error" | "read" | "notification" }>): void {
     const r = this.rooms.get(f.room);
     if (f.type === "unsubscribed") {
       if (f.ref) {

@@ -150,6 +150,54 @@ export interface Thread {
   replies: Message[];
 }
 
+/** A class of the caller's, with the caller's read marker and how much is unread. */
+export interface RoomUnread extends Class {
+  /** The position of the room's order the caller has read up to (0 before the first marker). */
+  read_seq: number;
+  /** Messages by others after read_seq that are neither hidden nor deleted, up to 99. */
+  unread: number;
+  /** There are more than 99 unread messages (show "99+"). */
+  unread_more: boolean;
+}
+
+/** Where the caller's read marker in a room stands. */
+export interface ReadMarker {
+  room: string;
+  seq: number;
+}
+
+/** A reply in a thread the caller takes part in; it names the replier only by the class's pseudonym. */
+export interface Notification {
+  id: string;
+  room: string;
+  thread_id: string;
+  message_id: string;
+  /** Empty once the reply is erased. */
+  anon_id: string;
+  /** At most 140 characters of the reply (… when cut); empty once the reply is hidden, deleted or erased. */
+  excerpt: string;
+  created_at: string;
+  read: boolean;
+}
+
+/** A page of the inbox, newest first. */
+export interface NotificationPage {
+  notifications: Notification[];
+  /** All the caller's unread notifications. */
+  unread: number;
+  next_cursor: string | null;
+}
+
+/** A mute of a room (thread_id null) or of one thread. */
+export interface Mute {
+  room: string;
+  thread_id: string | null;
+  created_at: string;
+}
+
+/** What a mute names: a room or a thread, one of them. */
+export type MuteTarget = { room: string } | { thread_id: string };
+
 /** One page of a keyset-paginated list. */
 export interface Page<T> {
   items: T[];

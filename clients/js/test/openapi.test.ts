@@ -101,6 +101,11 @@ test("the library's data types have the fields of openapi.yaml's schemas", () =>
     ["Thread", reply("/api/v1/classes/{id}/messages/{message_id}/thread", "get", "200")],
     ["ServerConfig", { $ref: "#/components/schemas/ClientConfig" }],
     ["FriendRequested", reply("/api/v1/friends/requests", "post", "202")],
+    ["RoomUnread", { $ref: "#/components/schemas/RoomUnread" }],
+    ["ReadMarker", { $ref: "#/components/schemas/ReadMarker" }],
+    ["Notification", { $ref: "#/components/schemas/Notification" }],
+    ["NotificationPage", reply("/api/v1/me/notifications", "get", "200")],
+    ["Mute", { $ref: "#/components/schemas/Mute" }],
   ];
   for (const [name, schema] of pairs) {
     assert.deepEqual(Object.fromEntries(tsFields(file, name)), Object.fromEntries(fields(schema)), name);

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 
-import { messageFields, serverFrameFields } from "../src/frames.js";
+import { messageFields, notificationFields, serverFrameFields } from "../src/frames.js";
 import { repoRoot } from "./harness.js";
 
 interface Def {
@@ -34,4 +34,11 @@ test("the library reads every server frame of the schema, with the schema's fiel
   assert.deepEqual(Object.keys(m.properties).sort(), Object.keys(messageFields).sort());
   for (const f of Object.keys(messageFields)) assert.equal(messageFields[f]!(undefined), false, `Message.${f} required`);
   assert.deepEqual([...m.required].sort(), Object.keys(messageFields).sort());
+});
+
+test("the library reads a notification with the schema's fields", () => {
+  const n = schema.$defs["Notification"]!;
+  assert.deepEqual(Object.keys(n.properties).sort(), Object.keys(notificationFields).sort());
+  assert.deepEqual([...n.required].sort(), Object.keys(notificationFields).sort());
+  for (const f of Object.keys(notificationFields)) assert.equal(notificationFields[f]!(undefined), false, `Notification.${f} required`);
 });
