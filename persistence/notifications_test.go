@@ -68,9 +68,9 @@ func TestReadMarkers(t *testing.T) {
 			t.Fatalf("Code=%v, want %v", cg.ErrorCode(err), cg.ENOTENROLLED)
 		}
 	})
-	t.Run("ErrNotFound", func(t *testing.T) {
-		if _, _, err := markers.SetReadMarker(ctx, b, "11111111-1111-4111-8111-111111111111", 1); cg.ErrorCode(err) != cg.ENOTFOUND {
-			t.Fatalf("Code=%v, want %v", cg.ErrorCode(err), cg.ENOTFOUND)
+	t.Run("ErrClassNotFound", func(t *testing.T) {
+		if _, _, err := markers.SetReadMarker(ctx, b, "11111111-1111-4111-8111-111111111111", 1); cg.ErrorCode(err) != cg.ECLASSNOTFOUND {
+			t.Fatalf("Code=%v, want %v", cg.ErrorCode(err), cg.ECLASSNOTFOUND)
 		}
 	})
 	t.Run("Unread", func(t *testing.T) {
