@@ -58,6 +58,7 @@ var codes = map[string]struct {
 	EBLOCKED:          {http.StatusForbidden, false},
 	ENOTFOUND:         {http.StatusNotFound, true},
 	ECLASSNOTFOUND:    {http.StatusNotFound, false},
+	EPUSHDISABLED:     {http.StatusNotFound, false},
 	EUSERNOTFOUND:     {http.StatusNotFound, false},
 	ECONFLICT:         {http.StatusConflict, false},
 	ERATELIMITED:      {http.StatusTooManyRequests, true},
