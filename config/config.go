@@ -134,6 +134,9 @@ type Config struct {
 	// MetricsAddr is the listening address of /metrics, apart from the public one: the metrics
 	// count author reveals and sign-ins. Default: 127.0.0.1:9090.
 	MetricsAddr string
+
+	// Push is the Web Push configuration (config/push.go).
+	Push Push
 }
 
 // Log formats of LOG_FORMAT.
@@ -384,13 +387,16 @@ func ParseKeys(name, s string) ([]Key, error) {
 type secretsFile struct {
 	JWTKeys      string `json:"jwt_keys"`
 	PhonePeppers string `json:"phone_peppers"`
+	// VAPIDKeys is in the format of VAPID_KEYS; files written before Web Push lack it until
+	// the first start that needs it.
+	VAPIDKeys string `json:"vapid_keys,omitempty"`
 }
 
 // loadSecrets fills JWTKeys and PhonePeppers from the environment, or from the secrets file,
 // which is created with fresh random keys when it does not exist. Instances started in one
 // directory so share their development secrets.
 func (c *Config) loadSecrets(getenv func(string) string) error {
-	jwtKeys, peppers := getenv("JWT_KEYS"), getenv("PHONE_PEPPERS")
+	jwtKeys, peppers, vapidKeys := getenv("JWT_KEYS"), getenv("PHONE_PEPPERS"), getenv("VAPID_KEYS")
 	if jwtKeys == "" || peppers == "" {
 		f, created, err := readOrCreateSecrets(c.SecretsFile)
 		if err != nil {
@@ -398,6 +404,14 @@ func (c *Config) loadSecrets(getenv func(string) string) error {
 		}
 		c.SecretsGenerated = created
 		jwtKeys, peppers = or(jwtKeys, f.JWTKeys), or(peppers, f.PhonePeppers)
+		if vapidKeys == "" {
+			if vapidKeys, err = vapidKeysOf(c.SecretsFile, f); err != nil {
+				return err
+			}
+		}
+	}
+	if err := c.loadPush(getenv, vapidKeys); err != nil {
+		return err
 	}
 	var err error
 	if c.JWTKeys, err = ParseKeys("JWT_KEYS", jwtKeys); err != nil {
@@ -431,6 +445,7 @@ func readOrCreateSecrets(path string) (f *secretsFile, created bool, err error) 
 	*f = secretsFile{
 		JWTKeys:      "dev1:" + randomKey(),
 		PhonePeppers: "1:" + randomKey(),
+		VAPIDKeys:    NewVAPIDKeys(),
 	}
 	data, _ = json.MarshalIndent(f, "", "  ")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
