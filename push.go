@@ -34,7 +34,8 @@ type PushSubscription struct {
 // PushSubscriptionStore keeps the Web Push subscriptions of users. A subscription belongs to
 // the session that registered it, and ends with it (sign-out, expiry, account deletion).
 type PushSubscriptionStore interface {
-	// SavePushSubscription stores sub for the user's session. An endpoint already stored is
+	// SavePushSubscription stores sub for the user's session and sets its CreatedAt (kept when
+	// the user saves the endpoint again). An endpoint already stored is
 	// replaced, whoever registered it: a browser has one subscription per server, and the
 	// account signed in last is the one it is for. Errors: too_many_subscriptions, when the user
 	// already holds max other subscriptions.

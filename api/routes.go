@@ -58,6 +58,12 @@ func (s *Server) routes() http.Handler {
 	handle("POST", "/api/v1/me/phone/verify", "phone_verify", private(s.handlePhoneVerify()))
 	handle("POST", "/api/v1/me/contacts", "contacts", private(s.handleContacts()))
 
+	// Web Push.
+	handle("GET", "/api/v1/push/key", "push_key", public(s.handlePushKey()))
+	handle("GET", "/api/v1/me/push-subscriptions", "push_subscriptions", private(s.handleListPushSubscriptions()))
+	handle("POST", "/api/v1/me/push-subscriptions", "push_subscribe", private(s.handleSavePushSubscription()))
+	handle("DELETE", "/api/v1/me/push-subscriptions", "push_unsubscribe", private(s.handleDeletePushSubscription()))
+
 	// Classes and enrollment.
 	handle("GET", "/api/v1/classes", "classes", private(s.handleListClasses()))
 	handle("GET", "/api/v1/classes/{id}", "class", private(s.handleGetClass()))

@@ -44,7 +44,7 @@ func (s *PushSubscriptionStore) SavePushSubscription(ctx context.Context, user c
 	if others >= max {
 		return cg.Errorf(cg.ETOOMANYSUBSCRIPTIONS, "You have %d devices with notifications on, the most there may be; turn them off on one (DELETE /api/v1/me/push-subscriptions) first.", others)
 	}
-	_, err = tx.Exec(ctx, `
+	err = tx.QueryRow(ctx, `
 		INSERT INTO push_subscriptions (user_id, session_id, endpoint, p256dh, auth, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (endpoint) DO UPDATE
@@ -52,8 +52,9 @@ func (s *PushSubscriptionStore) SavePushSubscription(ctx context.Context, user c
 		       p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, expires_at = EXCLUDED.expires_at,
 		       created_at = CASE WHEN push_subscriptions.user_id = EXCLUDED.user_id
 		                         THEN push_subscriptions.created_at ELSE now() END,
-		       updated_at = now()`,
-		user, session, sub.Endpoint, sub.P256dh, sub.Auth, sub.ExpiresAt)
+		       updated_at = now()
+		RETURNING created_at`,
+		user, session, sub.Endpoint, sub.P256dh, sub.Auth, sub.ExpiresAt).Scan(&sub.CreatedAt)
 	if isCode(err, "23503") { // foreign_key_violation: the session (or account) is gone
 		return cg.Errorf(cg.EUNAUTHORIZED, "The session has ended; sign in again.")
 	}
