@@ -232,15 +232,18 @@ func (s *Service) PublicKey() string { return s.publicKey }
 // Push queues a push of n to every subscription of user. It never blocks: past the coalescing
 // window's first notification of a thread it keeps only the newest, and a full queue drops.
 func (s *Service) Push(user cg.UserID, n *cg.Notification) {
-	if n == nil {
+	if s == nil || n == nil {
 		return
 	}
 	s.co.offer(user, n)
 }
 
 // Close stops the workers, the senders and the retries, cancelling requests under way, and
-// waits for them. What is queued is not sent.
+// waits for them. What is queued is not sent. Closing twice, or a nil Service, does nothing.
 func (s *Service) Close() {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

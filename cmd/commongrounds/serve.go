@@ -151,6 +151,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Registerer:        reg,
 	})
 
+	// Web Push, when on: notifications for users without a socket open go to their devices.
+	// Its workers stop after the HTTP server and the hub (below), and on every return.
+	webPush, err := startPush(cfg, db, getenv, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer webPush.Close()
+	pushAPI, pusher := pushDeps(webPush)
+	_ = pusher // the cg.Pusher of the reply notifications; nil when push is off
+
 	// Sign-in: mail, text messages, rate limits and the cleanup jobs.
 	var linkOut io.Writer // nil: sign-in links are log records (JSON)
 	if textLogs(stderr, cfg.LogFormat) {
@@ -192,6 +202,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		FriendRequestRate: auth.Rate{Limit: cfg.FriendRequestsPerHour, Window: time.Hour},
 		EraseSpread:       cfg.EraseSpread,
 		ClientConfig:      clientConfig(cfg),
+		Push:              pushAPI,
 	})
 
 	ln, err := listen(ctx, cfg.HTTPAddr, cfg.HTTPReusePort)
@@ -254,6 +265,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := <-hubDone; err != nil {
 		logger.Warn("hub shutdown", "err", err)
 	}
+	// No request or socket is left to notify anyone: pushes still queued are dropped (the
+	// notifications themselves are stored).
+	webPush.Close()
 	if err := signIn.stop(shutdownCtx); err != nil {
 		logger.Warn("mail left undelivered at shutdown", "err", err)
 	}
