@@ -132,6 +132,23 @@ export interface Thread {
   replies: Message[];
 }
 
+/**
+ * A browser's Web Push subscription as `PushSubscription.toJSON()` gives it (the DOM type
+ * `PushSubscriptionJSON` fits): the Push API's field names, which the server takes as they are.
+ */
+export interface BrowserPushSubscription {
+  endpoint?: string;
+  expirationTime?: number | null;
+  keys?: Record<string, string>;
+}
+
+/** A Web Push subscription as its owner sees it, without its keys. */
+export interface PushSubscriptionInfo {
+  endpoint: string;
+  expiration_time: string | null;
+  created_at: string;
+}
+
 /** One page of a keyset-paginated list. */
 export interface Page<T> {
   items: T[];

@@ -101,6 +101,7 @@ test("the library's data types have the fields of openapi.yaml's schemas", () =>
     ["Thread", reply("/api/v1/classes/{id}/messages/{message_id}/thread", "get", "200")],
     ["ServerConfig", { $ref: "#/components/schemas/ClientConfig" }],
     ["FriendRequested", reply("/api/v1/friends/requests", "post", "202")],
+    ["PushSubscriptionInfo", { $ref: "#/components/schemas/PushSubscription" }],
   ];
   for (const [name, schema] of pairs) {
     assert.deepEqual(Object.fromEntries(tsFields(file, name)), Object.fromEntries(fields(schema)), name);
