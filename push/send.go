@@ -118,14 +118,7 @@ func (s *Service) send(d *delivery) {
 		s.event(event{Kind: evSent, Endpoint: d.sub.Endpoint, Status: st})
 	case st == http.StatusNotFound || st == http.StatusGone:
 		// The subscription has expired or the browser unsubscribed.
-		rctx, rcancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
-		err := s.store.RemovePushSubscription(rctx, d.sub.Endpoint, d.sub.P256dh)
-		rcancel()
-		if err != nil {
-			s.logger.Warn("push: remove subscription", "host", hostOf(d.sub.Endpoint), "err", err)
-		}
-		s.metrics.removed.Inc()
-		s.event(event{Kind: evRemoved, Endpoint: d.sub.Endpoint, Status: st})
+		s.remove(d.sub, st)
 	case st == http.StatusTooManyRequests || st >= 500:
 		s.retry(d, retryAfter(resp.Header.Get("Retry-After"), time.Now()), "status", strconv.Itoa(st))
 	default:
@@ -135,6 +128,19 @@ func (s *Service) send(d *delivery) {
 		s.metrics.failed.Inc()
 		s.event(event{Kind: evFailed, Endpoint: d.sub.Endpoint, Status: st})
 	}
+}
+
+// remove deletes a subscription that has ended; status is the push service's answer that said
+// so, 0 when its expirationTime did.
+func (s *Service) remove(sub *cg.PushSubscription, status int) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
+	err := s.store.RemovePushSubscription(ctx, sub.Endpoint, sub.P256dh)
+	cancel()
+	if err != nil {
+		s.logger.Warn("push: remove subscription", "host", hostOf(sub.Endpoint), "err", err)
+	}
+	s.metrics.removed.Inc()
+	s.event(event{Kind: evRemoved, Endpoint: sub.Endpoint, Status: status})
 }
 
 // retry tries d again after the backoff of its attempt, and never before wait (a

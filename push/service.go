@@ -312,6 +312,8 @@ func (s *Service) fanOut(j job) {
 	now := time.Now()
 	for _, sub := range subs {
 		if sub.ExpiresAt != nil && sub.ExpiresAt.Before(now) {
+			// The browser said it ends then: its push service would answer 410.
+			s.remove(sub, 0)
 			continue
 		}
 		u, err := url.Parse(sub.Endpoint)
