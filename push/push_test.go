@@ -228,6 +228,34 @@ func TestGoneRemovesSubscription(t *testing.T) {
 	}
 }
 
+// A subscription past the expirationTime its browser gave is removed without a request.
+func TestExpiredSubscriptionRemoved(t *testing.T) {
+	t.Parallel()
+	f := newFakePush(t)
+	d := f.newDevice("expired")
+	e := newEnv(t, nil, f)
+	u := e.user("expired1@virginia.edu")
+	sub, err := e.svc.ParseSubscription(d.endpoint, d.P256dh(), d.Auth(), new(float64)) // 1970
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sid := cg.SessionID(uuid.NewString())
+	if err := persistence.NewSessionStore(e.db).CreateSession(ctx, sid, u, []byte(sid), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.SavePushSubscription(ctx, u, sid, sub, cg.MaxPushSubscriptions); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Push(u, notification(cg.MessageID(uuid.NewString()), "hi"))
+	if ev := e.waitEvent(push.EventRemoved, push.EventSent, push.EventFailed); ev.Endpoint != d.endpoint || ev.Status != 0 {
+		t.Fatalf("event %+v, want the expired subscription removed", ev)
+	}
+	if subs, _ := e.store.ListPushSubscriptions(ctx, u); len(subs) != 0 || len(f.got) != 0 {
+		t.Fatalf("%d subscriptions left, %d pushes sent; want none", len(subs), len(f.got))
+	}
+}
+
 func TestRetryAfter(t *testing.T) {
 	t.Parallel()
 	f := newFakePush(t)
