@@ -453,24 +453,36 @@ func readOrCreateSecrets(path string) (f *secretsFile, created bool, err error) 
 	}
 	// Write a temporary file and link it into place: the link either wins whole or finds the
 	// file another instance linked first, so no reader ever sees a half-written file.
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".secrets-*")
+	tmp, err := writeTemp(path, data)
 	if err != nil {
 		return nil, false, fmt.Errorf("create secrets file: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return nil, false, fmt.Errorf("write secrets file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, false, fmt.Errorf("write secrets file: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
 		return readOrCreateSecrets(path)
 	} else if err != nil {
 		return nil, false, fmt.Errorf("create secrets file: %w", err)
 	}
 	return f, true, nil
+}
+
+// writeTemp writes data and a newline to a new file (mode 0600) in the directory of path, and
+// returns its name.
+func writeTemp(path string, data []byte) (string, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".secrets-*")
+	if err != nil {
+		return "", err
+	}
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	return tmp.Name(), nil
 }
 
 func randomKey() string {

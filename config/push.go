@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -117,19 +116,12 @@ func vapidKeysOf(path string, f *secretsFile) (string, error) {
 	data, _ := json.MarshalIndent(f, "", "  ")
 	// A temporary file renamed into place: readers see the old file or the new, whole. Two
 	// instances adding keys at once may each run with their own until restarted.
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".secrets-*")
+	tmp, err := writeTemp(path, data)
 	if err != nil {
 		return "", fmt.Errorf("add VAPID keys to the secrets file: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("add VAPID keys to the secrets file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("add VAPID keys to the secrets file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	defer os.Remove(tmp)
+	if err := os.Rename(tmp, path); err != nil {
 		return "", fmt.Errorf("add VAPID keys to the secrets file: %w", err)
 	}
 	return f.VAPIDKeys, nil

@@ -30,10 +30,8 @@ const (
 	authLen        = 16
 )
 
-// CheckHostPattern reports whether p is a pattern of AllowedHosts: a host name, or "*." and a
-// host name (any subdomain of it, at any depth), each with an optional ":port" (without it,
-// only port 443).
-func CheckHostPattern(p string) bool {
+// checkHostPattern reports whether p is a pattern of Options.AllowedHosts.
+func checkHostPattern(p string) bool {
 	host, port, err := net.SplitHostPort(p)
 	if err != nil {
 		host, port = p, ""

@@ -434,3 +434,31 @@ func TestQueueFullDrops(t *testing.T) {
 	// One request held, one delivery queued: the rest are dropped, and Push never waited.
 	e.waitEvent(push.EventDropped, push.EventSent)
 }
+
+func TestNewRefusesBadOptions(t *testing.T) {
+	t.Parallel()
+	key := make([]byte, 32)
+	key[31] = 1
+	for _, tc := range []struct {
+		name string
+		opts push.Options
+	}{
+		{"ErrNoKey", push.Options{Subject: testSubject}},
+		{"ErrZeroKey", push.Options{PrivateKey: make([]byte, 32), Subject: testSubject}},
+		{"ErrSubject", push.Options{PrivateKey: key, Subject: "ops@commongrounds.example"}},
+		{"ErrBareMailto", push.Options{PrivateKey: key, Subject: "mailto:"}},
+		{"ErrWildcardAlone", push.Options{PrivateKey: key, Subject: testSubject, AllowedHosts: []string{"*"}}},
+		{"ErrURLNotHost", push.Options{PrivateKey: key, Subject: testSubject, AllowedHosts: []string{"https://fcm.googleapis.com/"}}},
+		{"ErrInnerWildcard", push.Options{PrivateKey: key, Subject: testSubject, AllowedHosts: []string{"fcm.*.com"}}},
+		{"ErrBadPort", push.Options{PrivateKey: key, Subject: testSubject, AllowedHosts: []string{"push.example:https"}}},
+		{"ErrEmptyList", push.Options{PrivateKey: key, Subject: testSubject, AllowedHosts: []string{}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Registerer = prometheus.NewRegistry()
+			if svc, err := push.New(nil, tc.opts); err == nil {
+				svc.Close()
+				t.Fatalf("New(%+v) took the options, want an error", tc.opts)
+			}
+		})
+	}
+}

@@ -39,8 +39,9 @@ type Options struct {
 	PrivateKey []byte
 	// Subject is the VAPID contact (the JWT's sub): a mailto: or https: URL.
 	Subject string
-	// AllowedHosts are the push services subscriptions may point at (see CheckHostPattern).
-	// Default: DefaultAllowedHosts.
+	// AllowedHosts are the push services subscriptions may point at: host names, or "*." and a
+	// domain for any of its subdomains (not the domain itself), each with an optional ":port"
+	// (without one, only port 443). Default: DefaultAllowedHosts.
 	AllowedHosts []string
 	// Client sends the push requests; it must not follow redirects (the Service refuses them in
 	// a copy it makes). Default: a client of its own with the environment's proxy settings.
@@ -149,7 +150,7 @@ func New(store cg.PushSubscriptionStore, o Options) (*Service, error) {
 	var allowed allowlist
 	for _, h := range o.AllowedHosts {
 		h = strings.ToLower(strings.TrimSpace(h))
-		if !CheckHostPattern(h) {
+		if !checkHostPattern(h) {
 			return nil, fmt.Errorf("push: allowed host %q: want a host name or *.domain, with an optional :port", h)
 		}
 		allowed = append(allowed, h)
