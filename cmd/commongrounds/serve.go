@@ -107,6 +107,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	roomBroker, presence, sockets, closeBroker := roomBroker(redisClient, cfg, logger, reg)
 	defer closeBroker()
 
+	// Web Push, when on: notifications for users without a socket open go to their devices.
+	// Its workers stop after the HTTP server and the hub (below), and on every return.
+	webPush, err := startPush(cfg, db, getenv, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer webPush.Close()
+	pushAPI, pusher := pushDeps(webPush)
+	_ = pusher // the cg.Pusher of the reply notifications; nil when push is off
+
 	// Rooms: the broker carries events between instances, the hub serves the sockets.
 	// Publishes that queue up while a commit is under way are committed together; two
 	// committers, so that a batch stuck on a lock or gone one by one does not hold every room of
@@ -150,16 +160,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Logger:            logger,
 		Registerer:        reg,
 	})
-
-	// Web Push, when on: notifications for users without a socket open go to their devices.
-	// Its workers stop after the HTTP server and the hub (below), and on every return.
-	webPush, err := startPush(cfg, db, getenv, logger, reg)
-	if err != nil {
-		return err
-	}
-	defer webPush.Close()
-	pushAPI, pusher := pushDeps(webPush)
-	_ = pusher // the cg.Pusher of the reply notifications; nil when push is off
 
 	// Sign-in: mail, text messages, rate limits and the cleanup jobs.
 	var linkOut io.Writer // nil: sign-in links are log records (JSON)
