@@ -66,6 +66,7 @@ var codes = map[string]struct {
 	EBLOCKED:          {http.StatusForbidden, ""},
 	ENOTFOUND:         {http.StatusNotFound, ENOTFOUND},
 	ECLASSNOTFOUND:    {http.StatusNotFound, ENOTFOUND},
+	EPUSHDISABLED:     {http.StatusNotFound, ""},
 	EUSERNOTFOUND:     {http.StatusNotFound, ""},
 	ECONFLICT:         {http.StatusConflict, ""},
 	ERATELIMITED:      {http.StatusTooManyRequests, ERATELIMITED},

@@ -27,6 +27,8 @@ require (
 	golang.org/x/term v0.45.0
 )
 
+require github.com/SherClockHolmes/webpush-go v1.4.0
+
 require (
 	dario.cat/mergo v1.0.1 // indirect
 	github.com/BurntSushi/toml v1.4.1-0.20240526193622-a339e1f7089c // indirect

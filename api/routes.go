@@ -65,6 +65,11 @@ func (s *Server) routes() http.Handler {
 	handle("GET", "/api/v1/me/mutes", "mutes", private(s.handleListMutes()))
 	handle("POST", "/api/v1/me/mutes", "mute", private(s.handleMute()))
 	handle("DELETE", "/api/v1/me/mutes", "unmute", private(s.handleUnmute()))
+	// Web Push.
+	handle("GET", "/api/v1/push/key", "push_key", public(s.handlePushKey()))
+	handle("GET", "/api/v1/me/push-subscriptions", "push_subscriptions", private(s.handleListPushSubscriptions()))
+	handle("POST", "/api/v1/me/push-subscriptions", "push_subscribe", private(s.handleSavePushSubscription()))
+	handle("DELETE", "/api/v1/me/push-subscriptions", "push_unsubscribe", private(s.handleDeletePushSubscription()))
 
 	// Classes and enrollment.
 	handle("GET", "/api/v1/classes", "classes", private(s.handleListClasses()))

@@ -93,6 +93,11 @@ type Deps struct {
 	BodyReadTimeout time.Duration
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// Push checks Web Push subscriptions and gives the key browsers subscribe with. Optional:
+	// without it the push routes answer 404 push_disabled (listing and deleting still work).
+	Push WebPush
+	// PushSubscriptions stores Web Push subscriptions. Optional: built on DB when nil.
+	PushSubscriptions cg.PushSubscriptionStore
 }
 
 // The defaults of the limits in Deps.
@@ -152,6 +157,9 @@ func NewServer(d Deps) *Server {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.PushSubscriptions == nil {
+		d.PushSubscriptions = persistence.NewPushSubscriptionStore(d.DB)
 	}
 	if d.MaxBodyBytes == 0 {
 		d.MaxBodyBytes = 1 << 20

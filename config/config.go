@@ -136,6 +136,9 @@ type Config struct {
 	// MetricsAddr is the listening address of /metrics, apart from the public one: the metrics
 	// count author reveals and sign-ins. Default: 127.0.0.1:9090.
 	MetricsAddr string
+
+	// Push is the Web Push configuration (config/push.go).
+	Push Push
 }
 
 // Log formats of LOG_FORMAT.
@@ -392,13 +395,16 @@ func ParseKeys(name, s string) ([]Key, error) {
 type secretsFile struct {
 	JWTKeys      string `json:"jwt_keys"`
 	PhonePeppers string `json:"phone_peppers"`
+	// VAPIDKeys is in the format of VAPID_KEYS; files written before Web Push lack it until
+	// the first start that needs it.
+	VAPIDKeys string `json:"vapid_keys,omitempty"`
 }
 
 // loadSecrets fills JWTKeys and PhonePeppers from the environment, or from the secrets file,
 // which is created with fresh random keys when it does not exist. Instances started in one
 // directory so share their development secrets.
 func (c *Config) loadSecrets(getenv func(string) string) error {
-	jwtKeys, peppers := getenv("JWT_KEYS"), getenv("PHONE_PEPPERS")
+	jwtKeys, peppers, vapidKeys := getenv("JWT_KEYS"), getenv("PHONE_PEPPERS"), getenv("VAPID_KEYS")
 	if jwtKeys == "" || peppers == "" {
 		f, created, err := readOrCreateSecrets(c.SecretsFile)
 		if err != nil {
@@ -406,6 +412,14 @@ func (c *Config) loadSecrets(getenv func(string) string) error {
 		}
 		c.SecretsGenerated = created
 		jwtKeys, peppers = or(jwtKeys, f.JWTKeys), or(peppers, f.PhonePeppers)
+		if vapidKeys == "" {
+			if vapidKeys, err = vapidKeysOf(c.SecretsFile, f); err != nil {
+				return err
+			}
+		}
+	}
+	if err := c.loadPush(getenv, vapidKeys); err != nil {
+		return err
 	}
 	var err error
 	if c.JWTKeys, err = ParseKeys("JWT_KEYS", jwtKeys); err != nil {
@@ -439,6 +453,7 @@ func readOrCreateSecrets(path string) (f *secretsFile, created bool, err error) 
 	*f = secretsFile{
 		JWTKeys:      "dev1:" + randomKey(),
 		PhonePeppers: "1:" + randomKey(),
+		VAPIDKeys:    NewVAPIDKeys(),
 	}
 	data, _ = json.MarshalIndent(f, "", "  ")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -446,24 +461,36 @@ func readOrCreateSecrets(path string) (f *secretsFile, created bool, err error) 
 	}
 	// Write a temporary file and link it into place: the link either wins whole or finds the
 	// file another instance linked first, so no reader ever sees a half-written file.
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".secrets-*")
+	tmp, err := writeTemp(path, data)
 	if err != nil {
 		return nil, false, fmt.Errorf("create secrets file: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return nil, false, fmt.Errorf("write secrets file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, false, fmt.Errorf("write secrets file: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
 		return readOrCreateSecrets(path)
 	} else if err != nil {
 		return nil, false, fmt.Errorf("create secrets file: %w", err)
 	}
 	return f, true, nil
+}
+
+// writeTemp writes data and a newline to a new file (mode 0600) in the directory of path, and
+// returns its name.
+func writeTemp(path string, data []byte) (string, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".secrets-*")
+	if err != nil {
+		return "", err
+	}
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	return tmp.Name(), nil
 }
 
 func randomKey() string {

@@ -130,7 +130,8 @@ func TestServe(t *testing.T) {
 		var buf bytes.Buffer
 		_, _ = buf.ReadFrom(resp.Body)
 		resp.Body.Close()
-		for _, want := range []string{"go_goroutines", "commongrounds_http_requests_total"} {
+		for _, want := range []string{"go_goroutines", "commongrounds_http_requests_total",
+			"commongrounds_push_sent_total", "commongrounds_push_failed_total", "commongrounds_push_dropped_total", "commongrounds_push_removed_total"} {
 			if !bytes.Contains(buf.Bytes(), []byte(want)) {
 				t.Fatalf("/metrics lacks %s", want)
 			}

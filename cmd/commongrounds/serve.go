@@ -108,6 +108,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	roomBroker, presence, sockets, closeBroker := roomBroker(redisClient, cfg, logger, reg)
 	defer closeBroker()
 
+	// Web Push, when on: notifications for users without a socket open go to their devices.
+	// Its workers stop after the HTTP server and the hub (below), and on every return.
+	webPush, err := startPush(cfg, db, getenv, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer webPush.Close()
+	pushAPI, pusher := pushDeps(webPush)
+
 	// Rooms: the broker carries events between instances, the hub serves the sockets.
 	// Publishes that queue up while a commit is under way are committed together; two
 	// committers, so that a batch stuck on a lock or gone one by one does not hold every room of
@@ -127,7 +136,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Replies are notified off the publish path, by a worker of their own (notify).
 	notifier := &notify.Notifier{
 		Store:  persistence.NewNotificationStore(db),
-		Pusher: replyPusher(cfg, logger),
+		Pusher: pusher, // nil when push is off: notifications then wait in the inbox
 		Logger: logger,
 	}
 	roomService := &rooms.Service{
@@ -213,6 +222,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		FriendRequestRate: auth.Rate{Limit: cfg.FriendRequestsPerHour, Window: time.Hour},
 		EraseSpread:       cfg.EraseSpread,
 		ClientConfig:      clientConfig(cfg),
+		Push:              pushAPI,
 	})
 
 	ln, err := listen(ctx, cfg.HTTPAddr, cfg.HTTPReusePort)
@@ -275,6 +285,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := <-hubDone; err != nil {
 		logger.Warn("hub shutdown", "err", err)
 	}
+	// No request or socket is left to notify anyone: pushes still queued are dropped (the
+	// notifications themselves are stored).
+	webPush.Close()
 	if err := signIn.stop(shutdownCtx); err != nil {
 		logger.Warn("mail left undelivered at shutdown", "err", err)
 	}

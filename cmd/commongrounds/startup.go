@@ -66,7 +66,7 @@ func logSecrets(logger *slog.Logger, cfg *config.Config, getenv func(string) str
 	case getenv("JWT_KEYS") != "" && getenv("PHONE_PEPPERS") != "":
 		logger.Info("secrets from JWT_KEYS and PHONE_PEPPERS")
 	case cfg.SecretsGenerated:
-		logger.Info("generated development secrets in " + cfg.SecretsFile + " (keep it out of git; production sets JWT_KEYS and PHONE_PEPPERS)")
+		logger.Info("generated development secrets in " + cfg.SecretsFile + " (keep it out of git; production sets JWT_KEYS, PHONE_PEPPERS and VAPID_KEYS)")
 	default:
 		logger.Info("read development secrets from " + cfg.SecretsFile)
 	}

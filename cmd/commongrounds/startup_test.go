@@ -87,12 +87,26 @@ func TestServeStartUp(t *testing.T) {
 		"mode: one instance, rooms fan out in process (REDIS_URL is not set",
 		"mail: SMTP_URL is not set, so sign-in links are printed here",
 		"SMS: SMS_WEBHOOK_URL is not set",
+		"Web Push: on, VAPID key from the secrets file, sending to fcm.googleapis.com,",
 		"loaded the sample catalogue: 32 classes of term SAMPLE",
 		"open " + base + " in a browser",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log lacks %q", want)
 		}
+	}
+	// The key generated into the secrets file is the one browsers subscribe with.
+	resp, err := http.Get(base + "/api/v1/push/key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key struct {
+		PublicKey string `json:"public_key"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&key)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || len(key.PublicKey) != 87 {
+		t.Errorf("GET /api/v1/push/key: Status=%d key %q (%v), want 200 with a key", resp.StatusCode, key.PublicKey, err)
 	}
 	if !regexp.MustCompile(`applied (\d+) migrations: schema version 0 → (\d+)`).MatchString(out) {
 		t.Errorf("the log lacks the migrations applied")

@@ -147,6 +147,29 @@ var Api = class {
   async matchContacts(phones) {
     return (await this.request("POST", "/api/v1/me/contacts", { phones })).matches;
   }
+  // ---- Web Push
+  /**
+   * GET /api/v1/push/key: the VAPID public key (base64url), the `applicationServerKey` to
+   * subscribe with (public). Fails with 404 `push_disabled` when the server sends no Web Push.
+   */
+  async pushKey() {
+    return (await this.request("GET", "/api/v1/push/key")).public_key;
+  }
+  /** GET /api/v1/me/push-subscriptions: the caller's subscriptions, oldest first, without keys. */
+  async pushSubscriptions() {
+    return (await this.request("GET", "/api/v1/me/push-subscriptions")).subscriptions;
+  }
+  /**
+   * POST /api/v1/me/push-subscriptions: stores the browser's subscription (`sub.toJSON()`) for
+   * this session; the same endpoint again replaces it. It ends when the session does.
+   */
+  savePushSubscription(sub) {
+    return this.request("POST", "/api/v1/me/push-subscriptions", sub);
+  }
+  /** DELETE /api/v1/me/push-subscriptions: deletes the caller's subscription with the endpoint. */
+  async deletePushSubscription(endpoint) {
+    await this.request("DELETE", `/api/v1/me/push-subscriptions?endpoint=${encodeURIComponent(endpoint)}`);
+  }
   // ---- Classes and enrollment
   /** GET /api/v1/classes: one page of a class search. */
   searchClassesPage(query = {}, cursor = null) {

@@ -1,7 +1,8 @@
 import { CGError } from "./errors.js";
 import type {
-  Class, ClassDetail, ContactMatch, FlaggedMessage, Friend, FriendRequest, FriendRequested, Message, MessagePage, MessageVersion,
-  Mute, MuteTarget, NotificationPage, Page, PublicUser, ReadMarker, RoomUnread, ServerConfig, Session, Suggestion, Thread, Ticket, User,
+  BrowserPushSubscription, Class, ClassDetail, ContactMatch, FlaggedMessage, Friend, FriendRequest, FriendRequested,
+  Message, MessagePage, MessageVersion, Mute, MuteTarget, NotificationPage, Page, PublicUser, PushSubscriptionInfo,
+  ReadMarker, RoomUnread, ServerConfig, Session, Suggestion, Thread, Ticket, User,
 } from "./types.js";
 
 /** The subset of the platform's fetch the library uses (browsers, Node >= 18 and React Native have it). */
@@ -183,6 +184,31 @@ export class Api {
   /** POST /api/v1/me/contacts: the users among the caller's phone contacts. */
   async matchContacts(phones: string[]): Promise<ContactMatch[]> {
     return (await this.request<{ matches: ContactMatch[] }>("POST", "/api/v1/me/contacts", { phones })).matches;
+  }
+
+  // ---- Web Push
+
+  /**
+   * GET /api/v1/push/key: the VAPID public key (base64url), the `applicationServerKey` to
+   * subscribe with (public). Fails with 404 `push_disabled` when the server sends no Web Push.
+   */
+  async pushKey(): Promise<string> {
+    return (await this.request<{ public_key: string }>("GET", "/api/v1/push/key")).public_key;
+  }
+  /** GET /api/v1/me/push-subscriptions: the caller's subscriptions, oldest first, without keys. */
+  async pushSubscriptions(): Promise<PushSubscriptionInfo[]> {
+    return (await this.request<{ subscriptions: PushSubscriptionInfo[] }>("GET", "/api/v1/me/push-subscriptions")).subscriptions;
+  }
+  /**
+   * POST /api/v1/me/push-subscriptions: stores the browser's subscription (`sub.toJSON()`) for
+   * this session; the same endpoint again replaces it. It ends when the session does.
+   */
+  savePushSubscription(sub: BrowserPushSubscription): Promise<PushSubscriptionInfo> {
+    return this.request("POST", "/api/v1/me/push-subscriptions", sub);
+  }
+  /** DELETE /api/v1/me/push-subscriptions: deletes the caller's subscription with the endpoint. */
+  async deletePushSubscription(endpoint: string): Promise<void> {
+    await this.request("DELETE", `/api/v1/me/push-subscriptions?endpoint=${encodeURIComponent(endpoint)}`);
   }
 
   // ---- Classes and enrollment

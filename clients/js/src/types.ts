@@ -198,6 +198,23 @@ export interface Mute {
 /** What a mute names: a room or a thread, one of them. */
 export type MuteTarget = { room: string } | { thread_id: string };
 
+/**
+ * A browser's Web Push subscription as `PushSubscription.toJSON()` gives it (the DOM type
+ * `PushSubscriptionJSON` fits): the Push API's field names, which the server takes as they are.
+ */
+export interface BrowserPushSubscription {
+  endpoint?: string;
+  expirationTime?: number | null;
+  keys?: Record<string, string>;
+}
+
+/** A Web Push subscription as its owner sees it, without its keys. */
+export interface PushSubscriptionInfo {
+  endpoint: string;
+  expiration_time: string | null;
+  created_at: string;
+}
+
 /** One page of a keyset-paginated list. */
 export interface Page<T> {
   items: T[];

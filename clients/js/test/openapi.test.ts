@@ -106,6 +106,7 @@ test("the library's data types have the fields of openapi.yaml's schemas", () =>
     ["Notification", { $ref: "#/components/schemas/Notification" }],
     ["NotificationPage", reply("/api/v1/me/notifications", "get", "200")],
     ["Mute", { $ref: "#/components/schemas/Mute" }],
+    ["PushSubscriptionInfo", { $ref: "#/components/schemas/PushSubscription" }],
   ];
   for (const [name, schema] of pairs) {
     assert.deepEqual(Object.fromEntries(tsFields(file, name)), Object.fromEntries(fields(schema)), name);

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/commongrounds/commongrounds/config"
+)
+
+// TestStartPush: the start-up says whether Web Push is on, where its key comes from and where it
+// sends; a bad PUSH_ALLOWED_HOSTS stops the start.
+func TestStartPush(t *testing.T) {
+	t.Parallel()
+	key, err := config.ParseVAPIDKeys(config.NewVAPIDKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := config.Push{Enabled: true, VAPIDKey: key, Subject: "mailto:ops@example.edu"}
+	for _, tc := range []struct {
+		name  string
+		push  config.Push
+		env   map[string]string
+		want  string
+		isErr bool
+	}{
+		{name: "NoKey", want: "Web Push: off (no VAPID_KEYS)"},
+		{name: "Off", push: config.Push{VAPIDKey: key}, want: "Web Push: off (PUSH_ENABLED=false)"},
+		{name: "SecretsFile", push: on, want: "Web Push: on, VAPID key from the secrets file, sending to fcm.googleapis.com, updates.push.services.mozilla.com, *.push.apple.com, *.notify.windows.com"},
+		{name: "Configured", push: config.Push{Enabled: true, VAPIDKey: key, Subject: on.Subject, AllowedHosts: []string{"push.example.edu"}},
+			env: map[string]string{"VAPID_KEYS": "set"}, want: "Web Push: on, VAPID key from VAPID_KEYS, sending to push.example.edu"},
+		{name: "ErrAllowedHosts", push: config.Push{Enabled: true, VAPIDKey: key, Subject: on.Subject, AllowedHosts: []string{"https://push.example.edu/"}}, isErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out strings.Builder
+			cfg := &config.Config{Push: tc.push}
+			svc, err := startPush(cfg, nil, func(k string) string { return tc.env[k] }, slog.New(slog.NewTextHandler(&out, nil)), prometheus.NewRegistry())
+			defer svc.Close()
+			if tc.isErr {
+				if err == nil || !strings.Contains(err.Error(), "PUSH_ALLOWED_HOSTS") {
+					t.Fatalf("err=%v, want one naming PUSH_ALLOWED_HOSTS", err)
+				}
+				return
+			}
+			if err != nil || !strings.Contains(out.String(), tc.want) || (svc != nil) != tc.push.Enabled {
+				t.Fatalf("startPush: service %v, err %v, log %q; want %q", svc != nil, err, out.String(), tc.want)
+			}
+			webAPI, pusher := pushDeps(svc)
+			if (webAPI == nil) != (svc == nil) || (pusher == nil) != (svc == nil) {
+				t.Fatalf("pushDeps: %v %v for service %v, want nil interfaces exactly when off", webAPI, pusher, svc != nil)
+			}
+		})
+	}
+}
