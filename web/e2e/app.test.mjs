@@ -234,6 +234,24 @@ test("every screen at 390×844 and at 1280×800 passes axe and does not scroll s
   await dark.context.close();
 });
 
+test("the app opens offline from the service worker's copy and says so", async () => {
+  const { page, context } = carol;
+  await page.goto("/#/rooms");
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await until(() => page.evaluate(() => navigator.serviceWorker.controller !== null), "the service worker controls the page");
+  await context.setOffline(true);
+  try {
+    await page.reload();
+    await page.getByText("You are offline.").waitFor();
+    await page.locator("#room-list", { hasText: "CS 1110" }).waitFor();
+    await check(page, "offline");
+  } finally {
+    await context.setOffline(false);
+  }
+  await page.locator("#conn[data-state=online]").waitFor({ timeout: 20_000 });
+  await page.locator("#offline-note").waitFor({ state: "hidden" });
+});
+
 test("leaving a class and deleting the account", async () => {
   await openRoom(bob.page, "CS 1110");
   await bob.page.getByRole("button", { name: "Details" }).click();

@@ -13,6 +13,7 @@ const TOKEN_KEY = "commongrounds_token";
 const STORAGE_PREFIX = "commongrounds."; // the library keeps seq.<room> and outbox under it
 const FLAGGED_KEY = "commongrounds.flagged"; // ids of the messages this browser flagged
 const BLOCKED_KEY = "commongrounds.blocked"; // users blocked from this browser, to unblock them
+const CLASSES_KEY = "commongrounds.classes"; // the caller's classes, to list them offline
 const PAGE = 50;
 const TYPING_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 5000;
@@ -126,7 +127,11 @@ function setReachable(yes) {
   $("offline-note").hidden = yes && navigator.onLine;
 }
 window.addEventListener("offline", () => setReachable(false));
-window.addEventListener("online", () => { setReachable(true); if (state.live) state.live.reconnectNow(); });
+window.addEventListener("online", () => {
+  setReachable(true);
+  if (state.live) state.live.reconnectNow();
+  else if (state.token && !state.me) signIn(state.token); // opened offline: sign in now
+});
 
 function setConn(s, text) {
   const c = $("conn");
@@ -190,10 +195,16 @@ async function signIn(token) {
     state.me = await call((a) => a.me());
   } catch (err) {
     if (err.status === 401 || state.token !== token) return;
-    // The server is unreachable: the app shell still opens, and signing in is tried again.
+    // The server is unreachable: the app opens from what this device kept (the service worker's
+    // copy of the app, the list of classes), says it is offline, and tries again.
     $("signin").hidden = true;
     $("app").hidden = false;
     setReachable(false);
+    for (const c of loadJSON(CLASSES_KEY, [])) state.classes.set(c.id, c);
+    for (const sc of document.querySelectorAll(".screen")) sc.hidden = sc.dataset.screen !== "rooms";
+    document.body.dataset.screen = "rooms";
+    document.body.dataset.inRoom = "no";
+    renderRoomList();
     setConn("offline", "offline");
     const delay = 2000 + Math.random() * 8000;
     setTimeout(() => { if (state.token === token && !state.me) signIn(token); }, delay);
@@ -222,6 +233,7 @@ function signOut(message) {
   store(STORAGE_PREFIX + "outbox", null);
   store(FLAGGED_KEY, null);
   store(BLOCKED_KEY, null);
+  store(CLASSES_KEY, null);
   showSignIn();
   setConn("offline", "signed out");
   if (message && wasSignedIn) toast(message);
@@ -279,6 +291,7 @@ window.addEventListener("hashchange", route);
 
 async function refreshClasses() {
   const classes = await call((a) => a.myClasses());
+  store(CLASSES_KEY, JSON.stringify(classes));
   state.classes.clear();
   for (const c of classes) state.classes.set(c.id, c);
   for (const id of state.rooms.keys()) if (!state.classes.has(id)) forgetRoom(id);
@@ -523,14 +536,14 @@ function hiddenText(m) {
   return "Hidden after reports or by a moderator.";
 }
 
-function messageItem(r, m, { inThread, head }) {
+function messageItem(r, m, { inThread, head, root }) {
   const own = r.anonId != null && m.anon_id === r.anonId;
   const gone = m.hidden || m.deleted;
   const replies = m.reply_count || 0;
   const body = m.deleted ? "This message was deleted." : m.hidden ? hiddenText(m) : null;
   const failed = m.failed;
   return el("li", {
-    class: `msg${own ? " own" : ""}${gone ? " gone" : ""}${m.pending ? " pending" : ""}${failed ? " failed" : ""}${head ? " head" : ""}`,
+    class: `msg${root ? " root" : ""}${own ? " own" : ""}${gone ? " gone" : ""}${m.pending ? " pending" : ""}${failed ? " failed" : ""}${head ? " head" : ""}`,
     "data-id": m.id,
   },
   head && el("p", { class: "msg-head" },
@@ -554,7 +567,7 @@ function messageItem(r, m, { inThread, head }) {
 }
 
 // items lays out messages with day separators and groups of one author's messages.
-function items(r, list, inThread) {
+function items(r, list, inThread, root = false) {
   const out = [];
   let prev = null;
   for (const m of list) {
@@ -565,7 +578,7 @@ function items(r, list, inThread) {
     }
     const head = !prev || prev.anon_id !== m.anon_id || !prev.created_at || t - new Date(prev.created_at).getTime() > GROUP_MS
       || prev.hidden || prev.deleted;
-    out.push(messageItem(r, m, { inThread, head }));
+    out.push(messageItem(r, m, { inThread, head: head || root, root }));
     prev = m;
   }
   return out;
@@ -618,6 +631,7 @@ function drawRoom(o = {}) {
   if (!c) return;
   const r = room(id);
   $("room-title").textContent = `${courseName(c)}${c.title ? " · " + c.title : ""}`;
+  $("room-title").title = $("room-title").textContent;
   $("room-meta").textContent = [presenceText(r), r.anonId && `you are ${r.anonId}`].filter(Boolean).join(" · ");
   $("room-schedule").textContent = [schedule(c), c.instructor, termName(c.term)].filter(Boolean).join(" · ");
   $("room-friends").textContent = r.friends == null ? ""
@@ -648,7 +662,7 @@ function drawRoom(o = {}) {
   const typing = [...r.typing].filter(([, until]) => until > now).map(([anon]) => anon);
   $("typing").textContent = typing.length === 0 ? ""
     : typing.length === 1 ? `${typing[0]} is typing…` : `${typing.slice(0, 3).join(", ")} are typing…`;
-  $("content").placeholder = r.smallRoom ? "Write to the class (a small class: pseudonyms hide little)" : "Write to the class as " + (r.anonId || "your pseudonym");
+  $("content").placeholder = r.anonId ? `Message as ${r.anonId}` : "Message the class";
   drawThread(r);
 }
 
@@ -657,7 +671,7 @@ function drawThread(r) {
   const root = r.messages.get(state.thread);
   const replies = [...r.messages.values()].filter((m) => m.parent_id === state.thread).sort((a, b) => a.seq - b.seq);
   $("thread-title").textContent = root ? `Thread · ${plural(root.reply_count || replies.length, "reply", "replies")}` : "Thread";
-  $("thread-messages").replaceChildren(...(root ? items(r, [root], true) : []), ...items(r, replies, true), ...items(r, pendingOf(r, state.thread), true));
+  $("thread-messages").replaceChildren(...(root ? items(r, [root], true, true) : []), ...items(r, replies, true), ...items(r, pendingOf(r, state.thread), true));
   const list = $("thread-messages");
   list.scrollTop = list.scrollHeight;
 }
@@ -1065,7 +1079,10 @@ $("contacts-file").addEventListener("change", async () => {
   }
   status.textContent = `Looking for ${plural(phones.length, "number", "numbers")}…`;
   try {
-    const matches = await call((a) => a.matchContacts(phones));
+    const matches = [];
+    for (let i = 0; i < phones.length; i += 2000) { // the server takes 2000 a call
+      matches.push(...await call((a) => a.matchContacts(phones.slice(i, i + 2000))));
+    }
     status.textContent = matches.length ? `${plural(matches.length, "student", "students")} found among your contacts.` : "None of your contacts is on Common Grounds yet.";
     $("contacts").replaceChildren(...matches.map((m) => personItem({ id: m.user_id, email: m.email, computing_id: m.computing_id },
       m.friendship_status === "ACCEPTED" ? "Already your friend" : m.friendship_status === "PENDING" ? "Request pending" : null,
