@@ -195,6 +195,67 @@ test("a burst of 30 messages past the rate limit arrives in order", async () => 
   }
 });
 
+test("typing, unread counts, new messages ↓ and older messages on scrolling up", async () => {
+  // Typing shows in the other's room. The app tells the room at most every 3 s and the server
+  // passes on at most one a second, so Alice keeps typing until Bob sees it.
+  const typing = bob.page.locator("#typing", { hasText: "is typing…" });
+  await until(async () => {
+    await alice.page.getByLabel("Message to the class").press("a");
+    return typing.isVisible();
+  }, "Bob to see Alice typing");
+  await alice.page.getByLabel("Message to the class").fill("");
+
+  // Away from the room, a new message counts as unread in the list, the tab bar and the title.
+  await bob.page.locator(".tabs").getByRole("link", { name: "Classes" }).click();
+  await send(alice.page, "are you there?");
+  await until(async () => (await bob.page.title()) === "(1) Common Grounds", "the unread count in the title");
+  await bob.page.locator("#unread-total", { hasText: "1" }).waitFor();
+  await bob.page.locator(".tabs").getByRole("link", { name: /Rooms/ }).click();
+  await bob.page.locator("#room-list a", { hasText: "CS 1110" }).click();
+  await until(async () => (await bob.page.title()) === "Common Grounds", "the unread count cleared");
+
+  // Scrolled up, new messages wait behind a button that brings them into view.
+  await bob.page.locator("#scroller").evaluate((e) => { e.scrollTop = 0; });
+  await send(alice.page, "one more thing");
+  const jump = bob.page.getByRole("button", { name: "1 new message ↓" });
+  await jump.waitFor();
+  await jump.click();
+  await jump.waitFor({ state: "hidden" });
+  await until(() => bob.page.locator("#scroller").evaluate((e) => e.scrollHeight - e.scrollTop - e.clientHeight < 80), "the room scrolled down");
+
+  // More than a page of messages: a reload shows the last 50, scrolling up brings the rest.
+  const box = alice.page.getByLabel("Message to the class");
+  for (let i = 1; i <= 15; i++) {
+    await box.fill(`filler ${i}`);
+    await box.press("Enter");
+  }
+  await bob.page.locator("#messages .body", { hasText: /^filler 15$/ }).waitFor();
+  await bob.page.reload();
+  await bob.page.locator("#messages .body", { hasText: /^filler 15$/ }).waitFor();
+  const firstPage = await bob.page.locator("#messages .msg").count();
+  assert.equal(firstPage, 50, "one page of history after a reload");
+  await bob.page.locator("#scroller").evaluate((e) => { e.scrollTop = 0; });
+  await bob.page.locator("#messages .body", { hasText: "Hello from Alice" }).waitFor();
+  await bob.page.getByText("This is the start of the room.").waitFor();
+});
+
+test("the keyboard reaches the rooms, and focus is visible", async () => {
+  const { page } = bob;
+  await page.goto("/#/rooms");
+  await page.locator("#room-list a").first().waitFor();
+  await page.locator("body").focus();
+  let reached = false;
+  for (let i = 0; i < 12 && !reached; i++) {
+    await page.keyboard.press("Tab");
+    reached = await page.evaluate(() => document.activeElement?.closest("#room-list") !== null);
+  }
+  assert.ok(reached, "Tab reaches the room list");
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.equal(outline, "solid", "the focused link shows an outline");
+  await page.keyboard.press("Enter");
+  await page.locator("#room-title", { hasText: "CS 1110" }).waitFor();
+});
+
 test("a moderator sees the flagged queue, restores, and reveals with a reason", async () => {
   // carol became a moderator before her account existed only if the command allowed it; grant now.
   await sys.command("grant-moderator", carol.email);
