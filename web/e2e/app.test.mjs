@@ -160,7 +160,58 @@ test("friends: request by computing id, accept, friends in the class, common cla
   await alice.page.locator("#room-friends", { hasText: `Friends in this class: ${bob.computingId}` }).waitFor();
 });
 
+test("account: phone verification, and friends found in a contacts file", async () => {
+  const { page } = alice;
+  await page.goto("/#/account");
+  await page.getByLabel("Your mobile number").fill("+1 434 555 0142");
+  await page.getByRole("button", { name: "Text me a code" }).click();
+  // Without SMS_WEBHOOK_URL the server logs the text it would have sent.
+  const code = await until(() => {
+    const line = sys.logs.findLast((l) => l.includes("text message not sent"));
+    return line && /\b(\d{6})\b/.exec(JSON.parse(line).body)?.[1];
+  }, "the texted code in the server's log");
+  await page.getByLabel("The code we texted you").fill(code);
+  await page.getByRole("button", { name: "Verify" }).click();
+  await page.getByText("Your number is verified: friends").waitFor();
+  await check(page, "account");
+
+  const vcard = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Alice\r\nTEL;TYPE=CELL:(434) 555-0142\r\nEND:VCARD\r\n" +
+    "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Nobody\r\nTEL:+1 434 555 0199\r\nEND:VCARD\r\n";
+  await carol.page.goto("/#/account");
+  await carol.page.getByLabel("Contacts file").setInputFiles({ name: "contacts.vcf", mimeType: "text/vcard", buffer: Buffer.from(vcard) });
+  await carol.page.getByText("1 student found among your contacts.").waitFor();
+  await carol.page.locator("#contacts li", { hasText: alice.computingId }).getByRole("button", { name: "Add friend" }).waitFor();
+});
+
+test("friends: decline, cancel, suggestions, block and unblock", async () => {
+  // Carol asks Bob; Bob declines.
+  await carol.page.goto("/#/friends");
+  // Alice's verified number is in Carol's contacts: she is suggested.
+  await carol.page.locator("#suggestions", { hasText: alice.computingId }).getByText("in your contacts").waitFor();
+  await carol.page.getByLabel("Add a friend by computing ID").fill(bob.computingId);
+  await carol.page.getByRole("button", { name: "Send request" }).click();
+  await carol.page.locator("#outgoing", { hasText: bob.computingId }).waitFor();
+  await bob.page.reload();
+  await bob.page.locator("#incoming", { hasText: carol.computingId }).getByRole("button", { name: "Decline" }).click();
+  await bob.page.locator("#incoming", { hasText: "No requests to you." }).waitFor();
+
+  // Carol asks Alice, then takes it back.
+  await carol.page.locator("#suggestions", { hasText: alice.computingId }).getByRole("button", { name: "Add friend" }).click();
+  await carol.page.locator("#outgoing li", { hasText: alice.computingId }).getByRole("button", { name: "Cancel" }).click();
+  await carol.page.locator("#outgoing li", { hasText: alice.computingId }).waitFor({ state: "detached" });
+
+  // Bob blocks Alice, which ends their friendship, then unblocks her.
+  const card = bob.page.locator("#friends li", { hasText: alice.computingId });
+  await card.getByRole("button", { name: "Block" }).click();
+  await bob.page.getByRole("dialog", { name: `Block ${alice.computingId}?` }).getByRole("button", { name: "Block" }).click();
+  await bob.page.locator("#blocked", { hasText: alice.computingId }).waitFor();
+  await bob.page.locator("#friends", { hasText: "No friends yet" }).waitFor();
+  await bob.page.locator("#blocked li", { hasText: alice.computingId }).getByRole("button", { name: "Unblock" }).click();
+  await bob.page.locator("#blocked", { hasText: "Nobody blocked" }).waitFor();
+});
+
 test("a server restart mid-conversation loses and reorders nothing", async () => {
+  await openRoom(alice.page, "CS 1110");
   await openRoom(bob.page, "CS 1110");
   await sys.stop();
   await alice.page.locator("#conn[data-state=offline]").waitFor();
