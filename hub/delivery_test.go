@@ -178,7 +178,7 @@ func newDeliveryHarness(t *testing.T) *deliveryHarness {
 	return h
 }
 
-// activateAfter commits n messages, then makes the room active (Hub.acquire, room.ready).
+// activateAfter commits n messages, then makes the room active (roomTable.acquire, room.ready).
 func (h *deliveryHarness) activateAfter(n int) {
 	h.t.Helper()
 	h.commit(n)
@@ -204,7 +204,7 @@ func (h *deliveryHarness) hide(seq int64) {
 	h.r.push(rooms.Event{Kind: rooms.EventHidden, Seq: seq, Frame: rooms.HiddenFrame(h.r.id, messageID(seq))})
 }
 
-// attach makes a member of a recipient, resuming after since as conn.subscribe does: what the
+// attach makes a member of a recipient, resuming after since as session.subscribe does: what the
 // room does not hold is read from the store.
 func (h *deliveryHarness) attach(name string, since *int64) *fakeRecipient {
 	h.t.Helper()

@@ -57,25 +57,26 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tcp = nil
 	}
 	rw, sb := withSmallBuffers(w, tcp != nil)
-	var c *conn // set before the library reads anything
+	c := &socket{id: id} // its transport is set before the library reads anything
 	ws, err := websocket.Accept(rw, r, &websocket.AcceptOptions{
 		// scheme://host patterns, which the library matches exactly.
 		OriginPatterns:  h.opts.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
 		// Pongs the parked reader does not take (park.go) reach the library's reader.
-		OnPongReceived: func(context.Context, []byte) { c.pong() },
+		OnPongReceived: func(context.Context, []byte) { c.t.pong() },
 	})
 	if err != nil {
 		h.unreserve(sess.UserID, id)
 		return // Accept has answered the request
 	}
-	c = &conn{hub: h, id: id, ws: ws, tcp: tcp, session: sess}
+	c.t.hub, c.t.ws, c.t.tcp, c.t.expires, c.t.recv = h, ws, tcp, sess.ExpiresAt, c
+	c.s.t, c.s.deps, c.s.auth = &c.t, h.sessions, sess
 	if !h.opts.DisableParking {
-		c.br = sb.Reader() // peeked at and swapped beneath the library (wsinternals.go)
+		c.t.br = sb.Reader() // peeked at and swapped beneath the library (wsinternals.go)
 	}
-	if c.tcp != nil {
-		c.tcp.setTimeout(h.opts.WriteTimeout)
-		c.raw = rawConnOf(c.tcp.Conn)
+	if tcp != nil {
+		tcp.setTimeout(h.opts.WriteTimeout)
+		c.t.raw = rawConnOf(tcp.Conn)
 	}
 	if !h.add(c) {
 		h.unreserve(sess.UserID, id)
@@ -85,7 +86,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.metrics.connects.Inc()
 	// The socket's reader runs on goroutines of its own and this one, with the HTTP server's
 	// deeper stack under it, ends: an idle socket then holds one small stack.
-	go c.run(true)
+	go c.t.run(true)
 }
 
 // problem writes an RFC 9457 problem reply.

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -11,22 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	cg "github.com/commongrounds/commongrounds"
 	"github.com/commongrounds/commongrounds/rooms"
-)
-
-// Close codes of our own (4000–4999), and the standard ones we use.
-const (
-	// CloseSessionEnded: the session was revoked or expired; sign in again.
-	CloseSessionEnded websocket.StatusCode = 4001
-	// CloseSlowConsumer: the client did not read its frames fast enough; reconnect and resume
-	// with since_seq.
-	CloseSlowConsumer websocket.StatusCode = 4008
-	// CloseServiceRestart: the server is shutting down; reconnect after the delay in the reason.
-	CloseServiceRestart = websocket.StatusServiceRestart
 )
 
 // Authenticator returns the session of an upgrade request (bearer token or ticket), or an
@@ -174,18 +161,11 @@ type SocketCounter interface {
 
 // userSockets is what the hub keeps of a user with sockets on this instance.
 type userSockets struct {
-	count int     // guarded by Hub.mu: sockets and reservations
-	conns []*conn // guarded by Hub.mu: the sockets
+	count   int       // guarded by Hub.mu: sockets and reservations
+	sockets []*socket // guarded by Hub.mu: the sockets
 	// leaves counts the user's leaveRoom calls: a subscribe of the user's that sees it change
 	// checks the user's access again.
 	leaves atomic.Uint64
-}
-
-const numShards = 32
-
-type shard struct {
-	mu    sync.RWMutex
-	rooms map[cg.ClassID]*room // guarded by mu
 }
 
 // Hub holds the sockets and active rooms of this instance.
@@ -196,17 +176,16 @@ type Hub struct {
 	service *rooms.Service
 	auth    Authenticator
 	metrics *metrics
-	seed    maphash.Seed
-	rooms   *delivery // what every room shares
 
-	shards [numShards]shard
+	roomTable              // the rooms active here (delivery: room.go)
+	sessions  *sessionDeps // what the sockets' sessions share (session.go)
 
 	mu      sync.Mutex
-	closing bool               // guarded by mu
-	conns   map[*conn]struct{} // guarded by mu
+	closing bool                 // guarded by mu
+	conns   map[*socket]struct{} // guarded by mu
 	// bySession: the sockets of each session, mostly one; a slice, not a set, costs an idle
 	// socket 8 bytes here instead of a map of its own (about 300).
-	bySession map[cg.SessionID][]*conn   // guarded by mu
+	bySession map[cg.SessionID][]*socket // guarded by mu
 	byUser    map[cg.UserID]*userSockets // guarded by mu: the users with sockets or reservations
 
 	wg      sync.WaitGroup // readers
@@ -218,7 +197,7 @@ type Hub struct {
 	stop      chan struct{}
 	stopped   chan struct{}
 
-	// ctx is the parent of the sockets' work (joins, backfills, publishes: conn.work): it ends
+	// ctx is the parent of the sockets' work (joins, backfills, publishes: wsTransport.work): it ends
 	// when Shutdown has closed every socket. A socket has no context of its own: whatever ends
 	// it closes its connection, which ends its reads and writes, and ends the context of the
 	// work its reader has under way. A context per socket cost an idle socket about 300 bytes
@@ -231,7 +210,7 @@ type Hub struct {
 	parked    atomic.Int64 // sockets whose reader is parked (park.go)
 	busyUntil atomic.Int64 // unix ns until which new writers gather
 	delayMu   sync.Mutex
-	delayed   []*conn // guarded by delayMu: sockets whose writer starts when WriteDelay is up
+	delayed   []*wsTransport // guarded by delayMu: sockets whose writer starts when WriteDelay is up
 }
 
 // busyHold is how long the instance gathers after it last found itself busy, so that it
@@ -261,16 +240,15 @@ func New(store cg.MessageStore, broker cg.Broker, service *rooms.Service, auth A
 		broker:    broker,
 		service:   service,
 		auth:      auth,
-		seed:      maphash.MakeSeed(),
-		conns:     make(map[*conn]struct{}),
-		bySession: make(map[cg.SessionID][]*conn),
+		conns:     make(map[*socket]struct{}),
+		bySession: make(map[cg.SessionID][]*socket),
 		byUser:    make(map[cg.UserID]*userSockets),
 		stop:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.metrics = newMetrics(opts.Registerer, h)
-	h.rooms = &delivery{
+	h.roomTable.init(&delivery{
 		store:       store,
 		broker:      broker,
 		opts:        &h.opts,
@@ -279,20 +257,24 @@ func New(store cg.MessageStore, broker cg.Broker, service *rooms.Service, auth A
 		startWorker: h.startWorker,
 		workerDone:  h.workers.Done,
 		anonymityK:  service.Anonymity(),
-	}
-	for i := range h.shards {
-		h.shards[i].rooms = make(map[cg.ClassID]*room)
+	})
+	h.sessions = &sessionDeps{
+		service: service,
+		store:   store,
+		rooms:   &h.roomTable,
+		opts:    &h.opts,
+		metrics: h.metrics,
 	}
 	broker.SetHandler(h)
 	go h.reconcileLoop()
 	return h
 }
 
-// startWriterLater starts c's writer when WriteDelay is up, with those of every socket that
+// startWriterLater starts t's writer when WriteDelay is up, with those of every socket that
 // queued a frame meanwhile: one timer for all of them.
-func (h *Hub) startWriterLater(c *conn) {
+func (h *Hub) startWriterLater(t *wsTransport) {
 	h.delayMu.Lock()
-	h.delayed = append(h.delayed, c)
+	h.delayed = append(h.delayed, t)
 	first := len(h.delayed) == 1
 	h.delayMu.Unlock()
 	if first {
@@ -306,65 +288,9 @@ func (h *Hub) startDelayed() {
 	h.delayed = nil
 	h.delayMu.Unlock()
 	h.metrics.gathered.Add(float64(len(cs)))
-	for _, c := range cs {
-		go c.write()
+	for _, t := range cs {
+		go t.write()
 	}
-}
-
-func (h *Hub) shard(id cg.ClassID) *shard {
-	return &h.shards[maphash.String(h.seed, string(id))%numShards]
-}
-
-// acquire returns the room id with one more reference, creating it when missing. The caller
-// must call ready on it before use and release it when done.
-func (h *Hub) acquire(id cg.ClassID) *room {
-	s := h.shard(id)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.rooms[id]
-	if !ok {
-		r = newRoom(h.rooms, id)
-		s.rooms[id] = r
-	}
-	r.refs++ // guarded by the shard lock
-	return r
-}
-
-// release drops a reference; the last one removes the room and unsubscribes the broker.
-func (h *Hub) release(r *room) {
-	s := h.shard(r.id)
-	s.mu.Lock()
-	r.refs--
-	last := r.refs == 0
-	if last {
-		delete(s.rooms, r.id)
-	}
-	s.mu.Unlock()
-	if last {
-		r.close()
-	}
-}
-
-// lookup returns the active room id, or nil.
-func (h *Hub) lookup(id cg.ClassID) *room {
-	s := h.shard(id)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.rooms[id]
-}
-
-// activeRooms returns every active room.
-func (h *Hub) activeRooms() []*room {
-	var out []*room
-	for i := range h.shards {
-		s := &h.shards[i]
-		s.mu.RLock()
-		for _, r := range s.rooms {
-			out = append(out, r)
-		}
-		s.mu.RUnlock()
-	}
-	return out
 }
 
 // HandleRoomEvent implements cg.BrokerHandler: it queues the event for the room's worker.
@@ -391,14 +317,14 @@ func (h *Hub) HandleControl(payload []byte) {
 		h.leaveRoom(cg.UserID(user), cg.ClassID(class))
 		return
 	}
-	var victims []*conn
+	var victims []*socket
 	h.mu.Lock()
 	switch kind {
 	case rooms.ControlRevokeSession:
 		victims = append(victims, h.bySession[cg.SessionID(id)]...)
 	case rooms.ControlRevokeUser:
 		if u := h.byUser[cg.UserID(id)]; u != nil {
-			victims = append(victims, u.conns...)
+			victims = append(victims, u.sockets...)
 		}
 	}
 	h.mu.Unlock()
@@ -412,7 +338,7 @@ func (h *Hub) HandleControl(payload []byte) {
 		h.closers.Add(1)
 		go func() {
 			defer h.closers.Done()
-			c.closeWith(CloseSessionEnded, "session ended")
+			c.t.Close(CloseSessionEnded, "session ended")
 		}()
 	}
 }
@@ -422,12 +348,12 @@ func (h *Hub) HandleControl(payload []byte) {
 func (h *Hub) leaveRoom(user cg.UserID, class cg.ClassID) {
 	// Counted before anything is detached: a subscribe of the user's whose access was checked
 	// before the user left, and which attaches after this looked, sees the count change
-	// (conn.subscribe). A user without a socket here has no subscribe under way here.
+	// (session.subscribe). A user without a socket here has no subscribe under way here.
 	h.mu.Lock()
-	var mine []*conn
+	var mine []*socket
 	if u := h.byUser[user]; u != nil {
 		u.leaves.Add(1)
-		mine = slices.Clone(u.conns)
+		mine = slices.Clone(u.sockets)
 	}
 	h.mu.Unlock()
 	r := h.lookup(class)
@@ -437,8 +363,8 @@ func (h *Hub) leaveRoom(user cg.UserID, class cg.ClassID) {
 	frame := rooms.UnsubscribedFrame("", class)
 	gather := h.busy()
 	for _, c := range mine {
-		if r.detach(c) {
-			c.enqueueWith(frame, gather)
+		if r.detach(&c.t) {
+			c.t.enqueueWith(frame, gather)
 		}
 	}
 }
@@ -525,7 +451,7 @@ func (h *Hub) refreshSockets() {
 	h.mu.Lock()
 	sockets := make(map[cg.UserID][]string)
 	for c := range h.conns {
-		sockets[c.session.UserID] = append(sockets[c.session.UserID], c.id)
+		sockets[c.s.auth.UserID] = append(sockets[c.s.auth.UserID], c.id)
 	}
 	h.mu.Unlock()
 	// Bounded as the other periodic work, which waits on this: a missed refresh is made up by
@@ -660,7 +586,7 @@ func (h *Hub) decUserLocked(user cg.UserID) {
 }
 
 // add registers an upgraded connection; false when the hub began shutting down meanwhile.
-func (h *Hub) add(c *conn) bool {
+func (h *Hub) add(c *socket) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing {
@@ -668,28 +594,28 @@ func (h *Hub) add(c *conn) bool {
 	}
 	h.conns[c] = struct{}{}
 	h.wg.Add(1) // under mu, so that Shutdown, which takes mu first, waits for this reader
-	h.bySession[c.session.ID] = append(h.bySession[c.session.ID], c)
-	u := h.byUser[c.session.UserID] // there since reserve
-	u.conns = append(u.conns, c)
-	c.user = u
+	h.bySession[c.s.auth.ID] = append(h.bySession[c.s.auth.ID], c)
+	u := h.byUser[c.s.auth.UserID] // there since reserve
+	u.sockets = append(u.sockets, c)
+	c.s.user = u
 	return true
 }
 
-func (h *Hub) remove(c *conn) {
+func (h *Hub) remove(c *socket) {
 	h.mu.Lock()
 	if _, ok := h.conns[c]; !ok {
 		h.mu.Unlock()
 		return
 	}
 	delete(h.conns, c)
-	if cs := slices.DeleteFunc(h.bySession[c.session.ID], func(o *conn) bool { return o == c }); len(cs) == 0 {
-		delete(h.bySession, c.session.ID)
+	if cs := slices.DeleteFunc(h.bySession[c.s.auth.ID], func(o *socket) bool { return o == c }); len(cs) == 0 {
+		delete(h.bySession, c.s.auth.ID)
 	} else {
-		h.bySession[c.session.ID] = cs
+		h.bySession[c.s.auth.ID] = cs
 	}
-	c.user.conns = slices.DeleteFunc(c.user.conns, func(o *conn) bool { return o == c })
+	c.s.user.sockets = slices.DeleteFunc(c.s.user.sockets, func(o *socket) bool { return o == c })
 	h.mu.Unlock()
-	h.unreserve(c.session.UserID, c.id)
+	h.unreserve(c.s.auth.UserID, c.id)
 }
 
 // Conns returns the number of open sockets.
@@ -709,7 +635,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	already := h.closing
 	h.closing = true
-	conns := make([]*conn, 0, len(h.conns))
+	conns := make([]*socket, 0, len(h.conns))
 	for c := range h.conns {
 		conns = append(conns, c)
 	}
@@ -727,7 +653,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.shutdown(ctx)
+			c.t.shutdown(ctx)
 		}()
 	}
 	wg.Wait()

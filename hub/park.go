@@ -25,32 +25,32 @@ import (
 // ConnContext) on a Unix system; without them the reader waits in the library, which pings.
 
 // canPark reports whether the reader can park (raw is known only under a corked connection).
-func (c *conn) canPark() bool { return c.raw != nil && c.br != nil }
+func (t *wsTransport) canPark() bool { return t.raw != nil && t.br != nil }
 
 // idle reports whether the reader should park: it can, and nothing of the client's is left to
 // read but what is in the socket; then the read buffer is given back meanwhile. Close reads the
 // peer's close frame through the same buffer, so a closed socket's reader does not park: it
 // goes on into the library, which ends it.
-func (c *conn) idle() bool {
-	if !c.canPark() {
+func (t *wsTransport) idle() bool {
+	if !t.canPark() {
 		return false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed || c.br.pending() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || t.br.pending() {
 		return false
 	}
-	c.br.shrink()
+	t.br.shrink()
 	return true
 }
 
 // wake takes a read buffer for the reader that parked, unless the socket is closed: then its
 // close handshake may be reading through the small one.
-func (c *conn) wake() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.closed {
-		c.br.grow()
+func (t *wsTransport) wake() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.closed {
+		t.br.grow()
 	}
 }
 
@@ -58,12 +58,12 @@ func (c *conn) wake() {
 // ended. It reads what arrives itself, in front of the read buffer (leadConn), counts and drops
 // the empty pongs at its start, and leaves the rest for the library, which reads next whatever
 // park returns for.
-func (c *conn) park() {
-	c.hub.parked.Add(1)
-	defer c.hub.parked.Add(-1)
-	_ = c.raw.Read(func(fd uintptr) bool {
+func (t *wsTransport) park() {
+	t.hub.parked.Add(1)
+	defer t.hub.parked.Add(-1)
+	_ = t.raw.Read(func(fd uintptr) bool {
 		for {
-			more, err := c.readAhead(fd)
+			more, err := t.readAhead(fd)
 			switch {
 			case errors.Is(err, syscall.EINTR):
 				continue
@@ -79,14 +79,14 @@ func (c *conn) park() {
 // readAhead reads what the client sent into the socket's lead, unless the socket is closing
 // (then its close handshake reads instead), and drops the empty pongs at its start, each the
 // answer to the last ping. It reports whether anything is left for the library.
-func (c *conn) readAhead(fd uintptr) (more bool, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+func (t *wsTransport) readAhead(fd uintptr) (more bool, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
 		return true, nil
 	}
 	buf := leadBufs.Get().(*[]byte)
-	n, err := readFD(fd, *buf) // under c.mu, but it never waits: the socket does not block
+	n, err := readFD(fd, *buf) // under t.mu, but it never waits: the socket does not block
 	if err != nil || n <= 0 {
 		leadBufs.Put(buf)
 		return true, err // the end (n == 0) or an error: the library reads it again
@@ -94,12 +94,12 @@ func (c *conn) readAhead(fd uintptr) (more bool, err error) {
 	data := (*buf)[:n]
 	for len(data) >= emptyPongLen && [2]byte(data[:2]) == emptyPong {
 		data = data[emptyPongLen:]
-		c.pongLocked()
+		t.pongLocked()
 	}
 	if len(data) == 0 {
 		leadBufs.Put(buf)
 		return false, nil
 	}
-	c.br.lead.lead, c.br.lead.buf = data, buf
+	t.br.lead.lead, t.br.lead.buf = data, buf
 	return true, nil
 }

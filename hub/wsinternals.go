@@ -24,9 +24,9 @@ import "encoding/binary"
 //     to the connection between the library's writes (corkConn.writePing), never split a frame
 //     of the library's.
 //  4. Close reads the peer's close frame through the same reader, after the socket's reader has
-//     stopped (so a closed socket's reader does not park: conn.idle).
+//     stopped (so a closed socket's reader does not park: wsTransport.idle).
 //  5. OnPongReceived is called for each pong the library reads; the parked reader takes the
-//     empty ones off the socket itself (conn.readAhead) and leaves the others to the library.
+//     empty ones off the socket itself (wsTransport.readAhead) and leaves the others to the library.
 
 // websocketVersion is the version of github.com/coder/websocket the assumptions above were
 // checked against.
