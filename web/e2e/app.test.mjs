@@ -334,6 +334,20 @@ test("every screen at 390×844 and at 1280×800 passes axe and does not scroll s
       await check(s.page, `${hash} at ${s === alice ? "390" : "1280"}`);
     }
   }
+  // Dark: the same screens, and a room, meet the contrast rules too.
+  await alice.page.emulateMedia({ colorScheme: "dark" });
+  try {
+    for (const hash of ["#/classes", "#/friends", "#/account", "#/rooms"]) {
+      await alice.page.goto("/" + hash);
+      await alice.page.locator(`.screen[data-screen=${hash.slice(2)}]`).waitFor();
+      await check(alice.page, `${hash} in dark`);
+    }
+    await openRoom(alice.page, "CS 1110");
+    await check(alice.page, "room in dark");
+  } finally {
+    await alice.page.emulateMedia({ colorScheme: "light" });
+  }
+
   await alice.page.goto("/#/account");
   await alice.page.getByRole("button", { name: "Delete my account…" }).click();
   await alice.page.getByRole("dialog", { name: "Delete your account?" }).waitFor();

@@ -456,13 +456,13 @@ function selectRoom(id) {
     $("room-details-toggle").setAttribute("aria-expanded", "false");
     r.friends = null;
     call((a) => a.classFriends(id)).then((f) => { r.friends = f; drawRoom(); }).catch(() => {});
-    // Whether the class is small now (the subscription said so when it began).
-    call((a) => a.getClass(id)).then((c) => {
-      r.smallRoom = c.enrolled_count === null;
-      if (c.enrolled_fewer_than) r.fewerThan = c.enrolled_fewer_than;
-      drawRoom();
-    }).catch(() => {});
   }
+  // Whether the class is small now (the subscription said so when it began).
+  call((a) => a.getClass(id)).then((c) => {
+    r.smallRoom = c.enrolled_count === null;
+    if (c.enrolled_fewer_than) r.fewerThan = c.enrolled_fewer_than;
+    if (state.current === id) drawRoom();
+  }).catch(() => {});
   loadHistory(r).catch((err) => toast(`Could not load messages: ${errText(err)}`));
   renderRoomList();
   drawRoom({ toBottom: changed });
