@@ -77,7 +77,10 @@ test("students join a class and talk live, with a thread", async () => {
     await s.page.getByRole("button", { name: "Join CS 1110 (001)" }).click();
     await s.page.locator("#room-title", { hasText: "CS 1110" }).waitFor();
     await s.page.locator("#room-meta", { hasText: "online" }).waitFor();
+    if (s === alice) await alice.page.getByText("Fewer than 2 people are in this class").waitFor(); // alone, with K=2
   }
+  // Once others joined, the warning goes.
+  await alice.page.locator("#small-room").waitFor({ state: "hidden" });
   await check(alice.page, "room");
 
   await send(alice.page, "Hello from Alice: see https://example.edu/syllabus. And javascript:alert(1)");

@@ -457,15 +457,20 @@ function selectRoom(id) {
     r.friends = null;
     call((a) => a.classFriends(id)).then((f) => { r.friends = f; drawRoom(); }).catch(() => {});
   }
-  // Whether the class is small now (the subscription said so when it began).
-  call((a) => a.getClass(id)).then((c) => {
-    r.smallRoom = c.enrolled_count === null;
-    if (c.enrolled_fewer_than) r.fewerThan = c.enrolled_fewer_than;
-    if (state.current === id) drawRoom();
-  }).catch(() => {});
+  refreshSize(r);
   loadHistory(r).catch((err) => toast(`Could not load messages: ${errText(err)}`));
   renderRoomList();
   drawRoom({ toBottom: changed });
+}
+
+// refreshSize asks whether the class is small now: the subscription said so when it began, and
+// students join while it lasts.
+function refreshSize(r) {
+  call((a) => a.getClass(r.id)).then((c) => {
+    r.smallRoom = c.enrolled_count === null;
+    if (c.enrolled_fewer_than) r.fewerThan = c.enrolled_fewer_than;
+    if (state.current === r.id) drawRoom();
+  }).catch(() => {});
 }
 
 // loadHistory fetches, once per page load, the page of a room that ends with the last message
@@ -926,6 +931,7 @@ function openRoom(id) {
     onPresence({ online, fewerThan }) {
       r.online = online;
       if (fewerThan !== null) r.fewerThan = fewerThan;
+      if (r.smallRoom && id === state.current) refreshSize(r); // someone new may have joined
       render();
     },
     onTyping(anonId) {
