@@ -971,8 +971,9 @@ function personItem(u, detail, ...buttons) {
     el("div", { class: "row" }, ...buttons));
 }
 
-function act(label, fn, cls) {
-  return el("button", { type: "button", class: `small${cls ? " " + cls : ""}`, onclick: async (ev) => {
+// act is a button of a person's card; who names the person in the button's accessible name.
+function act(label, fn, cls, who) {
+  return el("button", { type: "button", class: `small${cls ? " " + cls : ""}`, "aria-label": who ? `${label}: ${who}` : null, onclick: async (ev) => {
     ev.currentTarget.disabled = true;
     try {
       await fn();
@@ -1000,17 +1001,17 @@ async function refreshFriends() {
   badge.setAttribute("aria-label", plural(incoming.length, "friend request", "friend requests"));
 
   $("incoming").replaceChildren(...(incoming.length ? incoming.map((q) => personItem(q.user, null,
-    act("Accept", () => api.acceptFriendRequest(q.id)),
-    act("Decline", () => api.rejectFriendRequest(q.id), "ghost"))) : [emptyItem("No requests to you.")]));
+    act("Accept", () => api.acceptFriendRequest(q.id), null, personName(q.user)),
+    act("Decline", () => api.rejectFriendRequest(q.id), "ghost", personName(q.user)))) : [emptyItem("No requests to you.")]));
   $("outgoing").replaceChildren(...(outgoing.length ? outgoing.map((q) => personItem(q.user, "Waiting for an answer",
-    act("Cancel", () => api.unfriend(q.user.id), "ghost"))) : [emptyItem("You have no requests waiting.")]));
+    act("Cancel", () => api.unfriend(q.user.id), "ghost", personName(q.user)))) : [emptyItem("You have no requests waiting.")]));
   $("friends").replaceChildren(...(friends.length ? friends.map((f) => friendCard(f))
     : [emptyItem("No friends yet: add one by computing ID above, or accept a request.")]));
   $("suggestions").replaceChildren(...(suggestions.length ? suggestions.map((s) => personItem(s.user,
     [s.shared_classes > 0 && plural(s.shared_classes, "class in common", "classes in common"), s.in_contacts && "in your contacts"].filter(Boolean).join(" · "),
-    act("Add friend", () => api.sendFriendRequest({ user_id: s.user.id })))) : [emptyItem("No suggestions yet: they come from the classes you share.")]));
+    act("Add friend", () => api.sendFriendRequest({ user_id: s.user.id }), null, personName(s.user)))) : [emptyItem("No suggestions yet: they come from the classes you share.")]));
   $("blocked").replaceChildren(...(blocked.size ? [...blocked].map(([id, name]) => personItem({ id, email: name, computing_id: null }, null,
-    act("Unblock", async () => { await api.unblock(id); blocked.delete(id); saveBlocked(); }, "ghost"))) : [emptyItem("Nobody blocked from this device.")]));
+    act("Unblock", async () => { await api.unblock(id); blocked.delete(id); saveBlocked(); }, "ghost", name))) : [emptyItem("Nobody blocked from this device.")]));
 }
 
 function friendCard(f) {
@@ -1019,14 +1020,14 @@ function friendCard(f) {
     act("Remove", async () => {
       const { ok } = await confirmDialog({ title: `Remove ${personName(f)}?`, text: "You stop being friends; you can ask again later.", ok: "Remove" });
       if (ok) await api.unfriend(f.id);
-    }, "ghost"),
+    }, "ghost", personName(f)),
     act("Block", async () => {
       const { ok } = await confirmDialog({ title: `Block ${personName(f)}?`, text: "This also ends your friendship; they cannot send you requests.", ok: "Block" });
       if (!ok) return;
       await api.block(f.id);
       blocked.set(f.id, personName(f));
       saveBlocked();
-    }, "ghost"));
+    }, "ghost", personName(f)));
   li.querySelector(".person-main").append(common);
   call((a) => a.commonClasses(f.id)).then((classes) => {
     common.textContent = classes.length ? `Classes in common: ${classes.map(courseName).join(", ")}` : "No classes in common that can be shown.";
@@ -1098,7 +1099,7 @@ $("contacts-file").addEventListener("change", async () => {
     status.textContent = matches.length ? `${plural(matches.length, "student", "students")} found among your contacts.` : "None of your contacts is on Common Grounds yet.";
     $("contacts").replaceChildren(...matches.map((m) => personItem({ id: m.user_id, email: m.email, computing_id: m.computing_id },
       m.friendship_status === "ACCEPTED" ? "Already your friend" : m.friendship_status === "PENDING" ? "Request pending" : null,
-      !m.friendship_status && act("Add friend", () => api.sendFriendRequest({ user_id: m.user_id })))));
+      !m.friendship_status && act("Add friend", () => api.sendFriendRequest({ user_id: m.user_id }), null, m.computing_id || m.email))));
   } catch (err) {
     status.textContent = errText(err);
   }
