@@ -381,6 +381,26 @@ test("the app opens offline from the service worker's copy and says so", async (
   await page.locator("#offline-note").waitFor({ state: "hidden" });
 });
 
+test("a message the server refuses stays, with its text, to retry or discard", async () => {
+  const { page } = carol;
+  await openRoom(page, "CS 1110");
+  // Dropped from the class elsewhere (another device), Carol still has the room open.
+  const classId = new URL(page.url()).hash.split("/")[2];
+  await page.evaluate(async (id) => {
+    const r = await fetch(`/api/v1/me/classes/${id}`, { method: "DELETE", headers: { Authorization: `Bearer ${localStorage.getItem("commongrounds_token")}` } });
+    if (r.status !== 204) throw new Error(`drop: ${r.status}`);
+  }, classId);
+  await page.getByLabel("Message to the class").fill("written after leaving");
+  await page.getByLabel("Message to the class").press("Enter");
+  const failed = page.locator("#messages .msg.failed", { hasText: "written after leaving" });
+  await failed.getByText("Not sent:").waitFor();
+  await failed.getByRole("button", { name: "Retry" }).click();
+  await failed.getByText("Not sent:").waitFor();
+  await failed.getByRole("button", { name: "Discard" }).click();
+  await failed.waitFor({ state: "detached" });
+  assert.equal((await bodies(bob.page)).filter((t) => t === "written after leaving").length, 0);
+});
+
 test("leaving a class and deleting the account", async () => {
   await openRoom(bob.page, "CS 1110");
   await bob.page.getByRole("button", { name: "Details" }).click();
