@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -37,6 +38,13 @@ func parseLimit(r *http.Request) (int, error) {
 	return n, nil
 }
 
+// ClassReader reads classes for search and details: a *persistence.ClassStore, or a
+// *persistence.ReadClasses that may read a replica.
+type ClassReader interface {
+	ListClasses(ctx context.Context, f persistence.ClassFilter) ([]*cg.Class, string, error)
+	FindClassWithCount(ctx context.Context, id cg.ClassID) (*cg.Class, int, error)
+}
+
 // handleListClasses searches classes by term, subject, catalog number and free text, one page
 // at a time.
 func (s *Server) handleListClasses() http.Handler {
@@ -65,7 +73,7 @@ func (s *Server) handleListClasses() http.Handler {
 				return
 			}
 		}
-		classes, next, err := s.Classes.ListClasses(r.Context(), f)
+		classes, next, err := s.ClassReads.ListClasses(r.Context(), f)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -81,7 +89,7 @@ func (s *Server) handleListClasses() http.Handler {
 // handleGetClass returns a class with its enrollment count.
 func (s *Server) handleGetClass() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, n, err := s.Classes.FindClassWithCount(r.Context(), cg.ClassID(mux.Vars(r)["id"]))
+		c, n, err := s.ClassReads.FindClassWithCount(r.Context(), cg.ClassID(mux.Vars(r)["id"]))
 		if err != nil {
 			s.writeError(w, r, err)
 			return

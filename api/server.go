@@ -52,6 +52,9 @@ type Deps struct {
 	Classes     *persistence.ClassStore
 	Enrollments *persistence.EnrollmentStore
 	Friends     *persistence.FriendStore
+	// ClassReads serves class search and class details, reads that tolerate a replica's lag.
+	// Optional: Classes.
+	ClassReads ClassReader
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed when finding a
 	// client's address for rate limits. Optional: without them the peer address is the client.
 	TrustedProxies []netip.Prefix
@@ -127,6 +130,9 @@ func NewServer(d Deps) *Server {
 	}
 	if d.Classes == nil {
 		d.Classes = persistence.NewClassStore(d.DB)
+	}
+	if d.ClassReads == nil {
+		d.ClassReads = d.Classes
 	}
 	if d.Enrollments == nil {
 		d.Enrollments = persistence.NewEnrollmentStore(d.DB)

@@ -27,7 +27,7 @@ type RedisOptions struct {
 	Prefix string
 	// Sharded uses sharded pub/sub (SSUBSCRIBE/SPUBLISH) for room channels, for Redis Cluster:
 	// each room's messages then travel only through the shard that owns the room's channel.
-	// Each active room holds a subscription connection of its own in this mode.
+	// The rooms' subscriptions share one connection per master (one in all on a single server).
 	Sharded bool
 	// SubscribeTimeout bounds the wait for Redis to confirm a subscription. Default: 2 s.
 	SubscribeTimeout time.Duration
@@ -55,9 +55,9 @@ type Redis struct {
 	// subMu serialises subscription changes, so that the commands for one room reach Redis in
 	// the order of the calls. It is held while a command is written, never by the receive loops.
 	subMu  sync.Mutex
-	refs   map[cg.ClassID]int           // guarded by subMu: Subscribe calls not yet undone
-	shards map[cg.ClassID]*subscription // guarded by subMu: sharded mode, one per room
-	main   *subscription                // control channel, and rooms when not sharded
+	refs   map[cg.ClassID]int // guarded by subMu: Subscribe calls not yet undone
+	shards *shardSubs         // sharded mode: the rooms' channels
+	main   *subscription      // control channel, and rooms when not sharded
 
 	mu        sync.Mutex
 	local     map[cg.ClassID]struct{}    // guarded by mu: rooms subscribed here
@@ -101,10 +101,21 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 		refs:      make(map[cg.ClassID]int),
 		confirmed: make(map[string]bool),
 		waiters:   make(map[string][]chan struct{}),
-		shards:    make(map[cg.ClassID]*subscription),
 	}
 	b.up.Store(true)
-	b.main = b.start(false, b.controlChannel())
+	if opts.Sharded {
+		b.shards = newShardSubs(client, opts, shardEvents{
+			message:   b.dispatch,
+			confirmed: b.confirm,
+			lost: func(channel string) {
+				b.mu.Lock()
+				delete(b.confirmed, channel)
+				b.mu.Unlock()
+			},
+			resync: b.resync,
+		})
+	}
+	b.main = b.start(b.controlChannel())
 	return b
 }
 
@@ -112,32 +123,19 @@ func (b *Redis) controlChannel() string          { return b.opts.Prefix + "contr
 func (b *Redis) roomChannel(r cg.ClassID) string { return b.opts.Prefix + "room:" + string(r) }
 
 // Up reports whether the subscriptions are connected.
-func (b *Redis) Up() bool { return b.up.Load() }
+func (b *Redis) Up() bool { return b.up.Load() && (b.shards == nil || b.shards.healthy()) }
 
 // start opens a pub/sub connection subscribed to channel and runs its receive loop and pinger.
-func (b *Redis) start(sharded bool, channel string) *subscription {
+// go-redis remembers the channel and subscribes it again on every reconnection, even when the
+// first send fails.
+func (b *Redis) start(channel string) *subscription {
 	ctx, cancel := context.WithCancel(b.ctx)
-	var ps *redis.PubSub
-	if sharded {
-		ps = b.client.SSubscribe(ctx)
-	} else {
-		ps = b.client.Subscribe(ctx)
-	}
-	s := &subscription{ps: ps, cancel: cancel}
-	b.subscribeOn(ctx, s, sharded, channel)
+	s := &subscription{ps: b.client.Subscribe(ctx), cancel: cancel}
+	_ = s.ps.Subscribe(ctx, channel)
 	b.wg.Add(2)
 	go b.receive(ctx, s)
 	go b.ping(ctx, s)
 	return s
-}
-
-// subscribeOn sends the subscribe command; go-redis remembers the channel and subscribes it
-// again on every reconnection, even when this send fails.
-func (b *Redis) subscribeOn(ctx context.Context, s *subscription, sharded bool, channel string) error {
-	if sharded {
-		return s.ps.SSubscribe(ctx, channel)
-	}
-	return s.ps.Subscribe(ctx, channel)
 }
 
 // receive reads the connection until ctx ends. After a failure it backs off with full jitter
@@ -161,7 +159,12 @@ func (b *Redis) receive(ctx context.Context, s *subscription) {
 			s.failed.Store(true)
 			b.up.Store(false)
 			b.mu.Lock()
-			clear(b.confirmed) // until Redis confirms them again
+			// Until Redis confirms them again. The shard channels are on connections of their own.
+			if b.shards == nil {
+				clear(b.confirmed)
+			} else {
+				delete(b.confirmed, b.controlChannel())
+			}
 			b.mu.Unlock()
 			attempt++
 			backoff := min(b.opts.MaxBackoff, 50*time.Millisecond<<min(attempt, 10))
@@ -182,14 +185,7 @@ func (b *Redis) receive(ctx context.Context, s *subscription) {
 					s.failed.Store(false)
 					b.up.Store(true)
 					b.opts.Logger.Info("redis subscription restored")
-					if h := b.getHandler(); h != nil {
-						// Off the receive loop: the resync reads Postgres.
-						b.wg.Add(1)
-						go func() {
-							defer b.wg.Done()
-							h.HandleResync()
-						}()
-					}
+					b.resync()
 				}
 			}
 		case *redis.Message:
@@ -217,6 +213,18 @@ func (b *Redis) ping(ctx context.Context, s *subscription) {
 				b.up.Store(true)
 			}
 		}
+	}
+}
+
+// resync tells the handler that events may have been missed, off the caller's goroutine: the
+// resync reads Postgres.
+func (b *Redis) resync() {
+	if h := b.getHandler(); h != nil {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			h.HandleResync()
+		}()
 	}
 }
 
@@ -277,10 +285,10 @@ func (b *Redis) Subscribe(ctx context.Context, room cg.ClassID) error {
 	var err error
 	switch {
 	case !first:
-	case b.opts.Sharded:
-		b.shards[room] = b.start(true, ch)
+	case b.shards != nil:
+		b.shards.subscribe(ctx, ch)
 	default:
-		err = b.subscribeOn(ctx, b.main, false, ch)
+		err = b.main.ps.Subscribe(ctx, ch)
 	}
 	b.subMu.Unlock()
 	if err != nil {
@@ -313,14 +321,9 @@ func (b *Redis) Unsubscribe(ctx context.Context, room cg.ClassID) error {
 	delete(b.local, room)
 	delete(b.confirmed, b.roomChannel(room))
 	b.mu.Unlock()
-	if b.opts.Sharded {
-		s := b.shards[room]
-		delete(b.shards, room)
-		if s == nil {
-			return nil
-		}
-		s.cancel()
-		return s.ps.Close()
+	if b.shards != nil {
+		b.shards.unsubscribe(b.roomChannel(room))
+		return nil
 	}
 	return b.main.ps.Unsubscribe(ctx, b.roomChannel(room))
 }
@@ -329,7 +332,7 @@ func (b *Redis) Unsubscribe(ctx context.Context, room cg.ClassID) error {
 // instance's own subscribers directly and ErrUnavailable returned.
 func (b *Redis) Publish(ctx context.Context, room cg.ClassID, payload []byte) error {
 	var err error
-	if b.up.Load() {
+	if b.Up() {
 		if b.opts.Sharded {
 			err = b.client.SPublish(ctx, b.roomChannel(room), payload).Err()
 		} else {
@@ -363,16 +366,10 @@ func (b *Redis) PublishControl(ctx context.Context, payload []byte) error {
 // Close stops every subscription and waits for their goroutines.
 func (b *Redis) Close() error {
 	b.cancel()
-	b.subMu.Lock()
-	subs := []*subscription{b.main}
-	for _, s := range b.shards {
-		subs = append(subs, s)
+	if b.shards != nil {
+		b.shards.close() // before the wait: it may start a resync until then
 	}
-	b.subMu.Unlock()
-	var errs []error
-	for _, s := range subs {
-		errs = append(errs, s.ps.Close())
-	}
+	err := b.main.ps.Close()
 	b.wg.Wait()
-	return errors.Join(errs...)
+	return err
 }

@@ -32,8 +32,8 @@ type Config struct {
 	// DatabaseURL is the PostgreSQL database, created if missing (when the user may). Default:
 	// the local server, database commongrounds.
 	DatabaseURL string
-	// DatabaseReadURL is a streaming replica of DatabaseURL that serves history and thread
-	// reads while it is at most ReadMaxLag behind. Default: none (every read on the primary).
+	// DatabaseReadURL is a streaming replica of DatabaseURL that serves history, thread, class
+	// search and class detail reads while it is at most ReadMaxLag behind. Default: none (every read on the primary).
 	DatabaseReadURL string
 	// ReadMaxLag is how far the replica may lag before reads go to the primary. Default: 2 s.
 	ReadMaxLag time.Duration

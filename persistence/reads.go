@@ -9,10 +9,10 @@ import (
 	cg "github.com/commongrounds/commongrounds"
 )
 
-// ReadRouter sends reads that tolerate lag (history, threads) to a streaming replica while it
-// answers and is at most MaxLag behind the primary, and to the primary otherwise. It checks the
-// replica in the background; between two checks the replica may fall behind by up to one
-// interval more. The live path (publishing, resuming, gap filling, access checks) never uses it.
+// ReadRouter sends reads that tolerate lag (history, threads, class search and details) to a
+// streaming replica while it answers and is at most MaxLag behind the primary, and to the
+// primary otherwise. It checks the replica in the background; between two checks the replica
+// may fall behind by up to one interval more. The live path (publishing, resuming, gap filling, access checks) never uses it.
 type ReadRouter struct {
 	primary, replica *DB
 	maxLag           time.Duration
@@ -106,6 +106,20 @@ func (r *ReadRouter) measure(ctx context.Context) (time.Duration, error) {
 	return time.Duration(lagSeconds * float64(time.Second)), nil
 }
 
+// readOn runs f on replica when r says so, and on primary otherwise or when the replica
+// fails with anything but an application error (unavailable or internal: it went down since
+// the last check, and is then left alone until a check finds it back).
+func readOn[S any](ctx context.Context, r *ReadRouter, primary, replica S, f func(S) error) error {
+	if r.UsesReplica() {
+		err := f(replica)
+		if code := cg.ErrorCode(err); (code != cg.EINTERNAL && code != cg.EUNAVAILABLE) || ctx.Err() != nil {
+			return err
+		}
+		r.useReplica.Store(false)
+	}
+	return f(primary)
+}
+
 // ReadMessages reads rooms' history and threads through a ReadRouter.
 type ReadMessages struct {
 	router           *ReadRouter
@@ -117,23 +131,9 @@ func NewReadMessages(router *ReadRouter) *ReadMessages {
 	return &ReadMessages{router: router, primary: NewMessageStore(router.primary), replica: NewMessageStore(router.replica)}
 }
 
-// read runs f on the replica when the router says so, and on the primary otherwise or when
-// the replica fails with anything but an application error (it went down since the last
-// check: it is then left alone until a check finds it back).
-func (m *ReadMessages) read(ctx context.Context, f func(*MessageStore) error) error {
-	if m.router.UsesReplica() {
-		err := f(m.replica)
-		if cg.ErrorCode(err) != cg.EINTERNAL || ctx.Err() != nil {
-			return err
-		}
-		m.router.useReplica.Store(false)
-	}
-	return f(m.primary)
-}
-
 // ListMessages returns a page of the room's history, as MessageStore.ListMessages does.
 func (m *ReadMessages) ListMessages(ctx context.Context, class cg.ClassID, f cg.MessageFilter) (msgs []*cg.Message, err error) {
-	err = m.read(ctx, func(s *MessageStore) error {
+	err = readOn(ctx, m.router, m.primary, m.replica, func(s *MessageStore) error {
 		msgs, err = s.ListMessages(ctx, class, f)
 		return err
 	})
@@ -142,9 +142,40 @@ func (m *ReadMessages) ListMessages(ctx context.Context, class cg.ClassID, f cg.
 
 // Thread returns a message and its replies, as MessageStore.Thread does.
 func (m *ReadMessages) Thread(ctx context.Context, class cg.ClassID, id cg.MessageID) (root *cg.Message, replies []*cg.Message, err error) {
-	err = m.read(ctx, func(s *MessageStore) error {
+	err = readOn(ctx, m.router, m.primary, m.replica, func(s *MessageStore) error {
 		root, replies, err = s.Thread(ctx, class, id)
 		return err
 	})
 	return root, replies, err
+}
+
+// ReadClasses reads class search and class details through a ReadRouter. A class's
+// enrollment count may then trail the caller's own enrollment by up to the router's lag.
+type ReadClasses struct {
+	router           *ReadRouter
+	primary, replica *ClassStore
+}
+
+// NewReadClasses returns the class reads of router.
+func NewReadClasses(router *ReadRouter) *ReadClasses {
+	return &ReadClasses{router: router, primary: NewClassStore(router.primary), replica: NewClassStore(router.replica)}
+}
+
+// ListClasses returns a page of classes, as ClassStore.ListClasses does.
+func (c *ReadClasses) ListClasses(ctx context.Context, f ClassFilter) (classes []*cg.Class, next string, err error) {
+	err = readOn(ctx, c.router, c.primary, c.replica, func(s *ClassStore) error {
+		classes, next, err = s.ListClasses(ctx, f)
+		return err
+	})
+	return classes, next, err
+}
+
+// FindClassWithCount returns a class and its enrollment count, as ClassStore.FindClassWithCount
+// does.
+func (c *ReadClasses) FindClassWithCount(ctx context.Context, id cg.ClassID) (class *cg.Class, n int, err error) {
+	err = readOn(ctx, c.router, c.primary, c.replica, func(s *ClassStore) error {
+		class, n, err = s.FindClassWithCount(ctx, id)
+		return err
+	})
+	return class, n, err
 }

@@ -116,14 +116,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	messageStore.MembersCounted = cfg.AnonymityK // enough to tell a small room
 	messages := persistence.NewBatchingStore(messageStore, 2, 4, 256)
 	defer messages.Close()
-	// History and threads may come from a replica (DATABASE_READ_URL); the hub's reads do not.
-	serviceStore, closeReads, err := roomStore(cfg, db, messages)
+	// History, threads, class search and details may come from a replica (DATABASE_READ_URL);
+	// the hub's reads do not.
+	reads, closeReads, err := readRouter(cfg, db, reg)
 	if err != nil {
 		return err
 	}
 	defer closeReads()
 	roomService := &rooms.Service{
-		Store:             serviceStore,
+		Store:             roomStore(reads, messages),
 		Broker:            roomBroker,
 		Limiter:           rooms.NewRateLimiter(cfg.PublishRate, float64(cfg.PublishBurst)),
 		FlagHideThreshold: cfg.FlagHideThreshold,
@@ -180,6 +181,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		PhoneStore:        signIn.phoneStore,
 		TrustedProxies:    cfg.TrustedProxies,
 		Rooms:             roomService,
+		ClassReads:        classReads(reads),
 		Revoker:           roomHub,
 		Leaver:            roomHub,
 		WebSocket:         roomHub,

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,12 +17,61 @@ import (
 )
 
 // PostgresReplica is a streaming replica of the test PostgreSQL server: a second server on a
-// free port of 127.0.0.1, made with pg_basebackup into a temporary directory.
+// free port of 127.0.0.1, made with pg_basebackup into a temporary directory. It streams
+// through a replication slot of its own, so that a busy test server (every test database
+// created is written whole to the WAL) does not recycle WAL the replica has not received yet,
+// which would leave it behind for good.
 type PostgresReplica struct {
 	Port int
 	dir  string
+	slot string
 	cmd  *exec.Cmd
 	done chan struct{}
+}
+
+// staleSlotAfter is the age after which a replica's replication slot is taken to be left over
+// from a crashed run and dropped: a replica lives for one test.
+const staleSlotAfter = 15 * time.Minute
+
+var staleSlotRE = regexp.MustCompile(`^cgtest_(\d+)_`)
+
+// dropSlots drops the replication slots of replicas: slot when it is not "", and every
+// inactive slot older than staleSlotAfter. A slot still in use by its walsender a moment after
+// its replica was killed is waited for.
+func dropSlots(ctx context.Context, slot string) error {
+	conn, err := adminConn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT slot_name, active FROM pg_replication_slots WHERE slot_name LIKE 'cgtest\_%'`)
+	if err != nil {
+		return err
+	}
+	type slotRow struct {
+		Name   string `db:"slot_name"`
+		Active bool   `db:"active"`
+	}
+	slots, err := pgx.CollectRows(rows, pgx.RowToStructByName[slotRow])
+	if err != nil {
+		return err
+	}
+	for _, sl := range slots {
+		if sl.Name == slot {
+			for sl.Active && ctx.Err() == nil {
+				time.Sleep(50 * time.Millisecond) // polling the slot until its walsender is gone
+				_ = conn.QueryRow(ctx, `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&sl.Active)
+			}
+		} else if m := staleSlotRE.FindStringSubmatch(sl.Name); m == nil || sl.Active {
+			continue
+		} else if ts, _ := strconv.ParseInt(m[1], 10, 64); time.Since(time.Unix(ts, 0)) < staleSlotAfter {
+			continue
+		}
+		if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1`, sl.Name); err != nil {
+			return fmt.Errorf("drop replication slot %s: %w", sl.Name, err)
+		}
+	}
+	return nil
 }
 
 const howToAllowReplication = "the test server must accept replication connections from 127.0.0.1: " +
@@ -43,8 +93,18 @@ func NewPostgresReplica(tb testing.TB) *PostgresReplica {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r := &PostgresReplica{dir: dir, done: make(chan struct{})}
-	tb.Cleanup(r.stop)
+	r := &PostgresReplica{dir: dir, slot: fmt.Sprintf("cgtest_%d_%s", time.Now().Unix(), RandomHex(4)), done: make(chan struct{})}
+	tb.Cleanup(func() {
+		r.stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := dropSlots(ctx, r.slot); err != nil {
+			tb.Errorf("testenv: replica: %v", err)
+		}
+	})
+	if err := dropSlots(ctx, ""); err != nil {
+		tb.Fatalf("testenv: replica: %v", err)
+	}
 	owner, chown, err := runAs(dir)
 	if err != nil {
 		tb.Fatalf("testenv: replica: %v", err)
@@ -59,7 +119,7 @@ func NewPostgresReplica(tb testing.TB) *PostgresReplica {
 	for attempt := 1; ; attempt++ {
 		backup := owner(exec.CommandContext(ctx, filepath.Join(bin, "pg_basebackup"),
 			"-h", cfg.Host, "-p", strconv.Itoa(int(cfg.Port)), "-U", cfg.User,
-			"-D", data, "-X", "stream", "-R", "--checkpoint=fast", "--no-sync"))
+			"-D", data, "-X", "stream", "-R", "--checkpoint=fast", "--no-sync", "-C", "-S", r.slot))
 		out, err := backup.CombinedOutput()
 		if err == nil {
 			break
@@ -72,6 +132,9 @@ func NewPostgresReplica(tb testing.TB) *PostgresReplica {
 			tb.Fatalf("testenv: replica: %s", msg)
 		}
 		_ = os.RemoveAll(data)
+		if err := dropSlots(ctx, r.slot); err != nil { // made by the failed attempt
+			tb.Fatalf("testenv: replica: %v", err)
+		}
 	}
 	// A Debian server keeps its configuration outside the data directory: give the replica
 	// its own (the settings pg_basebackup -R wrote, primary_conninfo, are in postgresql.auto.conf).
