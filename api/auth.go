@@ -86,9 +86,11 @@ func (s *Server) handleWSTicket() http.Handler {
 	})
 }
 
-// verifyPage is the page a sign-in link opens. It uses nothing up by itself: mail scanners
-// fetch every link, so only the button, which POSTs the token from the address bar to the
-// JSON API, signs in. The token is read by the script and never echoed by the server.
+// verifyPage is the page a sign-in link opens. It uses nothing up by itself (mail scanners fetch
+// every link): its script hands the token to the app at "/" in the address's fragment, which
+// never reaches a server, and replaces this page in the history, so that Back does not return
+// to a used link. The app redeems the token (POST /api/v1/auth/verify) and shows the student
+// signed in. The token is read by the script and never echoed by the server.
 var verifyPage = template.Must(template.New("verify").Parse(`<!doctype html>
 <html lang="en">
 <head>
@@ -98,54 +100,22 @@ var verifyPage = template.Must(template.New("verify").Parse(`<!doctype html>
 <title>Sign in to Common Grounds</title>
 <style nonce="{{.Nonce}}">
 body { font-family: system-ui, sans-serif; max-width: 34rem; margin: 4rem auto; padding: 0 1rem; line-height: 1.5; }
-button { font-size: 1.1rem; padding: .6rem 1.4rem; cursor: pointer; }
-pre { white-space: pre-wrap; word-break: break-all; background: #f3f3f3; padding: .8rem; }
 </style>
 </head>
 <body>
 <main>
 <h1>Sign in to Common Grounds</h1>
-<p id="msg">Press the button to finish signing in.</p>
-<form id="signin"><button type="submit" id="go">Sign in</button></form>
-<noscript><p>This page needs JavaScript to finish signing in.</p></noscript>
-<pre id="out" hidden></pre>
+<p id="msg">Signing you in…</p>
+<noscript><p>Common Grounds needs JavaScript: turn it on and open the link again.</p></noscript>
 </main>
 <script nonce="{{.Nonce}}">
 (function () {
   var token = new URLSearchParams(window.location.search).get("token") || "";
-  var form = document.getElementById("signin"), go = document.getElementById("go");
-  var msg = document.getElementById("msg"), out = document.getElementById("out");
   if (!token) {
-    msg.textContent = "This link has no sign-in token. Ask for a new sign-in link.";
-    go.disabled = true;
+    document.getElementById("msg").textContent = "This link has no sign-in token. Ask for a new sign-in link.";
+    return;
   }
-  form.addEventListener("submit", function (e) {
-    e.preventDefault();
-    go.disabled = true;
-    msg.textContent = "Signing in\u2026";
-    fetch("/api/v1/auth/verify", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ token: token }),
-      credentials: "omit"
-    }).then(function (r) {
-      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
-    }).then(function (res) {
-      if (!res.ok) {
-        msg.textContent = (res.body && res.body.detail) || "This link does not work any more. Ask for a new one.";
-        return;
-      }
-      window.history.replaceState(null, "", window.location.pathname);
-      try { window.localStorage.setItem("commongrounds_token", res.body.token); } catch (err) {}
-      msg.textContent = "You are signed in as " + res.body.user.email + ". Your session token:";
-      out.textContent = res.body.token;
-      out.hidden = false;
-      form.hidden = true;
-    }).catch(function () {
-      msg.textContent = "The server could not be reached. Try again.";
-      go.disabled = false;
-    });
-  });
+  window.location.replace("/#sign_in=" + encodeURIComponent(token));
 })();
 </script>
 </body>

@@ -112,8 +112,10 @@ func (s *Server) routes() http.Handler {
 		handle("GET", "/ws", "ws", s.WebSocket)
 	}
 
-	// The browser client: its page at "/", its files under "/static/".
+	// The browser client: its page at "/", its service worker at "/sw.js" (a worker controls
+	// only the pages under its own path), its files under "/static/".
 	handle("GET", "/", "web", web.Handler())
+	handle("GET", "/sw.js", "web_worker", web.Handler())
 	r.PathPrefix("/static/").Methods("GET").Handler(s.instrument("web_static", web.Handler()))
 
 	return r

@@ -189,7 +189,8 @@ type ClassFilter struct {
 	Subject string
 	// CatalogNumber matches the catalog number exactly.
 	CatalogNumber string
-	// Query is free text matched against "SUBJECT NUMBER Title" (see SearchPatterns).
+	// Query is free text matched against "SUBJECT NUMBER Title Instructor ClassNumber" (see
+	// SearchPatterns).
 	Query string
 	// Cursor continues a listing where the previous page ended; "" starts at the beginning.
 	Cursor string
@@ -203,18 +204,20 @@ const (
 	MaxLimit     = 200
 )
 
-// ClassSearchExpr is the text that free-text class search matches with ILIKE: the expression
-// of the trigram index classes_search_trgm, which serves a query only when it uses exactly
-// this expression.
-const ClassSearchExpr = `(subject || ' ' || catalog_number || ' ' || coalesce(title, ''))`
+// ClassSearchExpr is the text that free-text class search matches with ILIKE: the course, the
+// title, the instructor and the SIS class number. It is the expression of the trigram index
+// classes_search_trgm, which serves a query only when it uses exactly this expression.
+const ClassSearchExpr = `(subject || ' ' || catalog_number || ' ' || coalesce(title, '') || ' ' || ` +
+	`coalesce(instructor, '') || ' ' || coalesce(sis_class_number, ''))`
 
 // courseRE matches a query that names a course: a subject and a number, with or without a
 // space between them (CS 3120, cs3120, MATH 1310E).
 var courseRE = regexp.MustCompile(`^([A-Za-z]{2,8})\s*([0-9]{3,5}[A-Za-z]?)$`)
 
 // SearchPatterns turns a free-text query into the substrings that a class must all contain
-// (ignoring case) in "SUBJECT NUMBER Title". A course name such as "CS3120" or "cs  3120"
-// becomes the one pattern "CS 3120"; any other text becomes one pattern per word.
+// (ignoring case) in "SUBJECT NUMBER Title Instructor ClassNumber". A course name such as
+// "CS3120" or "cs  3120" becomes the one pattern "CS 3120"; any other text becomes one pattern
+// per word, so "basit" finds an instructor and "10281" a class number.
 func SearchPatterns(q string) []string {
 	words := strings.Fields(q)
 	if len(words) == 0 {

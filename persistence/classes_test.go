@@ -316,6 +316,42 @@ func TestListClasses(t *testing.T) {
 		}
 	})
 
+	t.Run("InstructorAndClassNumber", func(t *testing.T) {
+		t.Parallel()
+		store := persistence.NewClassStore(testenv.MustOpenDB(t))
+		a := testClass("1262", "CS", "2150", "001", "16384", "Program and Data Representation")
+		a.Instructor = sp("Nada Basit")
+		b := testClass("1262", "CS", "2150", "002", "16385", "Program and Data Representation")
+		b.Instructor = sp("Aaron Bloomfield")
+		seedClasses(t, store, a, b)
+		tests := []struct {
+			q    string
+			want []string
+		}{
+			{"basit", []string{"16384"}},
+			{"Nada Basit", []string{"16384"}},
+			{"16385", []string{"16385"}},
+			{"1638", []string{"16384", "16385"}},
+			{"cs2150", []string{"16384", "16385"}},
+			{"CS 2150", []string{"16384", "16385"}},
+			{"representation bloomfield", []string{"16385"}},
+			{"nobody", nil},
+		}
+		for _, tt := range tests {
+			got, _, err := store.ListClasses(ctx, persistence.ClassFilter{Query: tt.q})
+			if err != nil {
+				t.Fatalf("q=%q: %v", tt.q, err)
+			}
+			var nbrs []string
+			for _, c := range got {
+				nbrs = append(nbrs, deref0(c.SISClassNumber))
+			}
+			if !slices.Equal(nbrs, tt.want) {
+				t.Errorf("q=%q: class numbers %q, want %q", tt.q, nbrs, tt.want)
+			}
+		}
+	})
+
 	t.Run("ErrCursor", func(t *testing.T) {
 		enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 		for _, c := range []string{"garbage!", enc("{}"), enc(`["a","b","c","d"]`), enc(`["a","b","c","d","not-a-uuid"]`), enc(`[1,2,3,4,5]`)} {

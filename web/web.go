@@ -1,7 +1,7 @@
 // Package web serves the browser client of Common Grounds: one page, one script and one style
 // sheet, embedded in the binary so that the server is the only thing to deploy.
 //
-// The page is at "/" and its files under "/static/". Every reply carries a strict Content
+// The page is at "/", its service worker at "/sw.js" and its files under "/static/". Every reply carries a strict Content
 // Security Policy (scripts and styles from this origin only, no inline code, connections to
 // this origin over HTTP and WebSocket only) and an ETag, and is revalidated on every use, so a
 // new release reaches browsers at once while an unchanged file costs a 304.
@@ -49,6 +49,9 @@ func mustLoad() map[string]file {
 		}
 		sum := sha256.Sum256(data)
 		ctype := mime.TypeByExtension(path.Ext(p))
+		if path.Ext(p) == ".webmanifest" {
+			ctype = "application/manifest+json"
+		}
 		if ctype == "" {
 			ctype = "application/octet-stream"
 		}
@@ -68,7 +71,7 @@ func mustLoad() map[string]file {
 // basePolicy is the Content Security Policy of every reply; ContentSecurityPolicy adds the
 // WebSocket origins of the request's host to connect-src.
 const basePolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'; " +
+	"manifest-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'; " +
 	"require-trusted-types-for 'script'"
 
 // ContentSecurityPolicy returns the policy sent with the client when it is requested for host
@@ -100,8 +103,9 @@ func validHost(h string) bool {
 	return true
 }
 
-// Handler returns the handler of the client: index.html at "/", and the files of the client at
-// "/static/<name>". Other paths answer 404 and methods other than GET and HEAD 405, both as
+// Handler returns the handler of the client: index.html at "/", the service worker at "/sw.js"
+// (a worker controls only the pages under its own path, so it lives at the root), and the files
+// of the client at "/static/<name>". Other paths answer 404 and methods other than GET and HEAD 405, both as
 // problem+json like the rest of the server.
 func Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -109,6 +113,8 @@ func Handler() http.Handler {
 		switch p := r.URL.Path; {
 		case p == "/":
 			name = "index.html"
+		case p == "/sw.js":
+			name = "sw.js"
 		case strings.HasPrefix(p, "/static/"):
 			name = strings.TrimPrefix(p, "/static/")
 		}

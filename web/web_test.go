@@ -89,6 +89,9 @@ func TestHandler(t *testing.T) {
 			{"/static/cg.js", "javascript", "ticket="},
 			{"/static/style.css", "text/css", ".messages"},
 			{"/static/index.html", "text/html", "<!doctype html>"},
+			{"/sw.js", "javascript", `addEventListener("fetch"`},
+			{"/static/manifest.webmanifest", "application/manifest+json", `"start_url"`},
+			{"/static/icon.svg", "image/svg+xml", "<svg"},
 		}
 		for _, tt := range tests {
 			res := get(t, http.MethodGet, tt.path, nil)
