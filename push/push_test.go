@@ -285,7 +285,9 @@ func TestServerErrorRetriedThenGivenUp(t *testing.T) {
 	t.Parallel()
 	f := pushtest.New(t)
 	d := f.NewDevice("broken")
-	f.SetScript(func(*pushtest.Device, int) pushtest.Reply { return pushtest.Reply{Status: http.StatusInternalServerError} })
+	f.SetScript(func(*pushtest.Device, int) pushtest.Reply {
+		return pushtest.Reply{Status: http.StatusInternalServerError}
+	})
 	e := newEnv(t, func(o *push.Options) { o.MaxAttempts = 4 }, f)
 	u := e.user("retry2@virginia.edu", d)
 	e.svc.Push(u, notification(cg.MessageID(uuid.NewString()), "hi"))
