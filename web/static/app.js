@@ -551,8 +551,9 @@ function messageItem(r, m, { inThread, head, root }) {
   const own = r.anonId != null && m.anon_id === r.anonId;
   const gone = m.hidden || m.deleted;
   const replies = m.reply_count || 0;
-  const body = m.deleted ? "This message was deleted." : m.hidden ? hiddenText(m) : null;
+  const body = m.deleted ? "Message deleted" : m.hidden ? hiddenText(m) : null;
   const failed = m.failed;
+  const mine = own && !gone && !m.pending;
   return el("li", {
     class: `msg${root ? " root" : ""}${own ? " own" : ""}${gone ? " gone" : ""}${m.pending ? " pending" : ""}${failed ? " failed" : ""}${head ? " head" : ""}`,
     "data-id": m.id,
@@ -563,15 +564,19 @@ function messageItem(r, m, { inThread, head, root }) {
     m.created_at && el("time", { datetime: m.created_at }, clock(m.created_at))),
   // Isolated, so that no message can reorder the text around it.
   el("p", { class: "body", dir: "auto" }, body ?? linkify(m.content || "")),
+  m.edited_at && !gone && el("p", { class: "edited" },
+    el("time", { datetime: m.edited_at, title: `Edited ${new Date(m.edited_at).toLocaleString()}` }, "edited")),
   el("div", { class: "msg-actions" },
     m.pending && !failed && el("span", { class: "state" }, "Sending…"),
     failed && el("span", { class: "state" }, `Not sent: ${failed}`),
     failed && el("button", { type: "button", class: "link", onclick: () => retryFailed(m.id) }, "Retry"),
     failed && el("button", { type: "button", class: "link", onclick: () => discardFailed(m.id) }, "Discard"),
-    !inThread && !m.parent_id && !m.pending && !gone && el("button", {
+    !inThread && !m.parent_id && !m.pending && (!gone || (m.deleted && replies > 0)) && el("button", {
       type: "button", class: "link", onclick: () => openThread(m.id),
       "aria-label": replies === 0 ? "Reply in a thread" : `${plural(replies, "reply", "replies")}: open the thread`,
     }, replies === 0 ? "Reply" : plural(replies, "reply", "replies")),
+    mine && el("button", { type: "button", class: "link", onclick: () => editMessage(m), "aria-label": "Edit your message" }, "Edit"),
+    mine && el("button", { type: "button", class: "link", onclick: () => deleteMessage(m), "aria-label": "Delete your message" }, "Delete"),
     !own && !gone && !m.pending && (flagged.has(m.id)
       ? el("span", { class: "state" }, "You flagged this")
       : el("button", { type: "button", class: "link flag", onclick: () => flagMessage(m) }, "Flag"))));
@@ -741,6 +746,71 @@ $("thread").addEventListener("close", () => {
   const btn = id && document.querySelector(`#messages li[data-id="${CSS.escape(id)}"] .msg-actions button`);
   if (btn) btn.focus();
 });
+
+// ---- Edits and deletions -----------------------------------------------------------------------
+
+// changed records the current state of a message its author edited or deleted; the frame has no
+// reply count, which the message keeps.
+function changed(r, m) {
+  const old = r.messages.get(m.id);
+  if (!old && m.seq < r.oldestSeq) return; // not loaded: history brings it as it is now
+  r.messages.set(m.id, { ...m, reply_count: m.reply_count ?? old?.reply_count ?? 0 });
+  if (state.current === r.id) render();
+}
+
+let editing = null;
+function editMessage(m) {
+  editing = m;
+  $("edit-content").value = m.content || "";
+  $("edit-status").textContent = "";
+  $("edit-save").disabled = false;
+  $("edit-dialog").showModal();
+}
+$("edit-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const m = editing;
+  if (!m) return;
+  const content = $("edit-content").value;
+  try {
+    normalizeContent(content);
+  } catch (err) {
+    $("edit-status").textContent = errText(err);
+    return;
+  }
+  $("edit-save").disabled = true;
+  $("edit-status").textContent = "Saving…";
+  try {
+    const saved = await call((a) => a.editMessage(m.id, content));
+    const r = state.rooms.get(saved.room);
+    if (r) changed(r, saved);
+    editing = null;
+    $("edit-dialog").close();
+    announce("Your message was edited.");
+  } catch (err) {
+    $("edit-save").disabled = err.code === "edit_window_passed" || err.code === "message_deleted";
+    $("edit-status").textContent = err.code === "edit_window_passed"
+      ? "The time for editing this message has passed, so it stays as it is. You can still delete it."
+      : errText(err);
+  }
+});
+$("edit-dialog").addEventListener("close", () => { editing = null; });
+
+async function deleteMessage(m) {
+  const { ok } = await confirmDialog({
+    title: "Delete your message?",
+    text: "Everyone sees “Message deleted” in its place under your pseudonym; replies to it stay. This cannot be undone.",
+    ok: "Delete",
+  });
+  if (!ok) return;
+  try {
+    await call((a) => a.deleteMessage(m.id));
+    const r = state.rooms.get(m.room);
+    if (r) changed(r, { ...m, content: null, deleted: true });
+    announce("Your message was deleted.");
+  } catch (err) {
+    toast(errText(err));
+  }
+}
 
 // ---- Flags -----------------------------------------------------------------------------------
 
@@ -914,6 +984,8 @@ function openRoom(id) {
       renderRoomList();
       render({ toBottom: own && !m.parent_id });
     },
+    onEdited(m) { changed(r, m); },
+    onDeleted(m) { changed(r, m); },
     onHidden(messageId) {
       const m = r.messages.get(messageId);
       if (m) { m.hidden = true; m.content = null; }
@@ -1108,7 +1180,7 @@ $("contacts-file").addEventListener("change", async () => {
 $("delete-account").addEventListener("click", async () => {
   const { ok, checked } = await confirmDialog({
     title: "Delete your account?",
-    text: "Your account, friendships, requests and classes go at once, and you are signed out everywhere. Your messages stay in their rooms under their pseudonyms, with nothing left that links them to you. If you also erase them, each becomes “This message was deleted.” at its own random time within a few days.",
+    text: "Your account, friendships, requests and classes go at once, and you are signed out everywhere. Your messages stay in their rooms under their pseudonyms, with nothing left that links them to you. If you also erase them, each becomes “Message deleted” at its own random time within a few days.",
     ok: "Delete my account",
     check: "Also erase my messages",
   });
