@@ -6,7 +6,7 @@
 // text nodes only (format.js makes links of http and https addresses).
 import { Api, Live, MAX_CONTENT_CHARS, normalizeContent } from "./cg.js";
 import {
-  clock, courseName, dayKey, dayLabel, linkify, phonesFromFile, plural, schedule, termName,
+  clock, countLabel, courseName, dayKey, dayLabel, linkify, phonesFromFile, plural, schedule, termName,
 } from "./format.js";
 
 const TOKEN_KEY = "commongrounds_token";
@@ -296,6 +296,7 @@ async function refreshClasses() {
   for (const c of classes) state.classes.set(c.id, c);
   for (const id of state.rooms.keys()) if (!state.classes.has(id)) forgetRoom(id);
   for (const c of classes) openRoom(c.id);
+  for (const c of classes) applyUnread(c);
   renderRoomList();
 }
 
@@ -305,11 +306,12 @@ function renderRoomList() {
   list.replaceChildren(...items.map((c) => {
     const r = state.rooms.get(c.id);
     const unread = r ? r.unread : 0;
+    const label = countLabel(unread, r && r.unreadMore);
     return el("li", {},
       el("a", { href: `#/rooms/${c.id}`, class: "room-link", "aria-current": c.id === state.current ? "true" : false },
         el("span", { class: "room-course" }, courseName(c)),
         el("span", { class: "room-sub" }, c.title || ""),
-        unread > 0 && el("span", { class: "badge", "aria-label": plural(unread, "unread message", "unread messages") }, String(unread))));
+        unread > 0 && el("span", { class: "badge", "aria-label": `${label} unread ${unread === 1 ? "message" : "messages"}` }, label)));
   }));
   $("rooms-empty").hidden = items.length > 0;
   updateTitle();
@@ -317,12 +319,17 @@ function renderRoomList() {
 
 function updateTitle() {
   let total = 0;
-  for (const r of state.rooms.values()) total += r.unread;
-  document.title = total > 0 ? `(${total}) Common Grounds` : "Common Grounds";
+  let more = false;
+  for (const r of state.rooms.values()) {
+    total += r.unread;
+    more ||= r.unreadMore;
+  }
+  const label = countLabel(total, more);
+  document.title = total > 0 ? `(${label}) Common Grounds` : "Common Grounds";
   const b = $("unread-total");
   b.hidden = total === 0;
-  b.textContent = String(total);
-  b.setAttribute("aria-label", plural(total, "unread message", "unread messages"));
+  b.textContent = label;
+  b.setAttribute("aria-label", `${label} unread ${total === 1 ? "message" : "messages"}`);
 }
 
 function classCard(c, { joined, onJoin }) {
@@ -428,7 +435,9 @@ function room(id) {
       fewerThan: null,
       smallRoom: false,
       replayUntil: 0,
-      unread: 0,
+      unread: 0, // messages by others after the read marker, as the server counts them (to 99)
+      unreadMore: false, // more than 99
+      readSeq: 0, // the user's read marker of the room
       typing: new Map(), // anon id -> until
       friends: null,
     };
@@ -450,7 +459,6 @@ function selectRoom(id) {
   state.current = id;
   store("commongrounds.room", id);
   const r = room(id);
-  r.unread = 0;
   if (changed) {
     $("room-details").hidden = true;
     $("room-details-toggle").setAttribute("aria-expanded", "false");
@@ -458,7 +466,8 @@ function selectRoom(id) {
     call((a) => a.classFriends(id)).then((f) => { r.friends = f; drawRoom(); }).catch(() => {});
   }
   refreshSize(r);
-  loadHistory(r).catch((err) => toast(`Could not load messages: ${errText(err)}`));
+  loadHistory(r).then(() => markSeen(r)).catch((err) => toast(`Could not load messages: ${errText(err)}`));
+  markSeen(r);
   renderRoomList();
   drawRoom({ toBottom: changed });
 }
@@ -933,6 +942,7 @@ function connect() {
     storagePrefix: STORAGE_PREFIX,
     onSessionEnded: () => { if (state.live === live) signOut("Your session has ended. Sign in again."); },
     onOutboxChange: () => render(),
+    onRead,
     debug: (e) => console.debug("cg:", e.kind, e.detail),
   });
   state.live = live;
@@ -966,6 +976,9 @@ function openRoom(id) {
       r.smallRoom = info.smallRoom;
       r.replayUntil = info.lastSeq;
       fillGap(r, info.lastSeq).catch((err) => toast(`Could not load messages: ${errText(err)}`));
+      // What arrived while away is counted by the server; what arrives from now on, here.
+      refreshUnread();
+      markSeen(r);
       render();
     },
     onMessage(m) {
@@ -974,13 +987,17 @@ function openRoom(id) {
       r.typing.delete(m.anon_id);
       const own = m.anon_id === r.anonId;
       if (fresh && !own) {
-        if (id !== state.current || document.hidden || document.body.dataset.screen !== "rooms") r.unread++;
+        if (!viewing(id) && m.seq > r.readSeq && !m.hidden && !m.deleted) {
+          r.unread++;
+          if (r.unread > 99) { r.unread = 99; r.unreadMore = true; }
+        }
         if (id === state.current && !m.parent_id) {
           const s = $("scroller");
           if (s.scrollHeight - s.scrollTop - s.clientHeight >= 80) r.below = (r.below || 0) + 1;
           if (m.content) announce(`${m.anon_id}: ${m.content.slice(0, 140)}`);
         }
       }
+      markSeen(r);
       renderRoomList();
       render({ toBottom: own && !m.parent_id });
     },
@@ -1027,8 +1044,72 @@ document.addEventListener("visibilitychange", () => {
   if (document.hidden) return;
   if (state.live) state.live.reconnectNow();
   const r = state.current && state.rooms.get(state.current);
-  if (r && r.unread) { r.unread = 0; renderRoomList(); }
+  if (r) markSeen(r);
 });
+
+// ---- Read markers ------------------------------------------------------------------------------
+
+// viewing tells whether the student sees a room now.
+function viewing(id) {
+  return id === state.current && !document.hidden && document.body.dataset.screen === "rooms" && !$("app").hidden;
+}
+
+// position is the last position of a room's order this page has seen.
+function position(r) {
+  return Math.max(r.newestSeq, (r.sub && r.sub.lastSeq) || 0);
+}
+
+// markSeen moves the read marker of a room the student is looking at to the last position seen;
+// the library tells the student's other tabs and devices (onRead).
+function markSeen(r) {
+  if (!viewing(r.id)) return;
+  const seq = position(r);
+  if (r.unread || r.unreadMore) {
+    r.unread = 0;
+    r.unreadMore = false;
+    renderRoomList();
+  }
+  if (seq > r.readSeq && state.live && state.live.state.status === "live") {
+    r.readSeq = seq;
+    state.live.markRead(r.id, seq);
+  }
+}
+
+// applyUnread takes a room's read marker and unread count from the server's list of classes.
+function applyUnread(c) {
+  const r = state.rooms.get(c.id);
+  if (!r || c.unread == null) return;
+  r.readSeq = Math.max(r.readSeq, c.read_seq || 0);
+  r.unread = c.unread;
+  r.unreadMore = !!c.unread_more;
+  markSeen(r);
+}
+
+let unreadFetch = null;
+let unreadAgain = false;
+// refreshUnread asks the server for every room's unread count, one request at a time.
+function refreshUnread() {
+  if (unreadFetch) { unreadAgain = true; return; }
+  unreadFetch = call((a) => a.myClasses())
+    .then((classes) => { for (const c of classes) applyUnread(c); renderRoomList(); })
+    .catch(() => {})
+    .finally(() => {
+      unreadFetch = null;
+      if (unreadAgain) { unreadAgain = false; refreshUnread(); }
+    });
+}
+
+// onRead hears where the user's read marker of a room stands, moved here or elsewhere.
+function onRead(roomId, seq) {
+  const r = state.rooms.get(roomId);
+  if (!r || seq <= r.readSeq) return;
+  r.readSeq = seq;
+  if (seq >= position(r)) {
+    r.unread = 0;
+    r.unreadMore = false;
+    renderRoomList();
+  } else refreshUnread();
+}
 
 // ---- Friends ---------------------------------------------------------------------------------
 
