@@ -220,6 +220,9 @@ async function signIn(token) {
   await refreshClasses();
   route();
   refreshFriends().catch(() => {});
+  refreshBell();
+  loadMutes();
+  offerPush();
 }
 
 // signOut forgets the session in this browser (the server side is revoked by logout).
@@ -234,6 +237,8 @@ function signOut(message) {
   store(FLAGGED_KEY, null);
   store(BLOCKED_KEY, null);
   store(CLASSES_KEY, null);
+  // The service worker forgets the names of this user's classes.
+  if ("serviceWorker" in navigator && navigator.serviceWorker.controller) navigator.serviceWorker.controller.postMessage({ type: "classes", names: {} });
   showSignIn();
   setConn("offline", "signed out");
   if (message && wasSignedIn) toast(message);
@@ -250,6 +255,11 @@ function reset() {
   state.current = null;
   state.thread = null;
   if ($("thread").open) $("thread").close();
+  inbox.unread = 0;
+  inbox.cursor = null;
+  mutes.clear();
+  $("inbox").replaceChildren();
+  drawBell();
   renderRoomList();
   updateTitle();
 }
@@ -263,8 +273,8 @@ $("logout").addEventListener("click", async () => {
 
 function route() {
   if (!state.me) return;
-  const [, screen = "rooms", id] = location.hash.match(/^#\/(\w+)(?:\/([\w-]+))?/) || [];
-  const name = ["rooms", "classes", "friends", "account", "mod"].includes(screen) ? screen : "rooms";
+  const [, screen = "rooms", id, threadId] = location.hash.match(/^#\/(\w+)(?:\/([\w-]+)(?:\/thread\/([\w-]+))?)?/) || [];
+  const name = ["rooms", "classes", "friends", "inbox", "account", "mod"].includes(screen) ? screen : "rooms";
   for (const s of document.querySelectorAll(".screen")) s.hidden = s.dataset.screen !== name;
   for (const a of document.querySelectorAll(".tabs a")) {
     if (a.dataset.tab === name) a.setAttribute("aria-current", "page");
@@ -279,10 +289,16 @@ function route() {
     document.body.dataset.inRoom = target ? "yes" : "no";
     if (pick) selectRoom(pick);
     else { state.current = null; drawRoom(); }
+    if (target && threadId) {
+      // A notification's address: the thread opens once, and the address stays the room's.
+      history.replaceState(null, "", `#/rooms/${target}`);
+      openThread(threadId);
+    }
   } else {
     document.body.dataset.inRoom = "no";
     if (name === "friends") refreshFriends().catch((err) => toast(errText(err)));
     if (name === "mod") loadFlagged(true);
+    if (name === "inbox") loadInbox(true);
   }
 }
 window.addEventListener("hashchange", route);
@@ -298,6 +314,7 @@ async function refreshClasses() {
   for (const c of classes) openRoom(c.id);
   for (const c of classes) applyUnread(c);
   renderRoomList();
+  tellWorkerClasses();
 }
 
 function renderRoomList() {
@@ -659,6 +676,7 @@ function drawRoom(o = {}) {
   $("room-title").title = $("room-title").textContent;
   $("room-meta").textContent = [presenceText(r), r.anonId && `you are ${r.anonId}`].filter(Boolean).join(" · ");
   $("room-schedule").textContent = [schedule(c), c.instructor, termName(c.term)].filter(Boolean).join(" · ");
+  drawMute($("room-mute"), "room:" + id, "Mute reply notifications", "Unmute reply notifications");
   $("room-friends").textContent = r.friends == null ? ""
     : r.friends.length === 0 ? "None of your friends is in this class (or the class is too small to say)."
       : `Friends in this class: ${r.friends.map(personName).join(", ")}`;
@@ -693,6 +711,7 @@ function drawRoom(o = {}) {
 
 function drawThread(r) {
   if (!state.thread || !$("thread").open) return;
+  drawMute($("thread-mute"), "thread:" + state.thread, "Mute thread", "Unmute thread");
   const root = r.messages.get(state.thread);
   const replies = [...r.messages.values()].filter((m) => m.parent_id === state.thread).sort((a, b) => a.seq - b.seq);
   $("thread-title").textContent = root ? `Thread · ${plural(root.reply_count || replies.length, "reply", "replies")}` : "Thread";
@@ -821,6 +840,179 @@ async function deleteMessage(m) {
   }
 }
 
+// ---- Notifications ---------------------------------------------------------------------------
+
+const inbox = { unread: 0, cursor: null, loading: false };
+
+function drawBell() {
+  const b = $("bell-count");
+  b.hidden = inbox.unread === 0;
+  b.textContent = countLabel(inbox.unread);
+  const label = `${countLabel(inbox.unread)} unread ${inbox.unread === 1 ? "notification" : "notifications"}`;
+  b.setAttribute("aria-label", label);
+  // Inside a room on a phone the tabs give way to the room: its header shows the count.
+  $("room-bell").hidden = inbox.unread === 0;
+  $("room-bell").setAttribute("aria-label", `Notifications: ${label}`);
+  $("room-bell-count").textContent = countLabel(inbox.unread);
+}
+
+function refreshBell() {
+  call((a) => a.notifications({ limit: 1 })).then((p) => { inbox.unread = p.unread; drawBell(); }).catch(() => {});
+}
+
+function onNotification(n) {
+  if (!n.read) inbox.unread++;
+  drawBell();
+  if (document.body.dataset.screen === "inbox") $("inbox").prepend(notificationItem(n));
+  const c = state.classes.get(n.room);
+  announce(`${n.anon_id || "Someone"} replied in ${c ? courseName(c) : "a thread"}.`);
+}
+
+function notificationItem(n) {
+  const c = state.classes.get(n.room);
+  const b = el("button", { type: "button", class: `inbox-item${n.read ? "" : " unread"}`, "data-id": n.id },
+    el("span", { class: "who" }, `${n.anon_id || "Someone"} replied${n.read ? "" : " (unread)"}`),
+    el("span", { class: "excerpt", dir: "auto" }, n.excerpt || "(this reply is no longer shown)"),
+    el("span", { class: "meta" }, [c ? courseName(c) : "A class you left", n.created_at && `${dayLabel(n.created_at)} ${clock(n.created_at)}`].filter(Boolean).join(" · ")));
+  b.addEventListener("click", () => openNotification(n, b));
+  return el("li", {}, b);
+}
+
+async function openNotification(n, b) {
+  if (!n.read) {
+    try {
+      await call((a) => a.readNotification(n.id));
+      n.read = true;
+      inbox.unread = Math.max(0, inbox.unread - 1);
+      drawBell();
+      b.classList.remove("unread");
+      b.querySelector(".who").textContent = `${n.anon_id || "Someone"} replied`;
+    } catch (err) {
+      toast(errText(err));
+    }
+  }
+  if (!state.classes.has(n.room)) return;
+  location.hash = `#/rooms/${n.room}/thread/${n.thread_id}`;
+}
+
+async function loadInbox(fresh) {
+  if (inbox.loading) return;
+  inbox.loading = true;
+  if (fresh) { inbox.cursor = null; $("inbox").replaceChildren(); }
+  $("inbox-status").textContent = "Loading…";
+  try {
+    const p = await call((a) => a.notifications({ limit: 20, cursor: inbox.cursor }));
+    inbox.cursor = p.next_cursor;
+    inbox.unread = p.unread;
+    drawBell();
+    $("inbox").append(...p.notifications.map(notificationItem));
+    $("inbox-more").hidden = !inbox.cursor;
+    $("inbox-status").textContent = $("inbox").children.length ? "" : "No notifications yet: replies in your threads show up here.";
+  } catch (err) {
+    $("inbox-status").textContent = errText(err);
+  } finally {
+    inbox.loading = false;
+  }
+}
+$("inbox-more").addEventListener("click", () => loadInbox(false));
+$("inbox-all-read").addEventListener("click", async () => {
+  try {
+    await call((a) => a.readAllNotifications());
+  } catch (err) {
+    toast(errText(err));
+    return;
+  }
+  announce("All notifications are marked read.");
+  loadInbox(true);
+});
+
+// Mutes: "room:<class id>" and "thread:<root id>".
+const mutes = new Set();
+function loadMutes() {
+  call((a) => a.mutes()).then((list) => {
+    mutes.clear();
+    for (const m of list) mutes.add(m.thread_id ? "thread:" + m.thread_id : "room:" + m.room);
+    render();
+  }).catch(() => {});
+}
+
+function drawMute(b, key, mute, unmute) {
+  const on = mutes.has(key);
+  b.textContent = on ? unmute : mute;
+  b.setAttribute("aria-pressed", String(on));
+}
+
+async function toggleMute(key, target) {
+  const on = mutes.has(key);
+  try {
+    await call((a) => (on ? a.unmute(target) : a.mute(target)));
+  } catch (err) {
+    toast(errText(err));
+    return;
+  }
+  if (on) mutes.delete(key); else mutes.add(key);
+  announce(on ? "Notifications are on again." : "Muted: no notifications from it.");
+  render();
+}
+$("thread-mute").addEventListener("click", () => {
+  if (state.thread) toggleMute("thread:" + state.thread, { thread_id: state.thread }).then(() => drawThread(room(state.current)));
+});
+$("room-mute").addEventListener("click", () => {
+  if (state.current) toggleMute("room:" + state.current, { room: state.current });
+});
+
+// ---- Web Push ------------------------------------------------------------------------------------
+
+// offerPush shows "Turn on notifications" when the server sends Web Push and this browser can
+// receive it, and the student has not turned it on yet here.
+async function offerPush() {
+  const b = $("push-on");
+  b.hidden = true;
+  if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return;
+  try {
+    await call((a) => a.pushKey());
+  } catch (_) {
+    return; // 404 push_disabled: the server sends no Web Push
+  }
+  const reg = await navigator.serviceWorker.ready;
+  const sub = await reg.pushManager.getSubscription().catch(() => null);
+  if (sub && Notification.permission === "granted") {
+    // Stored again for this session (it may have changed).
+    call((a) => a.savePushSubscription(sub.toJSON())).catch(() => {});
+    $("push-status").textContent = "Notifications are on for this browser.";
+    return;
+  }
+  b.hidden = Notification.permission === "denied";
+  if (Notification.permission === "denied") $("push-status").textContent = "This browser blocks notifications from Common Grounds: allow them in its site settings.";
+}
+
+$("push-on").addEventListener("click", async () => {
+  const status = $("push-status");
+  // Asked only here, on the student's click.
+  const permission = await Notification.requestPermission();
+  if (permission !== "granted") {
+    status.textContent = "Notifications stay off: this browser was not allowed to show them.";
+    return;
+  }
+  try {
+    const key = await call((a) => a.pushKey());
+    const reg = await navigator.serviceWorker.ready;
+    const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+    await call((a) => a.savePushSubscription(sub.toJSON()));
+    $("push-on").hidden = true;
+    status.textContent = "Notifications are on for this browser.";
+  } catch (err) {
+    status.textContent = `Notifications could not be turned on: ${err.detail || err.message || String(err)}`;
+  }
+});
+
+// The service worker names a class in a notification by its course; it cannot ask the server.
+function tellWorkerClasses() {
+  if (!("serviceWorker" in navigator)) return;
+  const names = Object.fromEntries([...state.classes.values()].map((c) => [c.id, courseName(c)]));
+  navigator.serviceWorker.ready.then((reg) => reg.active && reg.active.postMessage({ type: "classes", names })).catch(() => {});
+}
+
 // ---- Flags -----------------------------------------------------------------------------------
 
 let flagging = null;
@@ -943,6 +1135,7 @@ function connect() {
     onSessionEnded: () => { if (state.live === live) signOut("Your session has ended. Sign in again."); },
     onOutboxChange: () => render(),
     onRead,
+    onNotification,
     debug: (e) => console.debug("cg:", e.kind, e.detail),
   });
   state.live = live;
@@ -1350,6 +1543,14 @@ if ("serviceWorker" in navigator) {
     }).createScriptURL("/sw.js");
   }
   navigator.serviceWorker.register(url).catch((err) => console.debug("cg: service worker:", err));
+}
+
+if ("serviceWorker" in navigator) {
+  // A click on a push notification while the app is open.
+  navigator.serviceWorker.addEventListener("message", (ev) => {
+    const m = ev.data;
+    if (m && m.type === "open" && typeof m.hash === "string" && m.hash.startsWith("#/")) location.hash = m.hash;
+  });
 }
 
 setReachable(navigator.onLine);
