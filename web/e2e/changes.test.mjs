@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 
 import { launch } from "./browser.mjs";
 import { Env } from "./env.mjs";
-import { bodies, check, send, signIn, student, until } from "./students.mjs";
+import { bodies, check, joinClass, send, signIn, student, until } from "./students.mjs";
 
 const env = new Env();
 let browser;
@@ -20,16 +20,6 @@ after(async () => {
   await env.close();
 });
 
-/** join enrolls a signed-in student in CS 1110 (001) and waits until its room is live. */
-async function join(s) {
-  const { page } = s;
-  await page.goto("/#/classes");
-  await page.getByLabel("Course, title, instructor or class number").fill("90001");
-  await page.getByRole("button", { name: "Search", exact: true }).click();
-  await page.getByRole("button", { name: "Join CS 1110 (001)" }).click();
-  await page.locator("#room-title", { hasText: "CS 1110" }).waitFor();
-  await page.locator("#room-meta", { hasText: "online" }).waitFor();
-}
 
 const item = (page, text, list = "#messages") => page.locator(`${list} .msg`, { has: page.locator(".body", { hasText: text }) });
 
@@ -38,7 +28,7 @@ test("the author edits and deletes; others see both live, an absent student on r
   const bob = await student(browser, sys, "eb2b@virginia.edu");
   const carol = await student(browser, sys, "ec3c@virginia.edu");
   await Promise.all([signIn(alice, sys), signIn(bob, sys), signIn(carol, sys)]);
-  for (const s of [alice, bob, carol]) await join(s);
+  for (const s of [alice, bob, carol]) await joinClass(s, "90001", "CS 1110 (001)");
 
   await send(alice.page, "Problem set 3 is due Fridya");
   await send(alice.page, "Who wants to study on Sunday?");
@@ -116,7 +106,7 @@ test("an edit after the edit window says so and changes nothing", async () => {
   const strict = await env.system({ EDIT_WINDOW: "1ns" });
   const dan = await student(browser, strict, "ed4d@virginia.edu");
   await signIn(dan, strict);
-  await join(dan);
+  await joinClass(dan, "90001", "CS 1110 (001)");
   const { page } = dan;
   await send(page, "Lab moved to room 204");
   await item(page, "Lab moved to room 204").getByRole("button", { name: "Edit your message" }).click();

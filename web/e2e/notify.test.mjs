@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 
 import { launch } from "./browser.mjs";
 import { Env } from "./env.mjs";
-import { check, send, signIn, student, until } from "./students.mjs";
+import { check, joinClass, send, signIn, student, until } from "./students.mjs";
 
 const env = new Env();
 let browser;
@@ -23,16 +23,6 @@ after(async () => {
   await env.close();
 });
 
-/** join enrolls a signed-in student in a class found by its class number, and waits until its room is live. */
-async function join(s, number, name) {
-  const { page } = s;
-  await page.goto("/#/classes");
-  await page.getByLabel("Course, title, instructor or class number").fill(number);
-  await page.getByRole("button", { name: "Search", exact: true }).click();
-  await page.getByRole("button", { name: `Join ${name}` }).click();
-  await page.locator("#room-title", { hasText: name }).waitFor();
-  await page.locator("#room-meta", { hasText: "online" }).waitFor();
-}
 
 const bellCount = (page) => page.locator("#bell-count");
 
@@ -50,9 +40,9 @@ test("a reply rings the bell in another room; the inbox opens its thread and mar
   ann = await student(browser, sys, "na1a@virginia.edu");
   ben = await student(browser, sys, "nb2b@virginia.edu");
   await Promise.all([signIn(ann, sys), signIn(ben, sys)]);
-  await join(ann, "90002", "CS 1110 (101)");
-  await join(ann, "90001", "CS 1110 (001)");
-  await join(ben, "90001", "CS 1110 (001)");
+  await joinClass(ann, "90002", "CS 1110 (101)");
+  await joinClass(ann, "90001", "CS 1110 (001)");
+  await joinClass(ben, "90001", "CS 1110 (001)");
   await send(ann.page, "Is the midterm open book?");
   assert.equal(await bellCount(ann.page).isVisible(), false);
 
@@ -184,6 +174,54 @@ test("Turn on notifications asks only on the click; the service worker shows a p
   await until(() => page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications())
     .some((n) => n.title === "Quiet Otter replied in your thread")), "the generic notification");
   await cdp.detach();
+});
+
+test("Turn on notifications subscribes with the server's key and stores the subscription", async () => {
+  const { page, context } = ann;
+  // The browser's push service cannot be reached from here: its subscribe() is replaced by one
+  // that records the key it was given and returns a subscription as the Push API shapes it.
+  await page.addInitScript(() => {
+    const b64 = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    PushManager.prototype.subscribe = async function (options) {
+      window.__subscribedWith = options;
+      const pair = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
+      const p256dh = b64(await crypto.subtle.exportKey("raw", pair.publicKey));
+      const auth = b64(crypto.getRandomValues(new Uint8Array(16)));
+      const endpoint = "https://fcm.googleapis.com/fcm/send/e2e-" + b64(crypto.getRandomValues(new Uint8Array(12)));
+      return { endpoint, toJSON: () => ({ endpoint, expirationTime: null, keys: { p256dh, auth } }) };
+    };
+  });
+  await context.grantPermissions(["notifications"]);
+  await page.reload();
+  await page.locator("#conn[data-state=online]").waitFor();
+  await page.getByRole("button", { name: "Turn on notifications" }).click();
+  await page.locator("#push-status", { hasText: "Notifications are on for this browser." }).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Turn on notifications" }).isVisible(), false);
+  const { options, key, stored } = await page.evaluate(async () => {
+    const auth = { headers: { authorization: "Bearer " + localStorage.getItem("commongrounds_token") } };
+    return {
+      options: window.__subscribedWith,
+      key: (await (await fetch("/api/v1/push/key")).json()).public_key,
+      stored: (await (await fetch("/api/v1/me/push-subscriptions", auth)).json()).subscriptions.map((x) => x.endpoint),
+    };
+  });
+  assert.deepEqual(options, { userVisibleOnly: true, applicationServerKey: key });
+  assert.equal(stored.length, 1);
+  assert.match(stored[0], /^https:\/\/fcm\.googleapis\.com\/fcm\/send\/e2e-/);
+});
+
+test("without Web Push on the server, the control is not offered", async () => {
+  const quiet = await env.system({ PUSH_ENABLED: "false" });
+  const cy = await student(browser, quiet, "nc3c@virginia.edu");
+  const refused = cy.page.waitForResponse((r) => r.url().endsWith("/api/v1/push/key") && r.status() === 404);
+  await signIn(cy, quiet);
+  await refused;
+  await cy.page.goto("/#/inbox");
+  await cy.page.getByText("No notifications yet").waitFor();
+  assert.equal(await cy.page.locator("#push-on").count(), 1);
+  assert.equal(await cy.page.locator("#push-on").isHidden(), true);
+  await check(cy.page, "inbox, empty, without Web Push");
+  await cy.context.close();
 });
 
 test("a notification's address opens the thread", async () => {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 
 import { launch } from "./browser.mjs";
 import { Env } from "./env.mjs";
-import { check, send, signIn, student, until } from "./students.mjs";
+import { check, joinClass, send, signIn, student, until } from "./students.mjs";
 
 const env = new Env();
 let browser;
@@ -20,16 +20,6 @@ after(async () => {
   await env.close();
 });
 
-/** join enrolls a signed-in student in CS 1110 (001) and waits until its room is live. */
-async function join(s) {
-  const { page } = s;
-  await page.goto("/#/classes");
-  await page.getByLabel("Course, title, instructor or class number").fill("90001");
-  await page.getByRole("button", { name: "Search", exact: true }).click();
-  await page.getByRole("button", { name: "Join CS 1110 (001)" }).click();
-  await page.locator("#room-title", { hasText: "CS 1110" }).waitFor();
-  await page.locator("#room-meta", { hasText: "online" }).waitFor();
-}
 
 const badge = (page) => page.locator("#room-list a", { hasText: "CS 1110" }).locator(".badge");
 
@@ -37,8 +27,8 @@ test("unread counts come from the read marker, and reading on one device clears 
   const phone = await student(browser, sys, "ra1a@virginia.edu");
   const bob = await student(browser, sys, "rb2b@virginia.edu");
   await Promise.all([signIn(phone, sys), signIn(bob, sys)]);
-  await join(phone);
-  await join(bob);
+  await joinClass(phone, "90001", "CS 1110 (001)");
+  await joinClass(bob, "90001", "CS 1110 (001)");
   await phone.page.goto("/#/rooms"); // the list, no room open
   await phone.page.locator("#room-list a", { hasText: "CS 1110" }).waitFor();
 
