@@ -123,7 +123,10 @@ type Message struct {
 	ReplyCount int        `json:"reply_count"`
 	CreatedAt  time.Time  `json:"created_at"`
 	Hidden     bool       `json:"hidden"`
-	Deleted    bool       `json:"deleted"`
+	// HiddenBy says who hid a hidden message: "flags" (enough students flagged it) or
+	// "moderator"; nil when it is not hidden.
+	HiddenBy *string `json:"hidden_by"`
+	Deleted  bool    `json:"deleted"`
 	// EditedAt is when its author last edited it; nil when never.
 	EditedAt *time.Time `json:"edited_at"`
 }

@@ -140,7 +140,7 @@ func (s *MessageStore) insertBatch(ctx context.Context, nms []cg.NewMessage) ([]
 	defer rows.Close()
 	for rows.Next() {
 		var m cg.Message
-		if err := rows.Scan(&m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted, &m.EditedAt); err != nil {
+		if err := rows.Scan(&m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted, &m.EditedAt, &m.HiddenBy); err != nil {
 			return out, outcomeUnknown{err}
 		}
 		m.CreatedAt = m.CreatedAt.UTC()

@@ -19,7 +19,7 @@ import (
 // the message (as messageColumns has it).
 const listEventsSQL = `
 (SELECT m.seq, 'message', m.id, m.class_id, m.seq, m.anon_id, m.content, m.parent_id, 0,
-        m.created_at, m.hidden, m.deleted_at IS NOT NULL, m.edited_at
+        m.created_at, m.hidden, m.deleted_at IS NOT NULL, m.edited_at, m.hidden_by
    FROM class_messages m
   WHERE m.class_id = $1 AND m.seq > $2
   ORDER BY m.seq LIMIT $3)
@@ -28,7 +28,7 @@ UNION ALL
         CASE WHEN m.parent_id IS NULL THEN
             (SELECT count(*) FROM class_messages r WHERE r.parent_id = m.id AND r.seq <= e.seq)::int
         ELSE 0 END,
-        m.created_at, m.hidden, m.deleted_at IS NOT NULL, m.edited_at
+        m.created_at, m.hidden, m.deleted_at IS NOT NULL, m.edited_at, m.hidden_by
    FROM room_events e JOIN class_messages m ON m.id = e.message_id
   WHERE e.class_id = $1 AND e.seq > $2
   ORDER BY e.seq LIMIT $3)
@@ -51,7 +51,7 @@ func (s *MessageStore) ListEvents(ctx context.Context, class cg.ClassID, after i
 		var e cg.RoomEvent
 		var m cg.Message
 		if err := rows.Scan(&e.Seq, &e.Kind, &m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount,
-			&m.CreatedAt, &m.Hidden, &m.Deleted, &m.EditedAt); err != nil {
+			&m.CreatedAt, &m.Hidden, &m.Deleted, &m.EditedAt, &m.HiddenBy); err != nil {
 			return nil, wrap("list events", err)
 		}
 		e.Message = visible(&m)
@@ -348,7 +348,8 @@ func flag(ctx context.Context, tx pgx.Tx, id cg.MessageID, t *target, user cg.Us
 	flags := t.flags + 1
 	autoHidden := !t.hidden && flags >= threshold
 	if _, err := tx.Exec(ctx, `UPDATE class_messages SET flag_count = flag_count + 1,
-		hidden = hidden OR $2, hidden_at = CASE WHEN $2 AND NOT hidden THEN now() ELSE hidden_at END WHERE id = $1`, id, autoHidden); err != nil {
+		hidden = hidden OR $2, hidden_at = CASE WHEN $2 AND NOT hidden THEN now() ELSE hidden_at END,
+		hidden_by = CASE WHEN $2 AND NOT hidden THEN 'flags' ELSE hidden_by END WHERE id = $1`, id, autoHidden); err != nil {
 		return "", err
 	}
 	if !autoHidden {
@@ -371,7 +372,8 @@ func (s *MessageStore) SetHidden(ctx context.Context, id cg.MessageID, moderator
 		if t.hidden == hidden {
 			return "", nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE class_messages SET hidden = $2, hidden_at = CASE WHEN $2 THEN now() END WHERE id = $1`, id, hidden); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE class_messages SET hidden = $2, hidden_at = CASE WHEN $2 THEN now() END,
+			hidden_by = CASE WHEN $2 THEN 'moderator' END WHERE id = $1`, id, hidden); err != nil {
 			return "", err
 		}
 		action, kind := "unhide", cg.EventRestored

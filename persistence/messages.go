@@ -31,11 +31,11 @@ var _ cg.MessageStore = (*MessageStore)(nil)
 func NewMessageStore(db *DB) *MessageStore { return &MessageStore{db: db} }
 
 // messageColumns are read by scanMessage, in this order.
-const messageColumns = `id, class_id, seq, anon_id, content, parent_id, reply_count, created_at, hidden, deleted_at IS NOT NULL, edited_at`
+const messageColumns = `id, class_id, seq, anon_id, content, parent_id, reply_count, created_at, hidden, deleted_at IS NOT NULL, edited_at, hidden_by`
 
 func scanMessage(row pgx.Row) (*cg.Message, error) {
 	var m cg.Message
-	if err := row.Scan(&m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted, &m.EditedAt); err != nil {
+	if err := row.Scan(&m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted, &m.EditedAt, &m.HiddenBy); err != nil {
 		return nil, err
 	}
 	return visible(&m), nil
@@ -446,7 +446,7 @@ func (s *MessageStore) ListFlagged(ctx context.Context, limit int, cursor string
 	for rows.Next() {
 		var fm cg.FlaggedMessage
 		m := &fm.Message
-		if err := rows.Scan(&m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted, &m.EditedAt, &fm.FlagCount); err != nil {
+		if err := rows.Scan(&m.ID, &m.Room, &m.Seq, &m.AnonID, &m.Content, &m.ParentID, &m.ReplyCount, &m.CreatedAt, &m.Hidden, &m.Deleted, &m.EditedAt, &m.HiddenBy, &fm.FlagCount); err != nil {
 			return nil, "", wrap("list flagged", err)
 		}
 		visible(m)

@@ -40,6 +40,7 @@ type message struct {
 	AnonID   *string `json:"anon_id"`
 	Content  *string `json:"content"`
 	Hidden   bool    `json:"hidden"`
+	HiddenBy *string `json:"hidden_by"`
 	Deleted  bool    `json:"deleted"`
 	EditedAt *string `json:"edited_at"`
 }
@@ -54,8 +55,10 @@ func (m *message) String() string {
 	switch {
 	case m.Deleted:
 		text = "(deleted)"
+	case m.Hidden && m.HiddenBy != nil && *m.HiddenBy == "moderator":
+		text = "(hidden by a moderator)"
 	case m.Hidden:
-		text = "(hidden)"
+		text = "(hidden after reports)"
 	case m.Content != nil:
 		text = *m.Content
 		if m.EditedAt != nil {

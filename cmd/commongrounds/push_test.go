@@ -37,7 +37,6 @@ func TestStartPush(t *testing.T) {
 			var out strings.Builder
 			cfg := &config.Config{Push: tc.push}
 			svc, err := startPush(cfg, nil, func(k string) string { return tc.env[k] }, slog.New(slog.NewTextHandler(&out, nil)), prometheus.NewRegistry())
-			defer svc.Close()
 			if tc.isErr {
 				if err == nil || !strings.Contains(err.Error(), "PUSH_ALLOWED_HOSTS") {
 					t.Fatalf("err=%v, want one naming PUSH_ALLOWED_HOSTS", err)
@@ -47,6 +46,7 @@ func TestStartPush(t *testing.T) {
 			if err != nil || !strings.Contains(out.String(), tc.want) || (svc != nil) != tc.push.Enabled {
 				t.Fatalf("startPush: service %v, err %v, log %q; want %q", svc != nil, err, out.String(), tc.want)
 			}
+			defer svc.Close() // Close of a nil service does nothing
 			webAPI, pusher := pushDeps(svc)
 			if (webAPI == nil) != (svc == nil) || (pusher == nil) != (svc == nil) {
 				t.Fatalf("pushDeps: %v %v for service %v, want nil interfaces exactly when off", webAPI, pusher, svc != nil)

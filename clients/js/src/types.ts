@@ -87,6 +87,8 @@ export interface Message {
   reply_count: number;
   created_at: string;
   hidden: boolean;
+  /** Who hid it: "flags" (show "hidden after reports") or "moderator"; null when not hidden. */
+  hidden_by: "flags" | "moderator" | null;
   deleted: boolean;
   /** When its author last edited it; null when never. */
   edited_at: string | null;

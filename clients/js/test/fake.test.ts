@@ -12,7 +12,7 @@ const room = "6f1c0e2a-1111-4222-8333-444455556666";
 function message(seq: number): Message {
   return {
     id: `00000000-0000-4000-8000-${String(seq).padStart(12, "0")}`, room, seq, anon_id: "Anon_a3f2e1",
-    content: `m${seq}`, parent_id: null, reply_count: 0, created_at: "2026-01-20T15:04:05Z", hidden: false, deleted: false, edited_at: null,
+    content: `m${seq}`, parent_id: null, reply_count: 0, created_at: "2026-01-20T15:04:05Z", hidden: false, hidden_by: null, deleted: false, edited_at: null,
   };
 }
 
