@@ -51,14 +51,14 @@ test("a reply rings the bell in another room; the inbox opens its thread and mar
   await ann.page.locator("#room-list a", { hasText: "CS 1110 (101)" }).click();
   await ann.page.locator("#room-title", { hasText: "CS 1110 (101)" }).waitFor();
   await ben.page.locator("#messages .body", { hasText: "Is the midterm open book?" }).waitFor();
-  await reply(ben.page, "Is the midterm open book?", "Yes, one page of notes");
+  await reply(ben.page, "Is the midterm open book?", "Yes, one page of notes, double-sided, handwritten or typed, as the syllabus says");
   // On a phone the room hides the tabs: its header shows the count, and leads to the inbox.
-  await ann.page.getByRole("link", { name: "Notifications: 1 unread notification" }).waitFor();
+  await ann.page.getByRole("link", { name: "Inbox: 1 unread notification" }).waitFor();
   await check(ann.page, "room with a notification");
   assert.equal(await bellCount(ann.page).textContent(), "1");
-  await ann.page.getByRole("link", { name: "Notifications: 1 unread notification" }).click();
+  await ann.page.getByRole("link", { name: "Inbox: 1 unread notification" }).click();
   const first = ann.page.locator("#inbox .inbox-item").first();
-  await first.filter({ hasText: "Yes, one page of notes" }).waitFor();
+  await first.filter({ hasText: "Yes, one page of notes, double-sided, handwritten or typed, as the syllabus says" }).waitFor();
   assert.match(await first.innerText(), /replied \(unread\)/);
   assert.match(await first.innerText(), /CS 1110 \(001\)/);
   await check(ann.page, "inbox");
@@ -67,7 +67,7 @@ test("a reply rings the bell in another room; the inbox opens its thread and mar
   await first.click();
   await ann.page.locator("#thread[open]").waitFor();
   await ann.page.locator("#thread-messages .msg.root .body", { hasText: "Is the midterm open book?" }).waitFor();
-  await ann.page.locator("#thread-messages .body", { hasText: "Yes, one page of notes" }).waitFor();
+  await ann.page.locator("#thread-messages .body", { hasText: "Yes, one page of notes, double-sided, handwritten or typed, as the syllabus says" }).waitFor();
   await bellCount(ann.page).waitFor({ state: "hidden" });
   await check(ann.page, "thread opened from a notification");
   await ann.page.locator("#thread-close").click();
@@ -79,7 +79,7 @@ test("a reply rings the bell in another room; the inbox opens its thread and mar
   await until(async () => (await bellCount(ann.page).textContent()) === "2", "the bell counting 2");
   await ann.page.goto("/#/inbox");
   await until(async () => (await ann.page.locator("#inbox .excerpt").allInnerTexts()).join("|")
-    === "The syllabus says so|Double-sided, I think|Yes, one page of notes", "the inbox, newest first");
+    === "The syllabus says so|Double-sided, I think|Yes, one page of notes, double-sided, handwritten or typed, as the syllabus says", "the inbox, newest first");
   assert.equal(await ann.page.locator("#inbox .inbox-item.unread").count(), 2);
   await ann.page.getByRole("button", { name: "Mark all read" }).click();
   await bellCount(ann.page).waitFor({ state: "hidden" });

@@ -852,7 +852,7 @@ function drawBell() {
   b.setAttribute("aria-label", label);
   // Inside a room on a phone the tabs give way to the room: its header shows the count.
   $("room-bell").hidden = inbox.unread === 0;
-  $("room-bell").setAttribute("aria-label", `Notifications: ${label}`);
+  $("room-bell").setAttribute("aria-label", `Inbox: ${label}`);
   $("room-bell-count").textContent = countLabel(inbox.unread);
 }
 
