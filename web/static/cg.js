@@ -448,6 +448,7 @@ var optCount = (v) => v === void 0 || seq(v);
 var nullCount = (v) => v === null || seq(v);
 var positive = (v) => typeof v === "number" && Number.isInteger(v) && v >= 1;
 var optPositive = (v) => v === void 0 || positive(v);
+var hiddenBy = (v) => v === null || v === "flags" || v === "moderator";
 var messageFields = {
   id: str,
   room: str,
@@ -458,6 +459,7 @@ var messageFields = {
   reply_count: count,
   created_at: str,
   hidden: bool,
+  hidden_by: hiddenBy,
   deleted: bool,
   edited_at: nullStr
 };

@@ -54,11 +54,13 @@ const optCount: Check = (v) => v === undefined || seq(v);
 const nullCount: Check = (v) => v === null || seq(v);
 const positive: Check = (v) => typeof v === "number" && Number.isInteger(v) && v >= 1;
 const optPositive: Check = (v) => v === undefined || positive(v);
+const hiddenBy: Check = (v) => v === null || v === "flags" || v === "moderator";
 
 /** The fields of a Message and their checks. */
 export const messageFields: Record<string, Check> = {
   id: str, room: str, seq, anon_id: nullStr, content: nullStr, parent_id: nullStr,
-  reply_count: count, created_at: str, hidden: bool, deleted: bool, edited_at: nullStr,
+  reply_count: count, created_at: str, hidden: bool, hidden_by: hiddenBy, deleted: bool,
+  edited_at: nullStr,
 };
 const message: Check = (v) => fields(v, messageFields) === "";
 
