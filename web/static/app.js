@@ -1196,20 +1196,13 @@ function openRoom(id) {
     },
     onEdited(m) { changed(r, m); },
     onDeleted(m) { changed(r, m); },
-    onHidden(messageId) {
-      const m = r.messages.get(messageId);
-      if (m) { m.hidden = true; m.content = null; }
-      render();
-    },
+    // Hides and erasures carry the message as it is now (a hide says who: hidden_by).
+    onHidden(_messageId, m) { changed(r, m); },
     onRestored(m) {
       r.messages.set(m.id, m);
       render();
     },
-    onErased(messageId) {
-      const m = r.messages.get(messageId);
-      if (m) { m.deleted = true; m.content = null; m.anon_id = null; }
-      render();
-    },
+    onErased(_messageId, m) { changed(r, m); },
     onPresence({ online, fewerThan }) {
       r.online = online;
       if (fewerThan !== null) r.fewerThan = fewerThan;
