@@ -209,6 +209,8 @@ test("friends: decline, cancel, suggestions, block and unblock", async () => {
   await bob.page.getByRole("dialog", { name: `Block ${alice.computingId}?` }).getByRole("button", { name: "Block" }).click();
   await bob.page.locator("#blocked", { hasText: alice.computingId }).waitFor();
   await bob.page.locator("#friends", { hasText: "No friends yet" }).waitFor();
+  // The block is the server's: after a reload (as on another device) it is still listed.
+  await bob.page.reload();
   await bob.page.locator("#blocked li", { hasText: alice.computingId }).getByRole("button", { name: "Unblock" }).click();
   await bob.page.locator("#blocked", { hasText: "Nobody blocked" }).waitFor();
 });

@@ -12,7 +12,6 @@ import {
 const TOKEN_KEY = "commongrounds_token";
 const STORAGE_PREFIX = "commongrounds."; // the library keeps seq.<room> and outbox under it
 const FLAGGED_KEY = "commongrounds.flagged"; // ids of the messages this browser flagged
-const BLOCKED_KEY = "commongrounds.blocked"; // users blocked from this browser, to unblock them
 const CLASSES_KEY = "commongrounds.classes"; // the caller's classes, to list them offline
 const PAGE = 50;
 const TYPING_EVERY_MS = 3000;
@@ -235,7 +234,6 @@ function signOut(message) {
   for (const id of rooms) store(STORAGE_PREFIX + "seq." + id, null);
   store(STORAGE_PREFIX + "outbox", null);
   store(FLAGGED_KEY, null);
-  store(BLOCKED_KEY, null);
   store(CLASSES_KEY, null);
   // The service worker forgets the names of this user's classes.
   if ("serviceWorker" in navigator && navigator.serviceWorker.controller) navigator.serviceWorker.controller.postMessage({ type: "classes", names: {} });
@@ -1299,9 +1297,6 @@ function onRead(roomId, seq) {
 
 // ---- Friends ---------------------------------------------------------------------------------
 
-const blocked = new Map(loadJSON(BLOCKED_KEY, []));
-function saveBlocked() { store(BLOCKED_KEY, JSON.stringify([...blocked])); }
-
 function personItem(u, detail, ...buttons) {
   return el("li", { class: "person" },
     el("div", { class: "person-main" }, el("span", { class: "person-name" }, personName(u)),
@@ -1328,11 +1323,12 @@ function emptyItem(text) {
 }
 
 async function refreshFriends() {
-  const [incoming, outgoing, friends, suggestions] = await Promise.all([
+  const [incoming, outgoing, friends, suggestions, blocked] = await Promise.all([
     call((a) => a.friendRequests("incoming")),
     call((a) => a.friendRequests("outgoing")),
     call((a) => a.friends()),
     call((a) => a.friendSuggestions(10)).catch(() => []),
+    call((a) => a.blocked()),
   ]);
   const badge = $("incoming-count");
   badge.hidden = incoming.length === 0;
@@ -1349,8 +1345,8 @@ async function refreshFriends() {
   $("suggestions").replaceChildren(...(suggestions.length ? suggestions.map((s) => personItem(s.user,
     [s.shared_classes > 0 && plural(s.shared_classes, "class in common", "classes in common"), s.in_contacts && "in your contacts"].filter(Boolean).join(" · "),
     act("Add friend", () => api.sendFriendRequest({ user_id: s.user.id }), null, personName(s.user)))) : [emptyItem("No suggestions yet: they come from the classes you share.")]));
-  $("blocked").replaceChildren(...(blocked.size ? [...blocked].map(([id, name]) => personItem({ id, email: name, computing_id: null }, null,
-    act("Unblock", async () => { await api.unblock(id); blocked.delete(id); saveBlocked(); }, "ghost", name))) : [emptyItem("Nobody blocked from this device.")]));
+  $("blocked").replaceChildren(...(blocked.length ? blocked.map((u) => personItem(u, `Blocked since ${new Date(u.since).toLocaleDateString()}`,
+    act("Unblock", () => api.unblock(u.id), "ghost", personName(u)))) : [emptyItem("Nobody blocked.")]));
 }
 
 function friendCard(f) {
@@ -1364,8 +1360,6 @@ function friendCard(f) {
       const { ok } = await confirmDialog({ title: `Block ${personName(f)}?`, text: "This also ends your friendship; they cannot send you requests.", ok: "Block" });
       if (!ok) return;
       await api.block(f.id);
-      blocked.set(f.id, personName(f));
-      saveBlocked();
     }, "ghost", personName(f)));
   li.querySelector(".person-main").append(common);
   call((a) => a.commonClasses(f.id)).then((classes) => {
