@@ -218,6 +218,22 @@ func (s *Server) handleCommonClasses() http.Handler {
 	})
 }
 
+// handleListBlocked lists the users the caller blocked.
+func (s *Server) handleListBlocked() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		blocked, err := s.Friends.ListBlocked(r.Context(), sessionOf(r).UserID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out := make([]friendJSON, len(blocked))
+		for i, f := range blocked {
+			out[i] = friendJSON{PublicUser: f.PublicUser, Since: f.Since.UTC()}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"blocked": out})
+	})
+}
+
 // handleBlock blocks or unblocks a user.
 func (s *Server) handleBlock(block bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -361,6 +361,32 @@ func TestBlock(t *testing.T) {
 	if resp, _ := ts.doRaw("POST", "/api/v1/users/"+string(b.ID)+"/block", a.token, nil); resp.StatusCode != 204 {
 		t.Fatalf("block twice: status %d", resp.StatusCode)
 	}
+	blockedBy := func(t *testing.T, u friendUser) []string {
+		t.Helper()
+		resp, raw := ts.doRaw("GET", "/api/v1/me/blocks", u.token, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("blocks of %s: status %d %s", u.Email, resp.StatusCode, raw)
+		}
+		var ids []string
+		for _, f := range listOf(t, raw, "blocked") {
+			if f["since"] == nil || f["email"] == nil {
+				t.Fatalf("blocked entry %v lacks since or email", f)
+			}
+			ids = append(ids, f["id"].(string))
+		}
+		return ids
+	}
+	t.Run("Listed", func(t *testing.T) {
+		// Ordered by e-mail: bkb1b before bkc1c. Whom others blocked is never shown.
+		if got := blockedBy(t, a); len(got) != 2 || got[0] != string(b.ID) || got[1] != string(c.ID) {
+			t.Fatalf("a's blocks=%v, want [%s %s]", got, b.ID, c.ID)
+		}
+		for _, u := range []friendUser{b, c} {
+			if got := blockedBy(t, u); len(got) != 0 {
+				t.Fatalf("%s's blocks=%v, want none", u.Email, got)
+			}
+		}
+	})
 	t.Run("EndsEverything", func(t *testing.T) {
 		if got := ts.friendsOf(t, a); len(got) != 0 {
 			t.Fatalf("a's friends=%v", got)
@@ -437,6 +463,9 @@ func TestBlock(t *testing.T) {
 		}
 		resp, body := ts.do("POST", "/api/v1/friends/requests", c.token, map[string]string{"user_id": string(a.ID)})
 		wantProblem(t, resp, body, 403, "blocked")
+		if got := blockedBy(t, a); len(got) != 1 || got[0] != string(c.ID) {
+			t.Fatalf("a's blocks after unblocking b=%v, want [%s]", got, c.ID)
+		}
 	})
 }
 

@@ -89,6 +89,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET", "/api/v1/friends/suggestions", "friend_suggestions", private(s.handleFriendSuggestions()))
 	handle("DELETE", "/api/v1/friends/{user_id}", "unfriend", private(s.handleUnfriend()))
 	handle("GET", "/api/v1/friends/{user_id}/common-classes", "common_classes", private(s.handleCommonClasses()))
+	handle("GET", "/api/v1/me/blocks", "blocked", private(s.handleListBlocked()))
 	handle("POST", "/api/v1/users/{user_id}/block", "block", private(s.handleBlock(true)))
 	handle("DELETE", "/api/v1/users/{user_id}/block", "unblock", private(s.handleBlock(false)))
 

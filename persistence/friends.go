@@ -337,6 +337,25 @@ func (s *FriendStore) Unblock(ctx context.Context, user, other cg.UserID) error 
 	return wrap("unblock", err)
 }
 
+// ListBlocked returns the users user blocked, with the time of each block, ordered by e-mail
+// address: the list to lift them from.
+func (s *FriendStore) ListBlocked(ctx context.Context, user cg.UserID) ([]*Friend, error) {
+	rows, err := s.db.Pool.Query(ctx, `
+		SELECT u.id, u.email, u.computing_id, b.created_at
+		  FROM user_blocks b JOIN users u ON u.id = b.blocked_id
+		 WHERE b.blocker_id = $1
+		 ORDER BY u.email`, user)
+	if err != nil {
+		return nil, wrap("list blocked", err)
+	}
+	blocked, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Friend, error) {
+		var f Friend
+		err := row.Scan(&f.ID, &f.Email, &f.ComputingID, &f.Since)
+		return &f, err
+	})
+	return blocked, wrap("list blocked", err)
+}
+
 // largeClass is a condition on the class id named by its argument: at least $k users are
 // enrolled in it. The count stops at $k, so it costs at most k index entries.
 func largeClass(class, k string) string {

@@ -188,7 +188,7 @@ func TestNotifyReplies(t *testing.T) {
 			t.Fatalf("hidden reply: excerpt %q, anon_id %q; want no excerpt", page[0].Excerpt, page[0].AnonID)
 		}
 		// Erased (as the erasure job does): neither the content nor the pseudonym is shown.
-		if _, err := db.Pool.Exec(ctx, `UPDATE class_messages SET user_id = NULL, client_msg_id = NULL, hidden = false WHERE id = $1`, reply.ID); err != nil {
+		if _, err := db.Pool.Exec(ctx, `UPDATE class_messages SET user_id = NULL, client_msg_id = NULL, hidden = false, hidden_by = NULL WHERE id = $1`, reply.ID); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.Pool.Exec(ctx, `UPDATE class_messages SET content = NULL, anon_id = NULL, deleted_at = now() WHERE id = $1`, reply.ID); err != nil {

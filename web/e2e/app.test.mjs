@@ -140,7 +140,7 @@ test("two flags hide a message live, and the flagger sees they flagged it", asyn
     await s.page.getByRole("dialog", { name: "Flag this message" }).getByRole("button", { name: "Flag", exact: true }).click();
     await s.page.getByRole("dialog", { name: "Flag this message" }).waitFor({ state: "hidden" });
   }
-  await bob.page.locator("#messages .msg.gone .body", { hasText: /Hidden/ }).waitFor();
+  await bob.page.locator("#messages .msg.gone .body", { hasText: "Hidden after reports." }).waitFor();
   assert.equal(await bob.page.locator("#messages .body", { hasText: "Buy cheap essays" }).count(), 0);
 });
 
@@ -209,6 +209,8 @@ test("friends: decline, cancel, suggestions, block and unblock", async () => {
   await bob.page.getByRole("dialog", { name: `Block ${alice.computingId}?` }).getByRole("button", { name: "Block" }).click();
   await bob.page.locator("#blocked", { hasText: alice.computingId }).waitFor();
   await bob.page.locator("#friends", { hasText: "No friends yet" }).waitFor();
+  // The block is the server's: after a reload (as on another device) it is still listed.
+  await bob.page.reload();
   await bob.page.locator("#blocked li", { hasText: alice.computingId }).getByRole("button", { name: "Unblock" }).click();
   await bob.page.locator("#blocked", { hasText: "Nobody blocked" }).waitFor();
 });
@@ -310,7 +312,7 @@ test("the keyboard reaches the rooms, and focus is visible", async () => {
   await page.locator("#room-title", { hasText: "CS 1110" }).waitFor();
 });
 
-test("a moderator sees the flagged queue, restores, and reveals with a reason", async () => {
+test("a moderator sees the flagged queue, reveals with a reason, restores and hides", async () => {
   // carol became a moderator before her account existed only if the command allowed it; grant now.
   await sys.command("grant-moderator", carol.email);
   await carol.page.goto("/#/rooms");
@@ -327,6 +329,9 @@ test("a moderator sees the flagged queue, restores, and reveals with a reason", 
   await item.getByRole("button", { name: "Restore" }).click();
   await carol.page.locator("#flagged li", { hasText: "Buy cheap essays" }).getByRole("button", { name: "Hide" }).waitFor();
   await bob.page.locator("#messages .body", { hasText: "Buy cheap essays" }).waitFor();
+  // Hidden again, by the moderator this time: the room is told which.
+  await carol.page.locator("#flagged li", { hasText: "Buy cheap essays" }).getByRole("button", { name: "Hide" }).click();
+  await bob.page.locator("#messages .msg.gone .body", { hasText: "Hidden by a moderator." }).waitFor();
 });
 
 test("every screen at 390×844 and at 1280×800 passes axe and does not scroll sideways", async () => {

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { daysName, phonesFromFile, termName, timeRange } from "../static/format.js";
+import { countLabel, daysName, phonesFromFile, termName, timeRange } from "../static/format.js";
 
 test("termName", () => {
   for (const [term, want] of [["1262", "Spring 2026"], ["1268", "Fall 2026"], ["1266", "Summer 2026"], ["1271", "January 2027"],
@@ -32,4 +32,10 @@ test("phonesFromFile", () => {
   const csv = "Name,Phone,Email\nAda,+1 434-555-0102,ada@example.com\nBob,\"(434) 555-0103\",\nCarol,2026,\n";
   assert.deepEqual(phonesFromFile(csv), ["+14345550102", "4345550103"]);
   assert.deepEqual(phonesFromFile("nothing here"), []);
+});
+
+test("countLabel", () => {
+  for (const [n, more, want] of [[0, false, "0"], [7, false, "7"], [99, false, "99"], [99, true, "99+"], [100, false, "99+"]]) {
+    assert.equal(countLabel(n, more), want, `${n} ${more}`);
+  }
 });

@@ -78,6 +78,26 @@ try {
     await s.page.getByRole("dialog", { name: "Flag this message" }).getByRole("button", { name: "Flag", exact: true }).click();
   }
 
+  for (const [s, own] of [[ana, "Thanks, both of you."], [ben, "Office hours are on Thursday"]]) {
+    await s.page.locator("#messages li", { hasText: own }).getByRole("button", { name: "Edit your message" }).click();
+    await s.page.locator("#edit-dialog[open]").waitFor();
+    await shoot(s, "edit");
+    await s.page.locator("#edit-dialog").getByRole("button", { name: "Cancel" }).click();
+  }
+
+  // Replies in Ana's and Ben's threads reach their inboxes.
+  await openRoom(cy.page, "CS 2100");
+  await cy.page.locator("#messages li", { hasText: "Has anyone started" }).getByRole("button", { name: "Reply in a thread" }).click();
+  await cy.page.getByLabel("Reply in the thread").fill("Start from the base case, then trust the recursion.");
+  await cy.page.getByLabel("Reply in the thread").press("Enter");
+  await cy.page.locator("#thread-messages .msg:not(.pending)", { hasText: "base case, then" }).waitFor();
+  await cy.page.keyboard.press("Escape");
+  for (const s of [ana, ben]) {
+    await s.page.goto("/#/inbox");
+    await s.page.locator("#inbox .inbox-item").first().waitFor();
+    await shoot(s, "inbox");
+  }
+
   await ana.page.goto("/#/friends");
   await ana.page.getByLabel("Add a friend by computing ID").fill("bn2b");
   await ana.page.getByRole("button", { name: "Send request" }).click();

@@ -96,3 +96,14 @@ export async function send(page, text) {
   await page.getByLabel("Message to the class").press("Enter");
   await page.locator("#messages .msg:not(.pending) .body", { hasText: text }).first().waitFor();
 }
+
+/** joinClass enrolls a signed-in student in a class found by its class number, and waits until its room is live. */
+export async function joinClass(s, number, name) {
+  const { page } = s;
+  await page.goto("/#/classes");
+  await page.getByLabel("Course, title, instructor or class number").fill(number);
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  await page.getByRole("button", { name: `Join ${name}` }).click();
+  await page.locator("#room-title", { hasText: name }).waitFor();
+  await page.locator("#room-meta", { hasText: "online" }).waitFor();
+}

@@ -6,13 +6,12 @@
 // text nodes only (format.js makes links of http and https addresses).
 import { Api, Live, MAX_CONTENT_CHARS, normalizeContent } from "./cg.js";
 import {
-  clock, courseName, dayKey, dayLabel, linkify, phonesFromFile, plural, schedule, termName,
+  clock, countLabel, courseName, dayKey, dayLabel, linkify, phonesFromFile, plural, schedule, termName,
 } from "./format.js";
 
 const TOKEN_KEY = "commongrounds_token";
 const STORAGE_PREFIX = "commongrounds."; // the library keeps seq.<room> and outbox under it
 const FLAGGED_KEY = "commongrounds.flagged"; // ids of the messages this browser flagged
-const BLOCKED_KEY = "commongrounds.blocked"; // users blocked from this browser, to unblock them
 const CLASSES_KEY = "commongrounds.classes"; // the caller's classes, to list them offline
 const PAGE = 50;
 const TYPING_EVERY_MS = 3000;
@@ -220,6 +219,9 @@ async function signIn(token) {
   await refreshClasses();
   route();
   refreshFriends().catch(() => {});
+  refreshBell();
+  loadMutes();
+  offerPush();
 }
 
 // signOut forgets the session in this browser (the server side is revoked by logout).
@@ -232,8 +234,9 @@ function signOut(message) {
   for (const id of rooms) store(STORAGE_PREFIX + "seq." + id, null);
   store(STORAGE_PREFIX + "outbox", null);
   store(FLAGGED_KEY, null);
-  store(BLOCKED_KEY, null);
   store(CLASSES_KEY, null);
+  // The service worker forgets the names of this user's classes.
+  if ("serviceWorker" in navigator && navigator.serviceWorker.controller) navigator.serviceWorker.controller.postMessage({ type: "classes", names: {} });
   showSignIn();
   setConn("offline", "signed out");
   if (message && wasSignedIn) toast(message);
@@ -250,6 +253,11 @@ function reset() {
   state.current = null;
   state.thread = null;
   if ($("thread").open) $("thread").close();
+  inbox.unread = 0;
+  inbox.cursor = null;
+  mutes.clear();
+  $("inbox").replaceChildren();
+  drawBell();
   renderRoomList();
   updateTitle();
 }
@@ -263,8 +271,8 @@ $("logout").addEventListener("click", async () => {
 
 function route() {
   if (!state.me) return;
-  const [, screen = "rooms", id] = location.hash.match(/^#\/(\w+)(?:\/([\w-]+))?/) || [];
-  const name = ["rooms", "classes", "friends", "account", "mod"].includes(screen) ? screen : "rooms";
+  const [, screen = "rooms", id, threadId] = location.hash.match(/^#\/(\w+)(?:\/([\w-]+)(?:\/thread\/([\w-]+))?)?/) || [];
+  const name = ["rooms", "classes", "friends", "inbox", "account", "mod"].includes(screen) ? screen : "rooms";
   for (const s of document.querySelectorAll(".screen")) s.hidden = s.dataset.screen !== name;
   for (const a of document.querySelectorAll(".tabs a")) {
     if (a.dataset.tab === name) a.setAttribute("aria-current", "page");
@@ -279,10 +287,16 @@ function route() {
     document.body.dataset.inRoom = target ? "yes" : "no";
     if (pick) selectRoom(pick);
     else { state.current = null; drawRoom(); }
+    if (target && threadId) {
+      // A notification's address: the thread opens once, and the address stays the room's.
+      history.replaceState(null, "", `#/rooms/${target}`);
+      openThread(threadId);
+    }
   } else {
     document.body.dataset.inRoom = "no";
     if (name === "friends") refreshFriends().catch((err) => toast(errText(err)));
     if (name === "mod") loadFlagged(true);
+    if (name === "inbox") loadInbox(true);
   }
 }
 window.addEventListener("hashchange", route);
@@ -296,7 +310,9 @@ async function refreshClasses() {
   for (const c of classes) state.classes.set(c.id, c);
   for (const id of state.rooms.keys()) if (!state.classes.has(id)) forgetRoom(id);
   for (const c of classes) openRoom(c.id);
+  for (const c of classes) applyUnread(c);
   renderRoomList();
+  tellWorkerClasses();
 }
 
 function renderRoomList() {
@@ -305,11 +321,12 @@ function renderRoomList() {
   list.replaceChildren(...items.map((c) => {
     const r = state.rooms.get(c.id);
     const unread = r ? r.unread : 0;
+    const label = countLabel(unread, r && r.unreadMore);
     return el("li", {},
       el("a", { href: `#/rooms/${c.id}`, class: "room-link", "aria-current": c.id === state.current ? "true" : false },
         el("span", { class: "room-course" }, courseName(c)),
         el("span", { class: "room-sub" }, c.title || ""),
-        unread > 0 && el("span", { class: "badge", "aria-label": plural(unread, "unread message", "unread messages") }, String(unread))));
+        unread > 0 && el("span", { class: "badge", "aria-label": `${label} unread ${unread === 1 ? "message" : "messages"}` }, label)));
   }));
   $("rooms-empty").hidden = items.length > 0;
   updateTitle();
@@ -317,12 +334,17 @@ function renderRoomList() {
 
 function updateTitle() {
   let total = 0;
-  for (const r of state.rooms.values()) total += r.unread;
-  document.title = total > 0 ? `(${total}) Common Grounds` : "Common Grounds";
+  let more = false;
+  for (const r of state.rooms.values()) {
+    total += r.unread;
+    more ||= r.unreadMore;
+  }
+  const label = countLabel(total, more);
+  document.title = total > 0 ? `(${label}) Common Grounds` : "Common Grounds";
   const b = $("unread-total");
   b.hidden = total === 0;
-  b.textContent = String(total);
-  b.setAttribute("aria-label", plural(total, "unread message", "unread messages"));
+  b.textContent = label;
+  b.setAttribute("aria-label", `${label} unread ${total === 1 ? "message" : "messages"}`);
 }
 
 function classCard(c, { joined, onJoin }) {
@@ -428,7 +450,9 @@ function room(id) {
       fewerThan: null,
       smallRoom: false,
       replayUntil: 0,
-      unread: 0,
+      unread: 0, // messages by others after the read marker, as the server counts them (to 99)
+      unreadMore: false, // more than 99
+      readSeq: 0, // the user's read marker of the room
       typing: new Map(), // anon id -> until
       friends: null,
     };
@@ -450,7 +474,6 @@ function selectRoom(id) {
   state.current = id;
   store("commongrounds.room", id);
   const r = room(id);
-  r.unread = 0;
   if (changed) {
     $("room-details").hidden = true;
     $("room-details-toggle").setAttribute("aria-expanded", "false");
@@ -458,7 +481,8 @@ function selectRoom(id) {
     call((a) => a.classFriends(id)).then((f) => { r.friends = f; drawRoom(); }).catch(() => {});
   }
   refreshSize(r);
-  loadHistory(r).catch((err) => toast(`Could not load messages: ${errText(err)}`));
+  loadHistory(r).then(() => markSeen(r)).catch((err) => toast(`Could not load messages: ${errText(err)}`));
+  markSeen(r);
   renderRoomList();
   drawRoom({ toBottom: changed });
 }
@@ -551,8 +575,9 @@ function messageItem(r, m, { inThread, head, root }) {
   const own = r.anonId != null && m.anon_id === r.anonId;
   const gone = m.hidden || m.deleted;
   const replies = m.reply_count || 0;
-  const body = m.deleted ? "This message was deleted." : m.hidden ? hiddenText(m) : null;
+  const body = m.deleted ? "Message deleted" : m.hidden ? hiddenText(m) : null;
   const failed = m.failed;
+  const mine = own && !gone && !m.pending;
   return el("li", {
     class: `msg${root ? " root" : ""}${own ? " own" : ""}${gone ? " gone" : ""}${m.pending ? " pending" : ""}${failed ? " failed" : ""}${head ? " head" : ""}`,
     "data-id": m.id,
@@ -563,15 +588,19 @@ function messageItem(r, m, { inThread, head, root }) {
     m.created_at && el("time", { datetime: m.created_at }, clock(m.created_at))),
   // Isolated, so that no message can reorder the text around it.
   el("p", { class: "body", dir: "auto" }, body ?? linkify(m.content || "")),
+  m.edited_at && !gone && el("p", { class: "edited" },
+    el("time", { datetime: m.edited_at, title: `Edited ${new Date(m.edited_at).toLocaleString()}` }, "edited")),
   el("div", { class: "msg-actions" },
     m.pending && !failed && el("span", { class: "state" }, "Sending…"),
     failed && el("span", { class: "state" }, `Not sent: ${failed}`),
     failed && el("button", { type: "button", class: "link", onclick: () => retryFailed(m.id) }, "Retry"),
     failed && el("button", { type: "button", class: "link", onclick: () => discardFailed(m.id) }, "Discard"),
-    !inThread && !m.parent_id && !m.pending && !gone && el("button", {
+    !inThread && !m.parent_id && !m.pending && (!gone || (m.deleted && replies > 0)) && el("button", {
       type: "button", class: "link", onclick: () => openThread(m.id),
       "aria-label": replies === 0 ? "Reply in a thread" : `${plural(replies, "reply", "replies")}: open the thread`,
     }, replies === 0 ? "Reply" : plural(replies, "reply", "replies")),
+    mine && el("button", { type: "button", class: "link", onclick: () => editMessage(m), "aria-label": "Edit your message" }, "Edit"),
+    mine && el("button", { type: "button", class: "link", onclick: () => deleteMessage(m), "aria-label": "Delete your message" }, "Delete"),
     !own && !gone && !m.pending && (flagged.has(m.id)
       ? el("span", { class: "state" }, "You flagged this")
       : el("button", { type: "button", class: "link flag", onclick: () => flagMessage(m) }, "Flag"))));
@@ -645,6 +674,7 @@ function drawRoom(o = {}) {
   $("room-title").title = $("room-title").textContent;
   $("room-meta").textContent = [presenceText(r), r.anonId && `you are ${r.anonId}`].filter(Boolean).join(" · ");
   $("room-schedule").textContent = [schedule(c), c.instructor, termName(c.term)].filter(Boolean).join(" · ");
+  drawMute($("room-mute"), "room:" + id, "Mute reply notifications", "Unmute reply notifications");
   $("room-friends").textContent = r.friends == null ? ""
     : r.friends.length === 0 ? "None of your friends is in this class (or the class is too small to say)."
       : `Friends in this class: ${r.friends.map(personName).join(", ")}`;
@@ -679,6 +709,7 @@ function drawRoom(o = {}) {
 
 function drawThread(r) {
   if (!state.thread || !$("thread").open) return;
+  drawMute($("thread-mute"), "thread:" + state.thread, "Mute thread", "Unmute thread");
   const root = r.messages.get(state.thread);
   const replies = [...r.messages.values()].filter((m) => m.parent_id === state.thread).sort((a, b) => a.seq - b.seq);
   $("thread-title").textContent = root ? `Thread · ${plural(root.reply_count || replies.length, "reply", "replies")}` : "Thread";
@@ -741,6 +772,244 @@ $("thread").addEventListener("close", () => {
   const btn = id && document.querySelector(`#messages li[data-id="${CSS.escape(id)}"] .msg-actions button`);
   if (btn) btn.focus();
 });
+
+// ---- Edits and deletions -----------------------------------------------------------------------
+
+// changed records the current state of a message its author edited or deleted; the frame has no
+// reply count, which the message keeps.
+function changed(r, m) {
+  const old = r.messages.get(m.id);
+  if (!old && m.seq < r.oldestSeq) return; // not loaded: history brings it as it is now
+  r.messages.set(m.id, { ...m, reply_count: m.reply_count ?? old?.reply_count ?? 0 });
+  if (state.current === r.id) render();
+}
+
+let editing = null;
+function editMessage(m) {
+  editing = m;
+  $("edit-content").value = m.content || "";
+  $("edit-status").textContent = "";
+  $("edit-save").disabled = false;
+  $("edit-dialog").showModal();
+}
+$("edit-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const m = editing;
+  if (!m) return;
+  const content = $("edit-content").value;
+  try {
+    normalizeContent(content);
+  } catch (err) {
+    $("edit-status").textContent = errText(err);
+    return;
+  }
+  $("edit-save").disabled = true;
+  $("edit-status").textContent = "Saving…";
+  try {
+    const saved = await call((a) => a.editMessage(m.id, content));
+    const r = state.rooms.get(saved.room);
+    if (r) changed(r, saved);
+    editing = null;
+    $("edit-dialog").close();
+    announce("Your message was edited.");
+  } catch (err) {
+    $("edit-save").disabled = err.code === "edit_window_passed" || err.code === "message_deleted";
+    $("edit-status").textContent = err.code === "edit_window_passed"
+      ? "The time for editing this message has passed, so it stays as it is. You can still delete it."
+      : errText(err);
+  }
+});
+$("edit-dialog").addEventListener("close", () => { editing = null; });
+
+async function deleteMessage(m) {
+  const { ok } = await confirmDialog({
+    title: "Delete your message?",
+    text: "Everyone sees “Message deleted” in its place under your pseudonym; replies to it stay. This cannot be undone.",
+    ok: "Delete",
+  });
+  if (!ok) return;
+  try {
+    await call((a) => a.deleteMessage(m.id));
+    const r = state.rooms.get(m.room);
+    if (r) changed(r, { ...m, content: null, deleted: true });
+    announce("Your message was deleted.");
+  } catch (err) {
+    toast(errText(err));
+  }
+}
+
+// ---- Notifications ---------------------------------------------------------------------------
+
+const inbox = { unread: 0, cursor: null, loading: false };
+
+function drawBell() {
+  const b = $("bell-count");
+  b.hidden = inbox.unread === 0;
+  b.textContent = countLabel(inbox.unread);
+  const label = `${countLabel(inbox.unread)} unread ${inbox.unread === 1 ? "notification" : "notifications"}`;
+  b.setAttribute("aria-label", label);
+  // Inside a room on a phone the tabs give way to the room: its header shows the count.
+  $("room-bell").hidden = inbox.unread === 0;
+  $("room-bell").setAttribute("aria-label", `Inbox: ${label}`);
+  $("room-bell-count").textContent = countLabel(inbox.unread);
+}
+
+function refreshBell() {
+  call((a) => a.notifications({ limit: 1 })).then((p) => { inbox.unread = p.unread; drawBell(); }).catch(() => {});
+}
+
+function onNotification(n) {
+  if (!n.read) inbox.unread++;
+  drawBell();
+  if (document.body.dataset.screen === "inbox") $("inbox").prepend(notificationItem(n));
+  const c = state.classes.get(n.room);
+  announce(`${n.anon_id || "Someone"} replied in ${c ? courseName(c) : "a thread"}.`);
+}
+
+function notificationItem(n) {
+  const c = state.classes.get(n.room);
+  const b = el("button", { type: "button", class: `inbox-item${n.read ? "" : " unread"}`, "data-id": n.id },
+    el("span", { class: "who" }, `${n.anon_id || "Someone"} replied${n.read ? "" : " (unread)"}`),
+    el("span", { class: "excerpt", dir: "auto" }, n.excerpt || "(this reply is no longer shown)"),
+    el("span", { class: "meta" }, [c ? courseName(c) : "A class you left", n.created_at && `${dayLabel(n.created_at)} ${clock(n.created_at)}`].filter(Boolean).join(" · ")));
+  b.addEventListener("click", () => openNotification(n, b));
+  return el("li", {}, b);
+}
+
+async function openNotification(n, b) {
+  if (!n.read) {
+    try {
+      await call((a) => a.readNotification(n.id));
+      n.read = true;
+      inbox.unread = Math.max(0, inbox.unread - 1);
+      drawBell();
+      b.classList.remove("unread");
+      b.querySelector(".who").textContent = `${n.anon_id || "Someone"} replied`;
+    } catch (err) {
+      toast(errText(err));
+    }
+  }
+  if (!state.classes.has(n.room)) return;
+  location.hash = `#/rooms/${n.room}/thread/${n.thread_id}`;
+}
+
+async function loadInbox(fresh) {
+  if (inbox.loading) return;
+  inbox.loading = true;
+  if (fresh) { inbox.cursor = null; $("inbox").replaceChildren(); }
+  $("inbox-status").textContent = "Loading…";
+  try {
+    const p = await call((a) => a.notifications({ limit: 20, cursor: inbox.cursor }));
+    inbox.cursor = p.next_cursor;
+    inbox.unread = p.unread;
+    drawBell();
+    $("inbox").append(...p.notifications.map(notificationItem));
+    $("inbox-more").hidden = !inbox.cursor;
+    $("inbox-status").textContent = $("inbox").children.length ? "" : "No notifications yet: replies in your threads show up here.";
+  } catch (err) {
+    $("inbox-status").textContent = errText(err);
+  } finally {
+    inbox.loading = false;
+  }
+}
+$("inbox-more").addEventListener("click", () => loadInbox(false));
+$("inbox-all-read").addEventListener("click", async () => {
+  try {
+    await call((a) => a.readAllNotifications());
+  } catch (err) {
+    toast(errText(err));
+    return;
+  }
+  announce("All notifications are marked read.");
+  loadInbox(true);
+});
+
+// Mutes: "room:<class id>" and "thread:<root id>".
+const mutes = new Set();
+function loadMutes() {
+  call((a) => a.mutes()).then((list) => {
+    mutes.clear();
+    for (const m of list) mutes.add(m.thread_id ? "thread:" + m.thread_id : "room:" + m.room);
+    render();
+  }).catch(() => {});
+}
+
+function drawMute(b, key, mute, unmute) {
+  const on = mutes.has(key);
+  b.textContent = on ? unmute : mute;
+  b.setAttribute("aria-pressed", String(on));
+}
+
+async function toggleMute(key, target) {
+  const on = mutes.has(key);
+  try {
+    await call((a) => (on ? a.unmute(target) : a.mute(target)));
+  } catch (err) {
+    toast(errText(err));
+    return;
+  }
+  if (on) mutes.delete(key); else mutes.add(key);
+  announce(on ? "Notifications are on again." : "Muted: no notifications from it.");
+  render();
+}
+$("thread-mute").addEventListener("click", () => {
+  if (state.thread) toggleMute("thread:" + state.thread, { thread_id: state.thread }).then(() => drawThread(room(state.current)));
+});
+$("room-mute").addEventListener("click", () => {
+  if (state.current) toggleMute("room:" + state.current, { room: state.current });
+});
+
+// ---- Web Push ------------------------------------------------------------------------------------
+
+// offerPush shows "Turn on notifications" when the server sends Web Push and this browser can
+// receive it, and the student has not turned it on yet here.
+async function offerPush() {
+  const b = $("push-on");
+  b.hidden = true;
+  if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return;
+  try {
+    await call((a) => a.pushKey());
+  } catch (_) {
+    return; // 404 push_disabled: the server sends no Web Push
+  }
+  const reg = await navigator.serviceWorker.ready;
+  const sub = await reg.pushManager.getSubscription().catch(() => null);
+  if (sub && Notification.permission === "granted") {
+    // Stored again for this session (it may have changed).
+    call((a) => a.savePushSubscription(sub.toJSON())).catch(() => {});
+    $("push-status").textContent = "Notifications are on for this browser.";
+    return;
+  }
+  b.hidden = Notification.permission === "denied";
+  if (Notification.permission === "denied") $("push-status").textContent = "This browser blocks notifications from Common Grounds: allow them in its site settings.";
+}
+
+$("push-on").addEventListener("click", async () => {
+  const status = $("push-status");
+  // Asked only here, on the student's click.
+  const permission = await Notification.requestPermission();
+  if (permission !== "granted") {
+    status.textContent = "Notifications stay off: this browser was not allowed to show them.";
+    return;
+  }
+  try {
+    const key = await call((a) => a.pushKey());
+    const reg = await navigator.serviceWorker.ready;
+    const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+    await call((a) => a.savePushSubscription(sub.toJSON()));
+    $("push-on").hidden = true;
+    status.textContent = "Notifications are on for this browser.";
+  } catch (err) {
+    status.textContent = `Notifications could not be turned on: ${err.detail || err.message || String(err)}`;
+  }
+});
+
+// The service worker names a class in a notification by its course; it cannot ask the server.
+function tellWorkerClasses() {
+  if (!("serviceWorker" in navigator)) return;
+  const names = Object.fromEntries([...state.classes.values()].map((c) => [c.id, courseName(c)]));
+  navigator.serviceWorker.ready.then((reg) => reg.active && reg.active.postMessage({ type: "classes", names })).catch(() => {});
+}
 
 // ---- Flags -----------------------------------------------------------------------------------
 
@@ -863,6 +1132,8 @@ function connect() {
     storagePrefix: STORAGE_PREFIX,
     onSessionEnded: () => { if (state.live === live) signOut("Your session has ended. Sign in again."); },
     onOutboxChange: () => render(),
+    onRead,
+    onNotification,
     debug: (e) => console.debug("cg:", e.kind, e.detail),
   });
   state.live = live;
@@ -896,6 +1167,9 @@ function openRoom(id) {
       r.smallRoom = info.smallRoom;
       r.replayUntil = info.lastSeq;
       fillGap(r, info.lastSeq).catch((err) => toast(`Could not load messages: ${errText(err)}`));
+      // What arrived while away is counted by the server; what arrives from now on, here.
+      refreshUnread();
+      markSeen(r);
       render();
     },
     onMessage(m) {
@@ -904,30 +1178,29 @@ function openRoom(id) {
       r.typing.delete(m.anon_id);
       const own = m.anon_id === r.anonId;
       if (fresh && !own) {
-        if (id !== state.current || document.hidden || document.body.dataset.screen !== "rooms") r.unread++;
+        if (!viewing(id) && m.seq > r.readSeq && !m.hidden && !m.deleted) {
+          r.unread++;
+          if (r.unread > 99) { r.unread = 99; r.unreadMore = true; }
+        }
         if (id === state.current && !m.parent_id) {
           const s = $("scroller");
           if (s.scrollHeight - s.scrollTop - s.clientHeight >= 80) r.below = (r.below || 0) + 1;
           if (m.content) announce(`${m.anon_id}: ${m.content.slice(0, 140)}`);
         }
       }
+      markSeen(r);
       renderRoomList();
       render({ toBottom: own && !m.parent_id });
     },
-    onHidden(messageId) {
-      const m = r.messages.get(messageId);
-      if (m) { m.hidden = true; m.content = null; }
-      render();
-    },
+    onEdited(m) { changed(r, m); },
+    onDeleted(m) { changed(r, m); },
+    // Hides and erasures carry the message as it is now (a hide says who: hidden_by).
+    onHidden(_messageId, m) { changed(r, m); },
     onRestored(m) {
       r.messages.set(m.id, m);
       render();
     },
-    onErased(messageId) {
-      const m = r.messages.get(messageId);
-      if (m) { m.deleted = true; m.content = null; m.anon_id = null; }
-      render();
-    },
+    onErased(_messageId, m) { changed(r, m); },
     onPresence({ online, fewerThan }) {
       r.online = online;
       if (fewerThan !== null) r.fewerThan = fewerThan;
@@ -955,13 +1228,74 @@ document.addEventListener("visibilitychange", () => {
   if (document.hidden) return;
   if (state.live) state.live.reconnectNow();
   const r = state.current && state.rooms.get(state.current);
-  if (r && r.unread) { r.unread = 0; renderRoomList(); }
+  if (r) markSeen(r);
 });
 
-// ---- Friends ---------------------------------------------------------------------------------
+// ---- Read markers ------------------------------------------------------------------------------
 
-const blocked = new Map(loadJSON(BLOCKED_KEY, []));
-function saveBlocked() { store(BLOCKED_KEY, JSON.stringify([...blocked])); }
+// viewing tells whether the student sees a room now.
+function viewing(id) {
+  return id === state.current && !document.hidden && document.body.dataset.screen === "rooms" && !$("app").hidden;
+}
+
+// position is the last position of a room's order this page has seen.
+function position(r) {
+  return Math.max(r.newestSeq, (r.sub && r.sub.lastSeq) || 0);
+}
+
+// markSeen moves the read marker of a room the student is looking at to the last position seen;
+// the library tells the student's other tabs and devices (onRead).
+function markSeen(r) {
+  if (!viewing(r.id)) return;
+  const seq = position(r);
+  if (r.unread || r.unreadMore) {
+    r.unread = 0;
+    r.unreadMore = false;
+    renderRoomList();
+  }
+  if (seq > r.readSeq && state.live && state.live.state.status === "live") {
+    r.readSeq = seq;
+    state.live.markRead(r.id, seq);
+  }
+}
+
+// applyUnread takes a room's read marker and unread count from the server's list of classes.
+function applyUnread(c) {
+  const r = state.rooms.get(c.id);
+  if (!r || c.unread == null) return;
+  r.readSeq = Math.max(r.readSeq, c.read_seq || 0);
+  r.unread = c.unread;
+  r.unreadMore = !!c.unread_more;
+  markSeen(r);
+}
+
+let unreadFetch = null;
+let unreadAgain = false;
+// refreshUnread asks the server for every room's unread count, one request at a time.
+function refreshUnread() {
+  if (unreadFetch) { unreadAgain = true; return; }
+  unreadFetch = call((a) => a.myClasses())
+    .then((classes) => { for (const c of classes) applyUnread(c); renderRoomList(); })
+    .catch(() => {})
+    .finally(() => {
+      unreadFetch = null;
+      if (unreadAgain) { unreadAgain = false; refreshUnread(); }
+    });
+}
+
+// onRead hears where the user's read marker of a room stands, moved here or elsewhere.
+function onRead(roomId, seq) {
+  const r = state.rooms.get(roomId);
+  if (!r || seq <= r.readSeq) return;
+  r.readSeq = seq;
+  if (seq >= position(r)) {
+    r.unread = 0;
+    r.unreadMore = false;
+    renderRoomList();
+  } else refreshUnread();
+}
+
+// ---- Friends ---------------------------------------------------------------------------------
 
 function personItem(u, detail, ...buttons) {
   return el("li", { class: "person" },
@@ -989,11 +1323,12 @@ function emptyItem(text) {
 }
 
 async function refreshFriends() {
-  const [incoming, outgoing, friends, suggestions] = await Promise.all([
+  const [incoming, outgoing, friends, suggestions, blocked] = await Promise.all([
     call((a) => a.friendRequests("incoming")),
     call((a) => a.friendRequests("outgoing")),
     call((a) => a.friends()),
     call((a) => a.friendSuggestions(10)).catch(() => []),
+    call((a) => a.blocked()),
   ]);
   const badge = $("incoming-count");
   badge.hidden = incoming.length === 0;
@@ -1010,8 +1345,8 @@ async function refreshFriends() {
   $("suggestions").replaceChildren(...(suggestions.length ? suggestions.map((s) => personItem(s.user,
     [s.shared_classes > 0 && plural(s.shared_classes, "class in common", "classes in common"), s.in_contacts && "in your contacts"].filter(Boolean).join(" · "),
     act("Add friend", () => api.sendFriendRequest({ user_id: s.user.id }), null, personName(s.user)))) : [emptyItem("No suggestions yet: they come from the classes you share.")]));
-  $("blocked").replaceChildren(...(blocked.size ? [...blocked].map(([id, name]) => personItem({ id, email: name, computing_id: null }, null,
-    act("Unblock", async () => { await api.unblock(id); blocked.delete(id); saveBlocked(); }, "ghost", name))) : [emptyItem("Nobody blocked from this device.")]));
+  $("blocked").replaceChildren(...(blocked.length ? blocked.map((u) => personItem(u, `Blocked since ${new Date(u.since).toLocaleDateString()}`,
+    act("Unblock", () => api.unblock(u.id), "ghost", personName(u)))) : [emptyItem("Nobody blocked.")]));
 }
 
 function friendCard(f) {
@@ -1025,8 +1360,6 @@ function friendCard(f) {
       const { ok } = await confirmDialog({ title: `Block ${personName(f)}?`, text: "This also ends your friendship; they cannot send you requests.", ok: "Block" });
       if (!ok) return;
       await api.block(f.id);
-      blocked.set(f.id, personName(f));
-      saveBlocked();
     }, "ghost", personName(f)));
   li.querySelector(".person-main").append(common);
   call((a) => a.commonClasses(f.id)).then((classes) => {
@@ -1108,7 +1441,7 @@ $("contacts-file").addEventListener("change", async () => {
 $("delete-account").addEventListener("click", async () => {
   const { ok, checked } = await confirmDialog({
     title: "Delete your account?",
-    text: "Your account, friendships, requests and classes go at once, and you are signed out everywhere. Your messages stay in their rooms under their pseudonyms, with nothing left that links them to you. If you also erase them, each becomes “This message was deleted.” at its own random time within a few days.",
+    text: "Your account, friendships, requests and classes go at once, and you are signed out everywhere. Your messages stay in their rooms under their pseudonyms, with nothing left that links them to you. If you also erase them, each becomes “Message deleted” at its own random time within a few days.",
     ok: "Delete my account",
     check: "Also erase my messages",
   });
@@ -1197,6 +1530,14 @@ if ("serviceWorker" in navigator) {
     }).createScriptURL("/sw.js");
   }
   navigator.serviceWorker.register(url).catch((err) => console.debug("cg: service worker:", err));
+}
+
+if ("serviceWorker" in navigator) {
+  // A click on a push notification while the app is open.
+  navigator.serviceWorker.addEventListener("message", (ev) => {
+    const m = ev.data;
+    if (m && m.type === "open" && typeof m.hash === "string" && m.hash.startsWith("#/")) location.hash = m.hash;
+  });
 }
 
 setReachable(navigator.onLine);

@@ -266,6 +266,10 @@ var Api = class {
   async commonClasses(userId) {
     return (await this.request("GET", `/api/v1/friends/${enc(userId)}/common-classes`)).classes;
   }
+  /** GET /api/v1/me/blocks: the users the caller blocked (`since`: when). */
+  async blocked() {
+    return (await this.request("GET", "/api/v1/me/blocks")).blocked;
+  }
   /** POST /api/v1/users/{user_id}/block. */
   async block(userId) {
     await this.request("POST", `/api/v1/users/${enc(userId)}/block`);

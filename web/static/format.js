@@ -109,6 +109,11 @@ export function plural(n, one, many) {
   return `${n} ${n === 1 ? one : many}`;
 }
 
+/** countLabel shows a count the server caps at 99 ("99+" past it, more telling there are more). */
+export function countLabel(n, more = false) {
+  return more || n > 99 ? "99+" : String(n);
+}
+
 // phonesFromFile reads the phone numbers of a vCard (.vcf) or CSV file's text: every TEL line of
 // a vCard, or every CSV field that looks like a phone number. Numbers keep their digits and a
 // leading "+"; duplicates go.

@@ -322,6 +322,10 @@ export class Api {
   async commonClasses(userId: string): Promise<Class[]> {
     return (await this.request<{ classes: Class[] }>("GET", `/api/v1/friends/${enc(userId)}/common-classes`)).classes;
   }
+  /** GET /api/v1/me/blocks: the users the caller blocked (`since`: when). */
+  async blocked(): Promise<Friend[]> {
+    return (await this.request<{ blocked: Friend[] }>("GET", "/api/v1/me/blocks")).blocked;
+  }
   /** POST /api/v1/users/{user_id}/block. */
   async block(userId: string): Promise<void> {
     await this.request("POST", `/api/v1/users/${enc(userId)}/block`);
