@@ -27,6 +27,10 @@ type Push struct {
 	// comma-separated host names, *.domain for its subdomains, each with an optional :port).
 	// Default: nil, the push package's list of the browsers' push services.
 	AllowedHosts []string
+	// CAFile is a PEM file of certificates trusted, besides the system's, for the push
+	// services' TLS (PUSH_CA_FILE): a push service of one's own, or one a test starts. Default:
+	// none, the system's certificates only.
+	CAFile string
 }
 
 // loadPush reads the Web Push settings; vapidKeys is VAPID_KEYS, or the secrets file's keys.
@@ -60,6 +64,7 @@ func (c *Config) loadPush(getenv func(string) string, vapidKeys string) error {
 		!(u.Scheme == "mailto" && strings.Contains(u.Opaque, "@") || u.Scheme == "https" && u.Host != "") {
 		return fmt.Errorf("VAPID_SUBJECT %q: want a mailto: address or an https: URL where the push services can reach the operator", p.Subject)
 	}
+	p.CAFile = getenv("PUSH_CA_FILE")
 	for _, h := range strings.Split(getenv("PUSH_ALLOWED_HOSTS"), ",") {
 		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
 			p.AllowedHosts = append(p.AllowedHosts, h)

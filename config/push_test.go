@@ -68,6 +68,7 @@ func TestPushSettings(t *testing.T) {
 		enabled bool
 		subject string
 		hosts   []string
+		caFile  string
 		err     string
 	}{
 		{name: "ProductionWithoutKeys", env: map[string]string{}, subject: "mailto:no-reply@virginia.edu"},
@@ -77,6 +78,8 @@ func TestPushSettings(t *testing.T) {
 		{name: "Subject", env: map[string]string{"VAPID_KEYS": pair, "VAPID_SUBJECT": "mailto:ops@cg.example"}, enabled: true, subject: "mailto:ops@cg.example"},
 		{name: "Hosts", env: map[string]string{"VAPID_KEYS": pair, "PUSH_ALLOWED_HOSTS": " FCM.googleapis.com, *.push.apple.com,"}, enabled: true,
 			subject: "mailto:no-reply@virginia.edu", hosts: []string{"fcm.googleapis.com", "*.push.apple.com"}},
+		{name: "CAFile", env: map[string]string{"VAPID_KEYS": pair, "PUSH_CA_FILE": "/etc/commongrounds/push-ca.pem"}, enabled: true,
+			subject: "mailto:no-reply@virginia.edu", caFile: "/etc/commongrounds/push-ca.pem"},
 		{name: "ErrEnabledWithoutKeys", env: map[string]string{"PUSH_ENABLED": "true"}, err: "PUSH_ENABLED=true needs VAPID_KEYS"},
 		{name: "ErrNotBase64", env: map[string]string{"VAPID_KEYS": "not base64!"}, err: "not base64url"},
 		{name: "ErrShortKey", env: map[string]string{"VAPID_KEYS": private[:20]}, err: "not a P-256 key"},
@@ -101,8 +104,8 @@ func TestPushSettings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Push.Enabled != tc.enabled || c.Push.Subject != tc.subject || strings.Join(c.Push.AllowedHosts, ",") != strings.Join(tc.hosts, ",") {
-				t.Fatalf("Enabled=%v Subject=%q AllowedHosts=%q, want %v %q %q", c.Push.Enabled, c.Push.Subject, c.Push.AllowedHosts, tc.enabled, tc.subject, tc.hosts)
+			if c.Push.Enabled != tc.enabled || c.Push.Subject != tc.subject || strings.Join(c.Push.AllowedHosts, ",") != strings.Join(tc.hosts, ",") || c.Push.CAFile != tc.caFile {
+				t.Fatalf("Enabled=%v Subject=%q AllowedHosts=%q CAFile=%q, want %v %q %q %q", c.Push.Enabled, c.Push.Subject, c.Push.AllowedHosts, c.Push.CAFile, tc.enabled, tc.subject, tc.hosts, tc.caFile)
 			}
 			if _, err := os.Stat(env["SECRETS_FILE"]); err == nil {
 				t.Fatal("a secrets file was written in production")

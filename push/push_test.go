@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	cg "github.com/commongrounds/commongrounds"
+	"github.com/commongrounds/commongrounds/internal/pushtest"
 	"github.com/commongrounds/commongrounds/internal/testenv"
 	"github.com/commongrounds/commongrounds/persistence"
 	"github.com/commongrounds/commongrounds/push"
@@ -35,7 +36,7 @@ type env struct {
 }
 
 // newEnv starts a Service allowed to send to the fakes, with opts adjusted by adjust.
-func newEnv(t *testing.T, adjust func(*push.Options), fakes ...*fakePush) *env {
+func newEnv(t *testing.T, adjust func(*push.Options), fakes ...*pushtest.Server) *env {
 	t.Helper()
 	db := testenv.MustOpenDB(t)
 	e := &env{t: t, db: db, store: persistence.NewPushSubscriptionStore(db), events: make(chan push.Event, 8192)}
@@ -44,14 +45,14 @@ func newEnv(t *testing.T, adjust func(*push.Options), fakes ...*fakePush) *env {
 	opts := push.Options{
 		PrivateKey:     key,
 		Subject:        testSubject,
-		Client:         trustingClient(fakes...),
+		Client:         pushtest.TrustingClient(fakes...),
 		RetryBase:      10 * time.Millisecond,
 		CoalesceWindow: -1,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registerer:     prometheus.NewRegistry(),
 	}
 	for _, f := range fakes {
-		opts.AllowedHosts = append(opts.AllowedHosts, f.host())
+		opts.AllowedHosts = append(opts.AllowedHosts, f.Host())
 	}
 	if adjust != nil {
 		adjust(&opts)
@@ -64,14 +65,13 @@ func newEnv(t *testing.T, adjust func(*push.Options), fakes ...*fakePush) *env {
 	t.Cleanup(svc.Close)
 	e.svc = svc
 	for _, f := range fakes {
-		f.vapid = svc.PublicKey()
-		f.subject = testSubject
+		f.SetVAPID(svc.PublicKey(), testSubject)
 	}
 	return e
 }
 
 // user creates a signed-in user whose devices are subscribed.
-func (e *env) user(email string, devices ...*device) cg.UserID {
+func (e *env) user(email string, devices ...*pushtest.Device) cg.UserID {
 	e.t.Helper()
 	ctx := context.Background()
 	u, err := persistence.NewUserStore(e.db).UpsertVerifiedUser(ctx, email, strings.Split(email, "@")[0])
@@ -83,9 +83,9 @@ func (e *env) user(email string, devices ...*device) cg.UserID {
 		e.t.Fatal(err)
 	}
 	for _, d := range devices {
-		sub, err := e.svc.ParseSubscription(d.endpoint, d.P256dh(), d.Auth(), nil)
+		sub, err := e.svc.ParseSubscription(d.Endpoint, d.P256dh(), d.Auth(), nil)
 		if err != nil {
-			e.t.Fatalf("ParseSubscription(%s): %v", d.name, err)
+			e.t.Fatalf("ParseSubscription(%s): %v", d.Name, err)
 		}
 		if err := e.store.SavePushSubscription(ctx, u.ID, sid, sub, cg.MaxPushSubscriptions); err != nil {
 			e.t.Fatal(err)
@@ -116,14 +116,14 @@ func (e *env) waitEvent(kind push.EventKind, fail ...push.EventKind) push.Event 
 }
 
 // waitPush returns the next push the fake took.
-func waitPush(t *testing.T, f *fakePush) received {
+func waitPush(t *testing.T, f *pushtest.Server) pushtest.Received {
 	t.Helper()
 	select {
-	case r := <-f.got:
+	case r := <-f.Got:
 		return r
 	case <-time.After(30 * time.Second):
 		t.Fatal("no push in 30 s")
-		return received{}
+		return pushtest.Received{}
 	}
 }
 
@@ -141,8 +141,8 @@ func notification(thread cg.MessageID, excerpt string) *cg.Notification {
 
 func TestDelivery(t *testing.T) {
 	t.Parallel()
-	f := newFakePush(t)
-	phone, laptop := f.newDevice("phone"), f.newDevice("laptop")
+	f := pushtest.New(t)
+	phone, laptop := f.NewDevice("phone"), f.NewDevice("laptop")
 	e := newEnv(t, nil, f)
 	alice := e.user("deliv1a@virginia.edu", phone, laptop)
 	e.user("deliv2b@virginia.edu") // no subscriptions
@@ -153,27 +153,27 @@ func TestDelivery(t *testing.T) {
 	seen := map[string]bool{}
 	for range 2 {
 		r := waitPush(t, f)
-		seen[r.device] = true
+		seen[r.Device] = true
 		want := map[string]any{
 			"room": string(n.Room), "thread_id": string(n.ThreadID), "message_id": string(n.MessageID),
 			"anon_id": string(n.AnonID), "excerpt": n.Excerpt, "created_at": "2026-12-08T01:02:03Z",
 		}
-		if len(r.payload) != len(want) {
-			t.Errorf("%s: payload %v, want exactly the fields %v", r.device, r.payload, want)
+		if len(r.Payload) != len(want) {
+			t.Errorf("%s: payload %v, want exactly the fields %v", r.Device, r.Payload, want)
 		}
 		for k, v := range want {
-			if r.payload[k] != v {
-				t.Errorf("%s: payload[%q]=%v, want %v", r.device, k, r.payload[k], v)
+			if r.Payload[k] != v {
+				t.Errorf("%s: payload[%q]=%v, want %v", r.Device, k, r.Payload[k], v)
 			}
 		}
-		if got, want := r.headers.Get("Topic"), strings.ReplaceAll(string(thread), "-", ""); got != want {
+		if got, want := r.Headers.Get("Topic"), strings.ReplaceAll(string(thread), "-", ""); got != want {
 			t.Errorf("Topic=%q, want %q", got, want)
 		}
-		if r.headers.Get("TTL") != "86400" || r.headers.Get("Urgency") != "normal" {
-			t.Errorf("TTL=%q Urgency=%q, want 86400 normal", r.headers.Get("TTL"), r.headers.Get("Urgency"))
+		if r.Headers.Get("TTL") != "86400" || r.Headers.Get("Urgency") != "normal" {
+			t.Errorf("TTL=%q Urgency=%q, want 86400 normal", r.Headers.Get("TTL"), r.Headers.Get("Urgency"))
 		}
-		if r.size != 2048 {
-			t.Errorf("body of %d bytes, want every push padded to 2048", r.size)
+		if r.Size != 2048 {
+			t.Errorf("body of %d bytes, want every push padded to 2048", r.Size)
 		}
 	}
 	if !seen["phone"] || !seen["laptop"] {
@@ -202,27 +202,27 @@ func TestGoneRemovesSubscription(t *testing.T) {
 	for _, status := range []int{http.StatusGone, http.StatusNotFound} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			t.Parallel()
-			f := newFakePush(t)
-			gone, kept := f.newDevice("gone"), f.newDevice("kept")
-			f.setScript(func(d *device, _ int) reply {
+			f := pushtest.New(t)
+			gone, kept := f.NewDevice("gone"), f.NewDevice("kept")
+			f.SetScript(func(d *pushtest.Device, _ int) pushtest.Reply {
 				if d == gone {
-					return reply{status: status}
+					return pushtest.Reply{Status: status}
 				}
-				return reply{status: http.StatusCreated}
+				return pushtest.Reply{Status: http.StatusCreated}
 			})
 			e := newEnv(t, nil, f)
 			u := e.user(fmt.Sprintf("gone%d@virginia.edu", status), gone, kept)
 			e.svc.Push(u, notification(cg.MessageID(uuid.NewString()), "hi"))
 			ev := e.waitEvent(push.EventRemoved, push.EventRetry, push.EventFailed)
-			if ev.Endpoint != gone.endpoint {
-				t.Fatalf("removed %s, want %s", ev.Endpoint, gone.endpoint)
+			if ev.Endpoint != gone.Endpoint {
+				t.Fatalf("removed %s, want %s", ev.Endpoint, gone.Endpoint)
 			}
 			subs, err := e.store.ListPushSubscriptions(context.Background(), u)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(subs) != 1 || subs[0].Endpoint != kept.endpoint {
-				t.Fatalf("left %d subscriptions, want only %s", len(subs), kept.endpoint)
+			if len(subs) != 1 || subs[0].Endpoint != kept.Endpoint {
+				t.Fatalf("left %d subscriptions, want only %s", len(subs), kept.Endpoint)
 			}
 		})
 	}
@@ -231,11 +231,11 @@ func TestGoneRemovesSubscription(t *testing.T) {
 // A subscription past the expirationTime its browser gave is removed without a request.
 func TestExpiredSubscriptionRemoved(t *testing.T) {
 	t.Parallel()
-	f := newFakePush(t)
-	d := f.newDevice("expired")
+	f := pushtest.New(t)
+	d := f.NewDevice("expired")
 	e := newEnv(t, nil, f)
 	u := e.user("expired1@virginia.edu")
-	sub, err := e.svc.ParseSubscription(d.endpoint, d.P256dh(), d.Auth(), new(float64)) // 1970
+	sub, err := e.svc.ParseSubscription(d.Endpoint, d.P256dh(), d.Auth(), new(float64)) // 1970
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,23 +248,23 @@ func TestExpiredSubscriptionRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.svc.Push(u, notification(cg.MessageID(uuid.NewString()), "hi"))
-	if ev := e.waitEvent(push.EventRemoved, push.EventSent, push.EventFailed); ev.Endpoint != d.endpoint || ev.Status != 0 {
+	if ev := e.waitEvent(push.EventRemoved, push.EventSent, push.EventFailed); ev.Endpoint != d.Endpoint || ev.Status != 0 {
 		t.Fatalf("event %+v, want the expired subscription removed", ev)
 	}
-	if subs, _ := e.store.ListPushSubscriptions(ctx, u); len(subs) != 0 || len(f.got) != 0 {
-		t.Fatalf("%d subscriptions left, %d pushes sent; want none", len(subs), len(f.got))
+	if subs, _ := e.store.ListPushSubscriptions(ctx, u); len(subs) != 0 || len(f.Got) != 0 {
+		t.Fatalf("%d subscriptions left, %d pushes sent; want none", len(subs), len(f.Got))
 	}
 }
 
 func TestRetryAfter(t *testing.T) {
 	t.Parallel()
-	f := newFakePush(t)
-	d := f.newDevice("busy")
-	f.setScript(func(_ *device, n int) reply {
+	f := pushtest.New(t)
+	d := f.NewDevice("busy")
+	f.SetScript(func(_ *pushtest.Device, n int) pushtest.Reply {
 		if n == 1 {
-			return reply{status: http.StatusTooManyRequests, header: map[string]string{"Retry-After": "1"}}
+			return pushtest.Reply{Status: http.StatusTooManyRequests, Header: map[string]string{"Retry-After": "1"}}
 		}
-		return reply{status: http.StatusCreated}
+		return pushtest.Reply{Status: http.StatusCreated}
 	})
 	e := newEnv(t, nil, f)
 	u := e.user("retry1@virginia.edu", d)
@@ -275,17 +275,19 @@ func TestRetryAfter(t *testing.T) {
 		t.Fatalf("retry after %v, want at least the Retry-After of 1 s", ev.Delay)
 	}
 	second := waitPush(t, f)
-	if second.n != 2 || second.at.Sub(first.at) < time.Second {
-		t.Fatalf("second try (#%d) %v after the first, want #2 no sooner than 1 s", second.n, second.at.Sub(first.at))
+	if second.N != 2 || second.At.Sub(first.At) < time.Second {
+		t.Fatalf("second try (#%d) %v after the first, want #2 no sooner than 1 s", second.N, second.At.Sub(first.At))
 	}
 	e.waitEvent(push.EventSent, push.EventFailed)
 }
 
 func TestServerErrorRetriedThenGivenUp(t *testing.T) {
 	t.Parallel()
-	f := newFakePush(t)
-	d := f.newDevice("broken")
-	f.setScript(func(*device, int) reply { return reply{status: http.StatusInternalServerError} })
+	f := pushtest.New(t)
+	d := f.NewDevice("broken")
+	f.SetScript(func(*pushtest.Device, int) pushtest.Reply {
+		return pushtest.Reply{Status: http.StatusInternalServerError}
+	})
 	e := newEnv(t, func(o *push.Options) { o.MaxAttempts = 4 }, f)
 	u := e.user("retry2@virginia.edu", d)
 	e.svc.Push(u, notification(cg.MessageID(uuid.NewString()), "hi"))
@@ -299,9 +301,9 @@ func TestServerErrorRetriedThenGivenUp(t *testing.T) {
 	}
 	e.waitEvent(push.EventFailed, push.EventRetry, push.EventSent)
 	e.svc.Close() // nothing more may come
-	close(f.got)
+	close(f.Got)
 	var tries int
-	for range f.got {
+	for range f.Got {
 		tries++
 	}
 	if tries != 4 {
@@ -313,10 +315,10 @@ func TestHangingPushService(t *testing.T) {
 	t.Parallel()
 	t.Run("OthersGoOn", func(t *testing.T) {
 		t.Parallel()
-		slow, fast := newFakePush(t), newFakePush(t)
-		slow.setScript(func(*device, int) reply { return reply{hang: true} })
-		stuck := slow.newDevice("stuck")
-		other := fast.newDevice("other")
+		slow, fast := pushtest.New(t), pushtest.New(t)
+		slow.SetScript(func(*pushtest.Device, int) pushtest.Reply { return pushtest.Reply{Hang: true} })
+		stuck := slow.NewDevice("stuck")
+		other := fast.NewDevice("other")
 		e := newEnv(t, func(o *push.Options) { o.SendersPerHost = 2; o.RequestTimeout = time.Hour }, slow, fast)
 		a := e.user("hang1a@virginia.edu", stuck)
 		b := e.user("hang1b@virginia.edu", other)
@@ -326,34 +328,34 @@ func TestHangingPushService(t *testing.T) {
 		}
 		for range 2 {
 			select {
-			case <-slow.hung:
+			case <-slow.Hung:
 			case <-time.After(30 * time.Second):
 				t.Fatal("the slow push service got no request")
 			}
 		}
 		e.svc.Push(b, notification(cg.MessageID(uuid.NewString()), "to b"))
-		if r := waitPush(t, fast); r.device != "other" {
-			t.Fatalf("pushed to %s, want other", r.device)
+		if r := waitPush(t, fast); r.Device != "other" {
+			t.Fatalf("pushed to %s, want other", r.Device)
 		}
 		// A's requests are still held: B's went by them.
-		if len(slow.aborted) != 0 {
+		if len(slow.Aborted) != 0 {
 			t.Fatal("a hanging request ended before the other push service's push arrived")
 		}
 	})
 	t.Run("TimedOut", func(t *testing.T) {
 		t.Parallel()
-		f := newFakePush(t)
-		f.setScript(func(*device, int) reply { return reply{hang: true} })
-		d := f.newDevice("stuck")
+		f := pushtest.New(t)
+		f.SetScript(func(*pushtest.Device, int) pushtest.Reply { return pushtest.Reply{Hang: true} })
+		d := f.NewDevice("stuck")
 		e := newEnv(t, func(o *push.Options) { o.RequestTimeout = 2 * time.Second; o.MaxAttempts = 2 }, f)
 		u := e.user("hang2@virginia.edu", d)
 		e.svc.Push(u, notification(cg.MessageID(uuid.NewString()), "hi"))
 		// The push service never answers, yet the delivery ends: each try timed out.
 		e.waitEvent(push.EventFailed, push.EventSent)
 		// Every request that reached the push service was given up by the service.
-		for range len(f.hung) {
+		for range len(f.Hung) {
 			select {
-			case <-f.aborted:
+			case <-f.Aborted:
 			case <-time.After(30 * time.Second):
 				t.Fatal("a hanging request was not ended by the service")
 			}
@@ -363,8 +365,8 @@ func TestHangingPushService(t *testing.T) {
 
 func TestBurstCoalesced(t *testing.T) {
 	t.Parallel()
-	f := newFakePush(t)
-	phone, laptop := f.newDevice("phone"), f.newDevice("laptop")
+	f := pushtest.New(t)
+	phone, laptop := f.NewDevice("phone"), f.NewDevice("laptop")
 	window := 500 * time.Millisecond
 	e := newEnv(t, func(o *push.Options) { o.CoalesceWindow = window }, f)
 	u := e.user("burst1@virginia.edu", phone, laptop)
@@ -386,14 +388,14 @@ func TestBurstCoalesced(t *testing.T) {
 	otherSeen := map[string]bool{}
 	for len(newest) < 2 || len(otherSeen) < 2 {
 		r := waitPush(t, f)
-		switch r.payload["message_id"] {
+		switch r.Payload["message_id"] {
 		case string(other.MessageID):
-			otherSeen[r.device] = true
+			otherSeen[r.Device] = true
 			continue
 		case string(last.MessageID):
-			newest[r.device] = true
+			newest[r.Device] = true
 		}
-		pushes[r.device]++
+		pushes[r.Device]++
 	}
 	// One push at once, then one per window while replies keep coming: with the burst
 	// over within a window or two, two or three per device.
@@ -404,32 +406,32 @@ func TestBurstCoalesced(t *testing.T) {
 		}
 	}
 	e.svc.Close()
-	if extra := len(f.got); extra != 0 {
+	if extra := len(f.Got); extra != 0 {
 		t.Errorf("%d more pushes after the newest reply", extra)
 	}
 }
 
 func TestClosedServiceDropsQuietly(t *testing.T) {
 	t.Parallel()
-	f := newFakePush(t)
+	f := pushtest.New(t)
 	e := newEnv(t, func(o *push.Options) { o.CoalesceWindow = 0 }, f)
-	u := e.user("closed1@virginia.edu", f.newDevice("any"))
+	u := e.user("closed1@virginia.edu", f.NewDevice("any"))
 	e.svc.Close()
 	e.svc.Push(u, notification(cg.MessageID(uuid.NewString()), "late"))
 	e.svc.Close() // twice is fine
-	if len(f.got) != 0 {
+	if len(f.Got) != 0 {
 		t.Fatal("a closed service pushed")
 	}
 }
 
 func TestQueueFullDrops(t *testing.T) {
 	t.Parallel()
-	f := newFakePush(t)
-	f.setScript(func(*device, int) reply { return reply{hang: true} })
+	f := pushtest.New(t)
+	f.SetScript(func(*pushtest.Device, int) pushtest.Reply { return pushtest.Reply{Hang: true} })
 	e := newEnv(t, func(o *push.Options) {
 		o.SendersPerHost, o.HostQueueSize, o.RequestTimeout = 1, 1, time.Hour
 	}, f)
-	u := e.user("drop1@virginia.edu", f.newDevice("stuck"))
+	u := e.user("drop1@virginia.edu", f.NewDevice("stuck"))
 	for range 10 {
 		e.svc.Push(u, notification(cg.MessageID(uuid.NewString()), "x"))
 	}

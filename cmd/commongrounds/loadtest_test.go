@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -211,5 +215,94 @@ func TestLoadSmoke(t *testing.T) {
 	committed, _ := res.Committed()
 	if want := (committed + res.Changes) * 40; res.Delivered != want {
 		t.Fatalf("%d deliveries of %d committed messages and %d changes, want %d\n%s", res.Delivered, committed, res.Changes, want, report.String())
+	}
+}
+
+// TestLoadReplies: with a reply mix, the load generator's offline users start threads and store
+// push subscriptions before the run, and the replies to those threads are correct events of the
+// room that reach each offline user's push endpoint.
+func TestLoadReplies(t *testing.T) {
+	t.Parallel()
+	pushed := make(chan string, 1000) // the endpoint path of every push
+	pushSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case pushed <- r.URL.Path:
+		default:
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer pushSrv.Close()
+	caFile := filepath.Join(t.TempDir(), "push-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pushSrv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := seedEnv(t)
+	env["PUSH_ALLOWED_HOSTS"] = strings.TrimPrefix(pushSrv.URL, "https://")
+	env["PUSH_CA_FILE"] = caFile
+	s := seed(t, env, "--users", "30", "--rooms", "1", "--members-per-room", "30")
+	base := startServer(t, env)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const offline = 3
+	res, err := loadgen.Run(ctx, loadgen.Config{
+		Scenario:     "replies",
+		URLs:         []string{"ws" + strings.TrimPrefix(base, "http") + "/ws"},
+		Seed:         s,
+		Publishers:   5,
+		Rate:         20,
+		ReplyMix:     0.5,
+		Offline:      offline,
+		PushEndpoint: pushSrv.URL + "/wpush",
+		Duration:     2 * time.Second,
+		DrainTimeout: time.Minute,
+	}, loadgen.Control{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report bytes.Buffer
+	res.WriteText(&report)
+	if why := res.Failed(); len(why) > 0 {
+		t.Fatalf("load run not correct: %v\n%s", why, report.String())
+	}
+	committed, _ := res.Committed()
+	if res.Threads != offline || res.Replies == 0 || res.Sockets != 30-offline || res.Delivered != committed*(30-offline) {
+		t.Fatalf("%d threads, %d replies, %d sockets, %d deliveries of %d messages: want %d threads, replies, and every message at every socket\n%s",
+			res.Threads, res.Replies, res.Sockets, res.Delivered, committed, offline, report.String())
+	}
+	// Each offline user's first reply is pushed at once (later ones of the thread are coalesced).
+	endpoints := map[string]bool{}
+	for len(endpoints) < offline {
+		select {
+		case path := <-pushed:
+			endpoints[path] = true
+		case <-ctx.Done():
+			t.Fatalf("pushes to %v, want one to each of the %d offline users", endpoints, offline)
+		}
+	}
+}
+
+// TestLoadRepliesRefused: a reply mix without offline users to start the threads, or a push
+// endpoint that is not https, is a clear error before anything connects.
+func TestLoadRepliesRefused(t *testing.T) {
+	t.Parallel()
+	s := &loadgen.Seed{Users: []loadgen.SeedUser{{Token: "t", Rooms: []string{"r"}}, {Token: "u", Rooms: []string{"r"}}}}
+	for _, tc := range []struct {
+		name string
+		cfg  loadgen.Config
+		want string
+	}{
+		{"ErrNoOffline", loadgen.Config{ReplyMix: 0.1}, "offline users"},
+		{"ErrAllOffline", loadgen.Config{Offline: 2}, "offline users 2"},
+		{"ErrMix", loadgen.Config{ReplyMix: 0.6, ChangeMix: 0.6, Offline: 1}, "reply mix"},
+		{"ErrPushEndpoint", loadgen.Config{Offline: 1, PushEndpoint: "http://push.example"}, "https"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.URLs, tc.cfg.Seed = []string{"ws://127.0.0.1:1/ws"}, s
+			if _, err := loadgen.Run(context.Background(), tc.cfg, loadgen.Control{}, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err=%v, want one saying %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"encoding/pem"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -52,5 +57,44 @@ func TestStartPush(t *testing.T) {
 				t.Fatalf("pushDeps: %v %v for service %v, want nil interfaces exactly when off", webAPI, pusher, svc != nil)
 			}
 		})
+	}
+}
+
+// TestPushClient: PUSH_CA_FILE adds its certificates to the system's for the pushes; a file that
+// cannot be read or holds no certificate stops the start with an error naming the setting.
+func TestPushClient(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if c, err := pushClient(""); c != nil || err != nil {
+		t.Fatalf("pushClient(\"\") = %v, %v; want the push package's own client", c, err)
+	}
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{filepath.Join(dir, "missing.pem"), notPEM} {
+		if _, err := pushClient(file); err == nil || !strings.Contains(err.Error(), "PUSH_CA_FILE") {
+			t.Fatalf("pushClient(%s): err=%v, want one naming PUSH_CA_FILE", file, err)
+		}
+	}
+	// A push service with a certificate of its own is reached with the file, not without it.
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusCreated) }))
+	defer srv.Close()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pushClient(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	resp, err := c.Post(srv.URL, "application/octet-stream", nil)
+	if err != nil {
+		t.Fatalf("with PUSH_CA_FILE: %v", err)
+	}
+	resp.Body.Close()
+	if _, err := http.Post(srv.URL, "application/octet-stream", nil); err == nil {
+		t.Fatal("the server's certificate is trusted without PUSH_CA_FILE")
 	}
 }

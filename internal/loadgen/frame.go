@@ -143,12 +143,17 @@ func subscribeFrame(buf []byte, room string, since int64) []byte {
 }
 
 // publishFrame encodes a publish of about size bytes of content carrying the send time now
-// (Unix ns) and the client_msg_id id, which is also the ref.
-func publishFrame(buf []byte, room, id string, now int64, size int) []byte {
+// (Unix ns) and the client_msg_id id, which is also the ref; a reply to parent when it is not
+// empty.
+func publishFrame(buf []byte, room, parent, id string, now int64, size int) []byte {
 	buf = append(buf, `{"type":"publish","ref":"`...)
 	buf = append(buf, id...)
 	buf = append(buf, `","room":"`...)
 	buf = append(buf, room...)
+	if parent != "" {
+		buf = append(buf, `","parent_id":"`...)
+		buf = append(buf, parent...)
+	}
 	buf = append(buf, `","client_msg_id":"`...)
 	buf = append(buf, id...)
 	buf = append(buf, `","content":"`+contentMark...)

@@ -27,7 +27,7 @@ func message(seq int64, content string) *cg.Message {
 // TestParseFrame reads the server's own encodings of each frame the load generator uses.
 func TestParseFrame(t *testing.T) {
 	t.Parallel()
-	ours := string(publishFrame(nil, string(testRoom), "run-0-7", 1234567890123, 100))
+	ours := string(publishFrame(nil, string(testRoom), "", "run-0-7", 1234567890123, 100))
 	var pub struct {
 		Content string `json:"content"`
 	}
@@ -80,7 +80,7 @@ func TestParseFrame(t *testing.T) {
 
 func TestPublishFrame(t *testing.T) {
 	t.Parallel()
-	f, err := rooms.DecodeFrame(publishFrame(nil, string(testRoom), "abc-1-99", time.Now().UnixNano(), 100))
+	f, err := rooms.DecodeFrame(publishFrame(nil, string(testRoom), "", "abc-1-99", time.Now().UnixNano(), 100))
 	if err != nil {
 		t.Fatalf("DecodeFrame: %v", err)
 	}

@@ -44,6 +44,10 @@ type Result struct {
 	// rooms' sockets check like messages; ChangeErrors the ones refused.
 	Changes      int64            `json:"changes"`
 	ChangeErrors map[string]int64 `json:"change_errors,omitempty"`
+	// Threads are the threads offline users started before the run (Config.Offline); Replies
+	// the publishes sent as replies to them (Config.ReplyMix).
+	Threads int64 `json:"threads,omitempty"`
+	Replies int64 `json:"replies,omitempty"`
 	// Rooms has each room's seq before the first publish and after the last, as the server's
 	// history has them, and the publishes acknowledged in it.
 	Rooms map[string]RoomSeqs `json:"rooms,omitempty"`
@@ -170,6 +174,8 @@ func (r *Result) Merge(o *Result) {
 	r.Unexpected += o.Unexpected
 	r.Changes += o.Changes
 	r.ChangeErrors = addCounts(r.ChangeErrors, o.ChangeErrors)
+	r.Threads += o.Threads
+	r.Replies += o.Replies
 	for id, s := range o.Rooms {
 		if r.Rooms == nil {
 			r.Rooms = make(map[string]RoomSeqs)
@@ -302,6 +308,9 @@ func (r *Result) WriteText(w io.Writer) {
 	}
 	if r.Changes > 0 || len(r.ChangeErrors) > 0 {
 		p("changes         %d edits, deletions and hides; errors %s", r.Changes, formatCounts(r.ChangeErrors))
+	}
+	if r.Threads > 0 || r.Replies > 0 {
+		p("replies         %d, to %d threads of users with no socket", r.Replies, r.Threads)
 	}
 	p("correctness     gaps %d, duplicates %d, missing %d, unexpected %d (event positions)", r.Gaps, r.Duplicates, r.Missing, r.Unexpected)
 	for i, s := range r.Steps {

@@ -74,6 +74,15 @@ type Config struct {
 	// ChangeMix is the share of publishes replaced by a change to an earlier message of the
 	// publisher's (changes.go): an edit, a deletion or a hide, in turn. Default: 0, none.
 	ChangeMix float64
+	// ReplyMix is the share of publishes that are replies to a thread started by an offline
+	// user (replies.go), each notifying that user. Default: 0, none.
+	ReplyMix float64
+	// Offline is the number of users, the last ones of the seed, that open no socket during the
+	// run: before it, each starts a thread in each of its rooms for the replies. Default: 0.
+	Offline int
+	// PushEndpoint, when set, is the https URL of a push service under which each offline user
+	// stores a push subscription before the run, so that replies are pushed to it.
+	PushEndpoint string
 	// HideFlags is the number of members that flag a message to hide it: the servers'
 	// FLAG_HIDE_THRESHOLD. Default: 3.
 	HideFlags int
@@ -116,6 +125,18 @@ func (c *Config) setDefaults() error {
 	if c.ChangeMix < 0 || c.ChangeMix > 1 {
 		return fmt.Errorf("change mix %v: want a share from 0 to 1", c.ChangeMix)
 	}
+	if c.ReplyMix < 0 || c.ReplyMix > 1 || c.ReplyMix+c.ChangeMix > 1 {
+		return fmt.Errorf("reply mix %v: want a share from 0 to 1, with the change mix at most 1", c.ReplyMix)
+	}
+	if c.Offline < 0 || c.Offline >= len(c.Seed.Users) {
+		return fmt.Errorf("offline users %d: want from 0 to fewer than the seed's %d", c.Offline, len(c.Seed.Users))
+	}
+	if c.ReplyMix > 0 && c.Offline == 0 {
+		return errors.New("a reply mix needs offline users to start the threads")
+	}
+	if c.PushEndpoint != "" && !strings.HasPrefix(c.PushEndpoint, "https://") {
+		return fmt.Errorf("push endpoint %q: want an https URL", c.PushEndpoint)
+	}
 	if c.HideFlags <= 0 {
 		c.HideFlags = 3
 	}
@@ -148,6 +169,8 @@ type runner struct {
 	transports []*http.Transport
 	dialSlots  chan struct{}
 	roomAcks   map[string]*atomic.Int64
+	threads    threads // the offline users' thread roots, for replies
+	replies    atomic.Int64
 
 	phase   atomic.Value // string
 	steady  atomic.Bool
@@ -210,6 +233,9 @@ func newRunner(cfg Config) (*runner, error) {
 
 	totalPublishers, localPublishers := 0, 0
 	for i, user := range cfg.Seed.Users {
+		if cfg.isOffline(i) {
+			continue
+		}
 		isPublisher := i < cfg.Publishers && len(user.Rooms) > 0
 		if isPublisher {
 			totalPublishers++
@@ -324,6 +350,12 @@ func Run(ctx context.Context, cfg Config, ctl Control, emit func(Event)) (*Resul
 		defer close(progressDone)
 		r.progressLoop(start, progressStop, emit)
 	}()
+
+	// Offline users start their threads (before the rooms' positions are first read).
+	if err := r.prepareOffline(ctx); err != nil {
+		return nil, fmt.Errorf("load run: %w", err)
+	}
+	res.Threads = r.threads.made.Load()
 
 	// Connect and subscribe.
 	res.StartedAt = start.UnixNano()
@@ -443,6 +475,7 @@ func Run(ctx context.Context, cfg Config, ctl Control, emit func(Event)) (*Resul
 	res.Latency, res.AckLatency = r.latency, r.ackLatency
 	res.Gaps, res.Duplicates, res.Unexpected = r.gaps.Load(), r.duplicates.Load(), r.unexpected.Load()+r.unparsed.Load()
 	res.Changes, res.ChangeErrors = r.changer.done.Load(), r.changer.errors.Map()
+	res.Replies = r.replies.Load()
 	return res, nil
 }
 
@@ -553,7 +586,8 @@ func (r *runner) publishLoop(ctx context.Context, stop <-chan struct{}) {
 	rate := -1.0
 	var buf []byte
 	next := 0
-	mix := 0.0 // the share of a change owed
+	mix := 0.0   // the share of a change owed
+	reply := 0.0 // the share of a reply owed
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -581,8 +615,13 @@ func (r *runner) publishLoop(ctx context.Context, stop <-chan struct{}) {
 					continue
 				}
 			}
+			isReply := false
+			if reply += r.cfg.ReplyMix; reply >= 1 {
+				reply--
+				isReply = true
+			}
 			var ok bool
-			buf, ok = s.publish(prefix+strconv.FormatInt(n, 10), r.cfg.ContentSize, buf)
+			buf, ok = s.publish(prefix+strconv.FormatInt(n, 10), r.cfg.ContentSize, isReply, buf)
 			if ok {
 				r.sent.Add(1)
 				r.stepSent.Add(1)

@@ -388,7 +388,7 @@ func (s *socket) becameReady() {
 }
 
 // publish sends one message to the socket's next room; false when the socket is down.
-func (s *socket) publish(id string, size int, buf []byte) ([]byte, bool) {
+func (s *socket) publish(id string, size int, reply bool, buf []byte) ([]byte, bool) {
 	s.mu.Lock()
 	ws := s.ws
 	if ws == nil || len(s.rooms) == 0 {
@@ -397,7 +397,13 @@ func (s *socket) publish(id string, size int, buf []byte) ([]byte, bool) {
 	}
 	room := s.rooms[s.nextRoom%len(s.rooms)].room
 	s.nextRoom++
-	buf = publishFrame(buf[:0], room, id, time.Now().UnixNano(), size)
+	parent := ""
+	if reply {
+		if parent = s.r.threads.parent(room); parent != "" {
+			s.r.replies.Add(1)
+		}
+	}
+	buf = publishFrame(buf[:0], room, parent, id, time.Now().UnixNano(), size)
 	if s.inflight == nil {
 		s.inflight = make(map[string]*inflight)
 	}

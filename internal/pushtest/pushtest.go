@@ -1,4 +1,7 @@
-package push_test
+// Package pushtest is a push service for tests: a local HTTPS server that checks each push's
+// VAPID Authorization (RFC 8292) and decrypts its aes128gcm body (RFC 8291) with the keys of the
+// browser it was sent to, as the browsers' push services do.
+package pushtest
 
 import (
 	"bytes"
@@ -15,6 +18,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -28,99 +32,102 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// device is a browser's side of a subscription: the key pair and the authentication secret
+// Device is a browser's side of a subscription: the key pair and the authentication secret
 // the Push API makes, which the fake push service decrypts pushes with.
-type device struct {
-	name     string
+type Device struct {
+	Name     string
+	Endpoint string // the URL the browser gives the server
 	priv     *ecdh.PrivateKey
 	auth     []byte
-	endpoint string
 }
 
 // P256dh and Auth are the subscription's keys as PushSubscription.toJSON() gives them.
-func (d *device) P256dh() string {
+func (d *Device) P256dh() string {
 	return base64.RawURLEncoding.EncodeToString(d.priv.PublicKey().Bytes())
 }
-func (d *device) Auth() string { return base64.RawURLEncoding.EncodeToString(d.auth) }
+func (d *Device) Auth() string { return base64.RawURLEncoding.EncodeToString(d.auth) }
 
-// received is one push the fake push service took.
-type received struct {
-	device  string
-	n       int // the device's requests so far, this one included
-	payload map[string]any
-	headers http.Header
-	size    int
-	at      time.Time
+// Received is one push the service took.
+type Received struct {
+	Device  string
+	N       int // the device's requests so far, this one included
+	Payload map[string]any
+	Headers http.Header
+	Size    int
+	At      time.Time
 }
 
-// reply is what the fake push service answers one request with; hang makes it wait for the
+// Reply is what the service answers one request with; Hang makes it wait for the
 // request's end instead.
-type reply struct {
-	status int
-	header map[string]string
-	hang   bool
+type Reply struct {
+	Status int
+	Header map[string]string
+	Hang   bool
 }
 
-// fakePush is a push service on a local HTTPS server: it checks each request's VAPID
+// Server is a push service on a local HTTPS server: it checks each request's VAPID
 // Authorization (RFC 8292), decrypts its aes128gcm body (RFC 8291) with the device's private
 // key, and answers as the test scripts it.
-type fakePush struct {
-	t       *testing.T
-	srv     *httptest.Server
-	vapid   string // the public key the service must sign with (base64url)
-	subject string // the JWT's expected sub
+type Server struct {
+	t   *testing.T
+	srv *httptest.Server
 
 	mu      sync.Mutex
-	devices map[string]*device // guarded by mu, by path
-	counts  map[string]int     // guarded by mu, requests per device
-	script  func(d *device, n int) reply
+	vapid   string                       // guarded by mu, the public key pushes must be signed with (base64url)
+	subject string                       // guarded by mu, the JWT's expected sub
+	devices map[string]*Device           // guarded by mu, by path
+	counts  map[string]int               // guarded by mu, requests per device
+	script  func(d *Device, n int) Reply // guarded by mu
 
-	got     chan received // every request that passed the checks, whatever its answer
-	hung    chan string   // the devices of hanging requests, once they are in the handler
-	aborted chan string   // the devices of hanging requests, once their request ended
+	Got     chan Received // every request that passed the checks, whatever its answer
+	Hung    chan string   // the devices of hanging requests, once they are in the handler
+	Aborted chan string   // the devices of hanging requests, once their request ended
 }
 
-func newFakePush(t *testing.T) *fakePush {
-	f := &fakePush{
+// New starts a push service that answers 201 Created to every valid push until SetScript says
+// otherwise; it stops when the test ends. Set the key it checks with SetVAPID.
+func New(t *testing.T) *Server {
+	f := &Server{
 		t:       t,
-		devices: map[string]*device{},
+		devices: map[string]*Device{},
 		counts:  map[string]int{},
-		script:  func(*device, int) reply { return reply{status: http.StatusCreated} },
-		got:     make(chan received, 4096),
-		hung:    make(chan string, 64),
-		aborted: make(chan string, 64),
+		script:  func(*Device, int) Reply { return Reply{Status: http.StatusCreated} },
+		Got:     make(chan Received, 4096),
+		Hung:    make(chan string, 64),
+		Aborted: make(chan string, 64),
 	}
 	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
-// host is the server's host:port, for the allowlist.
-func (f *fakePush) host() string { return strings.TrimPrefix(f.srv.URL, "https://") }
+// Host is the server's host:port, for the allowlist.
+func (f *Server) Host() string { return strings.TrimPrefix(f.srv.URL, "https://") }
 
-// newDevice makes a device subscribed on this push service.
-func (f *fakePush) newDevice(name string) *device {
+// NewDevice makes a browser subscribed on this push service.
+func (f *Server) NewDevice(name string) *Device {
 	priv, err := ecdh.P256().GenerateKey(rand.Reader)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	d := &device{name: name, priv: priv, auth: make([]byte, 16)}
+	d := &Device{Name: name, priv: priv, auth: make([]byte, 16)}
 	_, _ = rand.Read(d.auth)
 	path := "/wpush/v2/" + name
-	d.endpoint = f.srv.URL + path
+	d.Endpoint = f.srv.URL + path
 	f.mu.Lock()
 	f.devices[path] = d
 	f.mu.Unlock()
 	return d
 }
 
-func (f *fakePush) setScript(s func(d *device, n int) reply) {
+// SetScript has the service answer the nth valid push to d with s(d, n).
+func (f *Server) SetScript(s func(d *Device, n int) Reply) {
 	f.mu.Lock()
 	f.script = s
 	f.mu.Unlock()
 }
 
-func (f *fakePush) serve(w http.ResponseWriter, r *http.Request) {
+func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	d := f.devices[r.URL.Path]
 	f.mu.Unlock()
@@ -133,46 +140,62 @@ func (f *fakePush) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := f.checkVAPID(r.Header.Get("Authorization")); err != nil {
-		f.t.Errorf("%s: VAPID: %v", d.name, err)
+		f.t.Errorf("%s: VAPID: %v", d.Name, err)
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
 	if ce := r.Header.Get("Content-Encoding"); ce != "aes128gcm" {
-		f.t.Errorf("%s: Content-Encoding=%q, want aes128gcm", d.name, ce)
+		f.t.Errorf("%s: Content-Encoding=%q, want aes128gcm", d.Name, ce)
 	}
-	plain, err := decrypt(d, body)
+	plain, err := Decrypt(d, body)
 	if err != nil {
-		f.t.Errorf("%s: decrypt: %v", d.name, err)
+		f.t.Errorf("%s: decrypt: %v", d.Name, err)
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	var payload map[string]any
 	if err := json.Unmarshal(plain, &payload); err != nil {
-		f.t.Errorf("%s: payload %q: %v", d.name, plain, err)
+		f.t.Errorf("%s: payload %q: %v", d.Name, plain, err)
 	}
 	f.mu.Lock()
-	f.counts[d.name]++
-	n := f.counts[d.name]
+	f.counts[d.Name]++
+	n := f.counts[d.Name]
 	script := f.script
 	f.mu.Unlock()
-	f.got <- received{device: d.name, n: n, payload: payload, headers: r.Header.Clone(), size: len(body), at: time.Now()}
+	f.Got <- Received{Device: d.Name, N: n, Payload: payload, Headers: r.Header.Clone(), Size: len(body), At: time.Now()}
 	rep := script(d, n)
-	if rep.hang {
-		f.hung <- d.name
+	if rep.Hang {
+		f.Hung <- d.Name
 		<-r.Context().Done()
-		f.aborted <- d.name
+		f.Aborted <- d.Name
 		return
 	}
-	for k, v := range rep.header {
+	for k, v := range rep.Header {
 		w.Header().Set(k, v)
 	}
-	w.WriteHeader(rep.status)
+	w.WriteHeader(rep.Status)
+}
+
+// SetVAPID sets the public key (base64url) pushes must be signed with and the contact their
+// JWT must name.
+func (f *Server) SetVAPID(publicKey, subject string) {
+	f.mu.Lock()
+	f.vapid, f.subject = publicKey, subject
+	f.mu.Unlock()
+}
+
+// CertificatePEM is the server's certificate in PEM, for a file of trusted certificates.
+func (f *Server) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
 }
 
 // checkVAPID checks an Authorization header of RFC 8292: "vapid t=<JWT>, k=<key>", the key
 // the service's, the JWT signed with it (ES256) for this server's origin, expiring within a
 // day, naming the expected contact.
-func (f *fakePush) checkVAPID(h string) error {
+func (f *Server) checkVAPID(h string) error {
+	f.mu.Lock()
+	vapid, subject := f.vapid, f.subject
+	f.mu.Unlock()
 	rest, ok := strings.CutPrefix(h, "vapid ")
 	if !ok {
 		return fmt.Errorf("scheme of %q, want vapid", h)
@@ -187,8 +210,8 @@ func (f *fakePush) checkVAPID(h string) error {
 			key = v
 		}
 	}
-	if key != f.vapid {
-		return fmt.Errorf("k=%q, want the service's key %q", key, f.vapid)
+	if key != vapid {
+		return fmt.Errorf("k=%q, want the service's key %q", key, vapid)
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(key)
 	if err != nil {
@@ -208,14 +231,14 @@ func (f *fakePush) checkVAPID(h string) error {
 	if err != nil || exp.After(time.Now().Add(24*time.Hour)) {
 		return fmt.Errorf("exp %v: want within 24 h", exp)
 	}
-	if sub, _ := claims.GetSubject(); sub != f.subject {
-		return fmt.Errorf("sub=%q, want %q", sub, f.subject)
+	if sub, _ := claims.GetSubject(); sub != subject {
+		return fmt.Errorf("sub=%q, want %q", sub, subject)
 	}
 	return nil
 }
 
-// decrypt opens an aes128gcm body (RFC 8188) addressed to d with the keys of RFC 8291.
-func decrypt(d *device, body []byte) ([]byte, error) {
+// Decrypt opens an aes128gcm body (RFC 8188) addressed to d with the keys of RFC 8291.
+func Decrypt(d *Device, body []byte) ([]byte, error) {
 	if len(body) < 21 {
 		return nil, errors.New("shorter than the header")
 	}
@@ -276,8 +299,8 @@ func decrypt(d *device, body []byte) ([]byte, error) {
 	return plain[:len(plain)-1], nil
 }
 
-// trustingClient is an HTTP client that trusts the fake push services' certificates.
-func trustingClient(fakes ...*fakePush) *http.Client {
+// TrustingClient is an HTTP client that trusts the certificates of the services.
+func TrustingClient(fakes ...*Server) *http.Client {
 	pool := x509.NewCertPool()
 	for _, f := range fakes {
 		pool.AddCert(f.srv.Certificate())
