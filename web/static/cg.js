@@ -837,11 +837,13 @@ var Live = class {
     if (this.stopped) return;
     const delay = Math.max(0, Math.round(ms));
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    this.setState({ status: "offline", retryInMs: delay });
+    if (this.stopped || this.current.status !== "offline") return;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       void this.open();
     }, delay);
-    this.setState({ status: "offline", retryInMs: delay });
   }
   // backoff is the next delay: full jitter under an exponential ceiling capped at 10 s.
   backoff() {

@@ -497,11 +497,15 @@ export class Live {
     if (this.stopped) return;
     const delay = Math.max(0, Math.round(ms));
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    // Announced first, so that the wait counts from the announcement: "retry in N ms" is never
+    // cut short by the time the listeners take. A listener may reconnect at once (reconnectNow).
+    this.setState({ status: "offline", retryInMs: delay });
+    if (this.stopped || this.current.status !== "offline") return;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       void this.open();
     }, delay);
-    this.setState({ status: "offline", retryInMs: delay });
   }
 
   // backoff is the next delay: full jitter under an exponential ceiling capped at 10 s.
