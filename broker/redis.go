@@ -55,9 +55,9 @@ type Redis struct {
 	// subMu serialises subscription changes, so that the commands for one room reach Redis in
 	// the order of the calls. It is held while a command is written, never by the receive loops.
 	subMu  sync.Mutex
-	refs   map[cg.ClassID]int // guarded by subMu: Subscribe calls not yet undone
-	shards *shardSubs         // sharded mode: the rooms' channels
-	main   *subscription      // control channel, and rooms when not sharded
+	refs   map[string]int // guarded by subMu: subscriptions of each channel not yet undone
+	shards *shardSubs     // sharded mode: the rooms' channels
+	main   *subscription  // control channel, and rooms when not sharded
 
 	mu        sync.Mutex
 	local     map[cg.ClassID]struct{}    // guarded by mu: rooms subscribed here
@@ -100,7 +100,7 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 		ctx:       ctx,
 		cancel:    cancel,
 		local:     make(map[cg.ClassID]struct{}),
-		refs:      make(map[cg.ClassID]int),
+		refs:      make(map[string]int),
 		confirmed: make(map[string]bool),
 		waiters:   make(map[string][]chan struct{}),
 	}
@@ -273,13 +273,24 @@ func (b *Redis) SetHandler(h cg.BrokerHandler) { b.handler.Store(&h) }
 // When Redis does not confirm in time it returns an error; the subscription stays requested and
 // takes effect when Redis is back.
 func (b *Redis) Subscribe(ctx context.Context, room cg.ClassID) error {
-	ch := b.roomChannel(room)
+	return b.subscribeChannel(ctx, b.roomChannel(room), func() { b.local[room] = struct{}{} }, true)
+}
+
+// Unsubscribe undoes one Subscribe; the last one stops receiving the room's events.
+func (b *Redis) Unsubscribe(ctx context.Context, room cg.ClassID) error {
+	return b.unsubscribeChannel(ctx, b.roomChannel(room), func() { delete(b.local, room) })
+}
+
+// subscribeChannel counts one subscription of ch; the first is sent to Redis (through the
+// shard connections, or the main one). It then waits until Redis confirms ch, unless Redis is
+// down and waitWhileDown is false. local records the subscriber under b.mu.
+func (b *Redis) subscribeChannel(ctx context.Context, ch string, local func(), waitWhileDown bool) error {
 	wait := make(chan struct{})
 	b.subMu.Lock()
-	b.refs[room]++
-	first := b.refs[room] == 1
+	b.refs[ch]++
+	first := b.refs[ch] == 1
 	b.mu.Lock()
-	b.local[room] = struct{}{}
+	local()
 	if first || !b.confirmed[ch] {
 		b.waiters[ch] = append(b.waiters[ch], wait)
 	} else {
@@ -298,6 +309,10 @@ func (b *Redis) Subscribe(ctx context.Context, room cg.ClassID) error {
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", ch, err)
 	}
+	if !waitWhileDown && !b.Up() {
+		// Requested: it takes effect when Redis is back.
+		return fmt.Errorf("subscribe %s: %w", ch, ErrUnavailable)
+	}
 	t := time.NewTimer(b.opts.SubscribeTimeout)
 	defer t.Stop()
 	select {
@@ -310,26 +325,27 @@ func (b *Redis) Subscribe(ctx context.Context, room cg.ClassID) error {
 	}
 }
 
-// Unsubscribe undoes one Subscribe; the last one stops receiving the room's events.
-func (b *Redis) Unsubscribe(ctx context.Context, room cg.ClassID) error {
+// unsubscribeChannel undoes one subscribeChannel of ch; the last one leaves the channel in
+// Redis. local forgets the subscriber under b.mu.
+func (b *Redis) unsubscribeChannel(ctx context.Context, ch string, local func()) error {
 	b.subMu.Lock()
 	defer b.subMu.Unlock()
-	if b.refs[room] == 0 {
+	if b.refs[ch] == 0 {
 		return nil
 	}
-	if b.refs[room]--; b.refs[room] > 0 {
+	if b.refs[ch]--; b.refs[ch] > 0 {
 		return nil
 	}
-	delete(b.refs, room)
+	delete(b.refs, ch)
 	b.mu.Lock()
-	delete(b.local, room)
-	delete(b.confirmed, b.roomChannel(room))
+	local()
+	delete(b.confirmed, ch)
 	b.mu.Unlock()
 	if b.shards != nil {
-		b.shards.unsubscribe(b.roomChannel(room))
+		b.shards.unsubscribe(ch)
 		return nil
 	}
-	return b.main.ps.Unsubscribe(ctx, b.roomChannel(room))
+	return b.main.ps.Unsubscribe(ctx, ch)
 }
 
 // Publish sends a room event. While Redis is unreachable the event is handed to this

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	cg "github.com/commongrounds/commongrounds"
 )
@@ -44,7 +43,6 @@ func (m *Memory) UnsubscribeUser(_ context.Context, user cg.UserID) error {
 // so that a user's events travel only through the shard that owns the user's channel; plain
 // pub/sub on the control channel's connection otherwise.
 type userSubs struct {
-	refs  map[cg.UserID]int      // guarded by Redis.subMu: SubscribeUser calls not yet undone
 	local map[cg.UserID]struct{} // guarded by Redis.mu: users subscribed here
 }
 
@@ -64,74 +62,18 @@ func (b *Redis) dispatchUser(h cg.BrokerHandler, channel string, payload []byte)
 // When Redis is down, or does not confirm in time, it returns an error at once or after
 // SubscribeTimeout; the subscription stays requested and takes effect when Redis is back.
 func (b *Redis) SubscribeUser(ctx context.Context, user cg.UserID) error {
-	ch := b.userChannel(user)
-	wait := make(chan struct{})
-	b.subMu.Lock()
-	if b.users.refs == nil {
-		b.users.refs = make(map[cg.UserID]int)
-	}
-	b.users.refs[user]++
-	first := b.users.refs[user] == 1
-	b.mu.Lock()
-	if b.users.local == nil {
-		b.users.local = make(map[cg.UserID]struct{})
-	}
-	b.users.local[user] = struct{}{}
-	if first || !b.confirmed[ch] {
-		b.waiters[ch] = append(b.waiters[ch], wait)
-	} else {
-		close(wait)
-	}
-	b.mu.Unlock()
-	var err error
-	switch {
-	case !first:
-	case b.shards != nil:
-		b.shards.subscribe(ctx, ch)
-	default:
-		err = b.main.ps.Subscribe(ctx, ch)
-	}
-	b.subMu.Unlock()
-	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", ch, err)
-	}
-	if !b.Up() {
-		// Requested: it takes effect when Redis is back. A socket does not wait for that.
-		return fmt.Errorf("subscribe %s: %w", ch, ErrUnavailable)
-	}
-	t := time.NewTimer(b.opts.SubscribeTimeout)
-	defer t.Stop()
-	select {
-	case <-wait:
-		return nil
-	case <-t.C:
-		return fmt.Errorf("subscribe %s: %w", ch, ErrUnavailable)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	// A socket does not wait for Redis to come back.
+	return b.subscribeChannel(ctx, b.userChannel(user), func() {
+		if b.users.local == nil {
+			b.users.local = make(map[cg.UserID]struct{})
+		}
+		b.users.local[user] = struct{}{}
+	}, false)
 }
 
 // UnsubscribeUser undoes one SubscribeUser; the last one stops receiving the user's events.
 func (b *Redis) UnsubscribeUser(ctx context.Context, user cg.UserID) error {
-	b.subMu.Lock()
-	defer b.subMu.Unlock()
-	if b.users.refs[user] == 0 {
-		return nil
-	}
-	if b.users.refs[user]--; b.users.refs[user] > 0 {
-		return nil
-	}
-	delete(b.users.refs, user)
-	ch := b.userChannel(user)
-	b.mu.Lock()
-	delete(b.users.local, user)
-	delete(b.confirmed, ch)
-	b.mu.Unlock()
-	if b.shards != nil {
-		b.shards.unsubscribe(ch)
-		return nil
-	}
-	return b.main.ps.Unsubscribe(ctx, ch)
+	return b.unsubscribeChannel(ctx, b.userChannel(user), func() { delete(b.users.local, user) })
 }
 
 // PublishUser sends an event to the instances holding the user's sockets. While Redis is
